@@ -1,0 +1,151 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "fileio.h"
+
+#include <ctype.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "macro.h"
+
+int read_full_file(const char *path, size_t max_size, char **ret, size_t *ret_size)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return -errno;
+
+	size_t cap = 4096, n = 0;
+	_cleanup_free_ char *buf = malloc(cap + 1);
+	if (!buf)
+		return -ENOMEM;
+
+	for (;;) {
+		if (n == cap) {
+			if (cap >= max_size)
+				return -EFBIG;
+			cap = MIN(cap * 2, max_size);
+			char *nb = realloc(buf, cap + 1);
+			if (!nb)
+				return -ENOMEM;
+			buf = nb;
+		}
+		ssize_t k = read(fd, buf + n, cap - n);
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (k == 0)
+			break;
+		n += (size_t)k;
+		if (n > max_size)
+			return -EFBIG;
+	}
+	buf[n] = '\0';
+	*ret = TAKE_PTR(buf);
+	if (ret_size)
+		*ret_size = n;
+	return 0;
+}
+
+int read_one_line(const char *path, char **ret)
+{
+	char *s;
+	int r = read_full_file(path, 64 * 1024, &s, NULL);
+	if (r < 0)
+		return r;
+	s[strcspn(s, "\n")] = '\0';
+	*ret = s;
+	return 0;
+}
+
+int write_string_file(const char *path, const char *s)
+{
+	_cleanup_close_ int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return -errno;
+	size_t l = strlen(s);
+	ssize_t k;
+	do
+		k = write(fd, s, l);
+	while (k < 0 && errno == EINTR);
+	if (k < 0)
+		return -errno;
+	if ((size_t)k != l)
+		return -EIO;
+	return 0;
+}
+
+int parse_u64(const char *s, uint64_t *ret)
+{
+	if (!s || !isdigit((unsigned char)s[0]))
+		return -EINVAL;
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno == ERANGE)
+		return -ERANGE;
+	/* Allow the trailing newline sysfs files carry. */
+	if (*end == '\n')
+		end++;
+	if (*end != '\0')
+		return -EINVAL;
+	*ret = v;
+	return 0;
+}
+
+int parse_s64(const char *s, int64_t *ret)
+{
+	if (!s || !(isdigit((unsigned char)s[0]) || (s[0] == '-' && isdigit((unsigned char)s[1]))))
+		return -EINVAL;
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (errno == ERANGE)
+		return -ERANGE;
+	if (*end == '\n')
+		end++;
+	if (*end != '\0')
+		return -EINVAL;
+	*ret = v;
+	return 0;
+}
+
+int parse_u64_or_max(const char *s, uint64_t *ret)
+{
+	if (s && (streq(s, "max") || streq(s, "max\n"))) {
+		*ret = UINT64_MAX;
+		return 0;
+	}
+	return parse_u64(s, ret);
+}
+
+int read_u64_file(const char *path, uint64_t *ret)
+{
+	_cleanup_free_ char *s = NULL;
+	int r = read_one_line(path, &s);
+	if (r < 0)
+		return r;
+	return parse_u64_or_max(s, ret);
+}
+
+char *path_join(const char *a, const char *b)
+{
+	size_t la = strlen(a);
+	while (la > 1 && a[la - 1] == '/')
+		la--;
+	while (*b == '/')
+		b++;
+	return strdup_printf("%.*s%s%s", (int)la, a, (la > 0 && a[la - 1] == '/') || !*b ? "" : "/", b);
+}
+
+char *strdup_printf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+	va_start(ap, fmt);
+	int r = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	return r < 0 ? NULL : s;
+}

@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * Remote KSM control: switch merge-any on or off inside another process,
+ * query it, and run one syscall there. Every call takes a pidfd: a pid that
+ * was recycled is never touched.
+ *
+ * Two backends sit behind this interface:
+ *  - ptrace syscall injection (upstream kernels): PTRACE_SEIZE + INTERRUPT
+ *    one thread, run the syscall at a `syscall` instruction already mapped in
+ *    the target, restore every register, detach;
+ *  - the pidfd KSM ioctls of kernel-patches/ when the running kernel has them.
+ *
+ * Errors: -ESRCH dead process, -EPERM ptrace refused, -EBUSY already traced
+ * by a debugger; an injected call's own failure comes back as its errno.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+typedef enum RemoteBackend {
+	REMOTE_BACKEND_PTRACE,
+	REMOTE_BACKEND_PIDFD_IOCTL,
+	_REMOTE_BACKEND_MAX,
+} RemoteBackend;
+
+const char *remote_backend_name(RemoteBackend b); /* "ptrace" / "pidfd-ioctl" */
+/* The backend in use: probed once, the pidfd path when the kernel has it. */
+RemoteBackend remote_backend(void);
+
+/* pidfd_open(2) with the pid checked afterwards against the pidfd, so
+ * the caller holds a pidfd that names the process it meant. */
+int remote_pidfd_open(pid_t pid, int *ret_pidfd);
+/* The pid a pidfd names now; -ESRCH once the process has exited. */
+int remote_pidfd_get_pid(int pidfd, pid_t *ret_pid);
+
+/* PR_SET_MEMORY_MERGE inside the target. Disabling unmerges its pages. */
+int remote_set_merge_any(int pidfd, bool enable);
+/* PR_GET_MEMORY_MERGE inside the target (read from ksm_stat where the
+ * kernel shows ksm_merge_any, so no stop is needed). */
+int remote_get_merge_any(int pidfd, bool *ret);
+/* madvise(addr, len, advice) inside the target (MADV_MERGEABLE ...). */
+int remote_madvise(int pidfd, uint64_t addr, uint64_t len, int advice);
+/* Run syscall nr with args in the target. Returns < 0 when the injection
+ * failed; otherwise 0 with the raw syscall return (maybe -errno) in
+ * *ret_value. */
+int remote_syscall(int pidfd, long nr, const uint64_t args[6], int64_t *ret_value);

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The one list of Debian 12 packages pagemeld needs to build, test and demo.
+# Used by the README's two commands and by .ci/run.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+
+packages=(
+	# build
+	meson ninja-build pkg-config gcc clang clang-format
+	libsystemd-dev libseccomp-dev libjson-c-dev libinih-dev
+	# tests
+	libcmocka-dev python3 python3-pytest python3-yaml
+	dbus systemd busybox-static util-linux procps
+	runc crun podman
+	# sanitizers and the fuzzer
+	libclang-rt-14-dev
+	# cross-compile check of the aarch64 remote-control code
+	gcc-aarch64-linux-gnu
+	# benchmarks, docs, packaging
+	hyperfine scdoc dpkg-dev debhelper fakeroot
+	# vm tier
+	qemu-system-x86 cpio xz-utils zstd
+)
+
+missing=()
+for p in "${packages[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
