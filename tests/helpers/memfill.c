@@ -136,8 +136,10 @@ int main(int argc, char **argv)
 		fill_page(expect, words, i < same ? 0x70616765ULL : unique_seed + i);
 		if (memcmp(expect, mem + i * words, (size_t)page) != 0) {
 			fprintf(stderr, "memfill: page %zu changed\n", i);
+			free(expect);
 			return 3;
 		}
 	}
+	free(expect);
 	return 0;
 }
