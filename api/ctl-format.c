@@ -1,0 +1,524 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "ctl-format.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "macro.h"
+#include "quantity.h"
+
+#define FIELD(prop, kind, type, member)            \
+	{                                          \
+		prop, kind, offsetof(type, member) \
+	}
+
+const CtlField ctl_manager_fields[] = {
+	FIELD("Version", CTL_FIELD_STR, CtlManager, version),
+	FIELD("KernelFeatures", CTL_FIELD_STRV, CtlManager, kernel_features),
+	FIELD("KsmRun", CTL_FIELD_STR, CtlManager, ksm_run),
+	FIELD("PagesShared", CTL_FIELD_U64, CtlManager, pages_shared),
+	FIELD("PagesSharing", CTL_FIELD_U64, CtlManager, pages_sharing),
+	FIELD("PagesUnshared", CTL_FIELD_U64, CtlManager, pages_unshared),
+	FIELD("PagesVolatile", CTL_FIELD_U64, CtlManager, pages_volatile),
+	FIELD("PagesSkipped", CTL_FIELD_U64, CtlManager, pages_skipped),
+	FIELD("FullScans", CTL_FIELD_U64, CtlManager, full_scans),
+	FIELD("KsmZeroPages", CTL_FIELD_U64, CtlManager, ksm_zero_pages),
+	FIELD("GeneralProfit", CTL_FIELD_I64, CtlManager, general_profit),
+	FIELD("ManagedCgroups", CTL_FIELD_U64, CtlManager, managed_cgroups),
+	FIELD("TrustDomain", CTL_FIELD_STR, CtlManager, trust_domain),
+	{NULL, 0, 0},
+};
+
+const CtlField ctl_cgroup_fields[] = {
+	FIELD("Path", CTL_FIELD_STR, CtlCgroup, path),
+	FIELD("Containers", CTL_FIELD_STRV, CtlCgroup, containers),
+	FIELD("TrustDomain", CTL_FIELD_STR, CtlCgroup, trust_domain),
+	FIELD("Processes", CTL_FIELD_U64, CtlCgroup, processes),
+	FIELD("MergingPages", CTL_FIELD_U64, CtlCgroup, merging_pages),
+	FIELD("RmapItems", CTL_FIELD_U64, CtlCgroup, rmap_items),
+	FIELD("ZeroPages", CTL_FIELD_U64, CtlCgroup, zero_pages),
+	FIELD("Profit", CTL_FIELD_I64, CtlCgroup, profit),
+	FIELD("MergeDebt", CTL_FIELD_U64, CtlCgroup, merge_debt),
+	FIELD("MergeBudget", CTL_FIELD_U64, CtlCgroup, merge_budget),
+	FIELD("SwapBudget", CTL_FIELD_U64, CtlCgroup, swap_budget),
+	FIELD("State", CTL_FIELD_STR, CtlCgroup, state),
+	{NULL, 0, 0},
+};
+
+const CtlField *ctl_field_find(const CtlField *table, const char *property)
+{
+	for (const CtlField *f = table; f->property; f++)
+		if (streq(f->property, property))
+			return f;
+	return NULL;
+}
+
+void ctl_manager_done(CtlManager *m)
+{
+	if (!m)
+		return;
+	free(m->version);
+	strv_free(m->kernel_features);
+	free(m->ksm_run);
+	free(m->trust_domain);
+	*m = (CtlManager){0};
+}
+
+void ctl_cgroup_done(CtlCgroup *c)
+{
+	if (!c)
+		return;
+	free(c->object);
+	free(c->path);
+	strv_free(c->containers);
+	free(c->trust_domain);
+	free(c->state);
+	*c = (CtlCgroup){0};
+}
+
+void ctl_cgroups_free(CtlCgroup *c, size_t n)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < n; i++)
+		ctl_cgroup_done(&c[i]);
+	free(c);
+}
+
+static const char *str_or(const char *s, const char *fallback)
+{
+	return s && *s ? s : fallback;
+}
+
+static uint64_t pages_to_bytes(uint64_t pages, uint64_t page_size)
+{
+	return pages > UINT64_MAX / page_size ? UINT64_MAX : pages * page_size;
+}
+
+/* format_bytes() for a signed figure (profit can go negative). */
+static const char *format_signed_bytes(char *buf, size_t size, int64_t v)
+{
+	char tmp[FORMAT_BYTES_MAX];
+	uint64_t mag = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+	snprintf(buf, size, "%s%s", v < 0 ? "-" : "", format_bytes(tmp, sizeof(tmp), mag));
+	return buf;
+}
+
+static const char *format_budget(char *buf, size_t size, uint64_t v)
+{
+	if (v == CTL_UNLIMITED) {
+		snprintf(buf, size, "none");
+		return buf;
+	}
+	return format_bytes(buf, size, v);
+}
+
+void ctl_print_status(FILE *f, const CtlManager *m, uint64_t page_size)
+{
+	char a[FORMAT_BYTES_MAX], b[FORMAT_BYTES_MAX];
+
+	fprintf(f, "Daemon:        pagemeldd %s\n", str_or(m->version, "(unknown version)"));
+	fprintf(f, "KSM:           %s, %" PRIu64 " full scans\n", str_or(m->ksm_run, "unknown"),
+		m->full_scans);
+	fprintf(f, "Saved:         %s (%" PRIu64 " pages sharing %" PRIu64 " shared pages)\n",
+		format_bytes(a, sizeof(a), pages_to_bytes(m->pages_sharing, page_size)), m->pages_sharing,
+		m->pages_shared);
+	fprintf(f, "Profit:        %s (after KSM's own metadata)\n",
+		format_signed_bytes(b, sizeof(b), m->general_profit));
+	fprintf(f, "Zero pages:    %" PRIu64 " (%s)\n", m->ksm_zero_pages,
+		format_bytes(a, sizeof(a), pages_to_bytes(m->ksm_zero_pages, page_size)));
+	fprintf(f, "Unshared:      %" PRIu64 " pages scanned, not merged\n", m->pages_unshared);
+	fprintf(f, "Volatile:      %" PRIu64 " pages changing too fast to merge\n", m->pages_volatile);
+	fprintf(f, "Skipped:       %" PRIu64 " pages (smart scan)\n", m->pages_skipped);
+	fprintf(f, "Cgroups:       %" PRIu64 " managed\n", m->managed_cgroups);
+	fprintf(f, "Trust domain:  %s\n", str_or(m->trust_domain, "(none)"));
+}
+
+/* "3f2a1b0c9d8e" or "3f2a1b0c9d8e+2": the first container, short, and how
+ * many more; "-" for none. */
+static const char *format_containers(char *buf, size_t size, char *const *containers)
+{
+	size_t n = 0;
+	for (char *const *i = containers; i && *i; i++)
+		n++;
+	if (n == 0)
+		snprintf(buf, size, "-");
+	else if (n == 1)
+		snprintf(buf, size, "%.12s", containers[0]);
+	else
+		snprintf(buf, size, "%.12s+%zu", containers[0], n - 1);
+	return buf;
+}
+
+void ctl_print_list(FILE *f, const CtlCgroup *c, size_t n, uint64_t page_size)
+{
+	fprintf(f, "%-12s %5s %10s %10s %21s %-16s %s\n", "STATE", "PROCS", "MERGED", "PROFIT", "DEBT/BUDGET",
+		"CONTAINERS", "CGROUP");
+	for (size_t i = 0; i < n; i++) {
+		char merged[FORMAT_BYTES_MAX], profit[FORMAT_BYTES_MAX], debt[FORMAT_BYTES_MAX],
+			budget[FORMAT_BYTES_MAX], db[2 * FORMAT_BYTES_MAX + 2], ctr[32];
+
+		snprintf(db, sizeof(db), "%s/%s", format_bytes(debt, sizeof(debt), c[i].merge_debt),
+			 format_budget(budget, sizeof(budget), c[i].merge_budget));
+		fprintf(f, "%-12s %5" PRIu64 " %10s %10s %21s %-16s %s\n", str_or(c[i].state, "?"),
+			c[i].processes,
+			format_bytes(merged, sizeof(merged), pages_to_bytes(c[i].merging_pages, page_size)),
+			format_signed_bytes(profit, sizeof(profit), c[i].profit), db,
+			format_containers(ctr, sizeof(ctr), c[i].containers), str_or(c[i].path, "?"));
+	}
+	if (n == 0)
+		fprintf(f, "(no managed cgroups)\n");
+}
+
+void ctl_print_features(FILE *f, const CtlManager *m)
+{
+	for (char *const *i = m->kernel_features; i && *i; i++)
+		fprintf(f, "%s\n", *i);
+}
+
+static json_object *json_strv(char *const *l)
+{
+	json_object *a = json_object_new_array();
+	for (char *const *i = l; a && i && *i; i++)
+		json_object_array_add(a, json_object_new_string(*i));
+	return a;
+}
+
+static json_object *json_str_or_null(const char *s)
+{
+	return s ? json_object_new_string(s) : NULL;
+}
+
+static json_object *json_budget(uint64_t v)
+{
+	return v == CTL_UNLIMITED ? NULL : json_object_new_uint64(v);
+}
+
+json_object *ctl_manager_to_json(const CtlManager *m, uint64_t page_size)
+{
+	json_object *o = json_object_new_object();
+	if (!o)
+		return NULL;
+	json_object_object_add(o, "version", json_str_or_null(m->version));
+	json_object_object_add(o, "ksm_run", json_str_or_null(m->ksm_run));
+	json_object_object_add(o, "kernel_features", json_strv(m->kernel_features));
+	json_object_object_add(o, "page_size", json_object_new_uint64(page_size));
+	json_object_object_add(o, "pages_shared", json_object_new_uint64(m->pages_shared));
+	json_object_object_add(o, "pages_sharing", json_object_new_uint64(m->pages_sharing));
+	json_object_object_add(o, "pages_unshared", json_object_new_uint64(m->pages_unshared));
+	json_object_object_add(o, "pages_volatile", json_object_new_uint64(m->pages_volatile));
+	json_object_object_add(o, "pages_skipped", json_object_new_uint64(m->pages_skipped));
+	json_object_object_add(o, "full_scans", json_object_new_uint64(m->full_scans));
+	json_object_object_add(o, "ksm_zero_pages", json_object_new_uint64(m->ksm_zero_pages));
+	json_object_object_add(o, "saved_bytes",
+			       json_object_new_uint64(pages_to_bytes(m->pages_sharing, page_size)));
+	json_object_object_add(o, "general_profit_bytes", json_object_new_int64(m->general_profit));
+	json_object_object_add(o, "managed_cgroups", json_object_new_uint64(m->managed_cgroups));
+	json_object_object_add(o, "trust_domain", json_str_or_null(m->trust_domain));
+	return o;
+}
+
+json_object *ctl_cgroups_to_json(const CtlCgroup *c, size_t n, uint64_t page_size)
+{
+	json_object *a = json_object_new_array();
+	if (!a)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		json_object *o = json_object_new_object();
+		if (!o) {
+			json_object_put(a);
+			return NULL;
+		}
+		json_object_object_add(o, "path", json_str_or_null(c[i].path));
+		json_object_object_add(o, "object", json_str_or_null(c[i].object));
+		json_object_object_add(o, "state", json_str_or_null(c[i].state));
+		json_object_object_add(o, "containers", json_strv(c[i].containers));
+		json_object_object_add(o, "trust_domain", json_str_or_null(c[i].trust_domain));
+		json_object_object_add(o, "processes", json_object_new_uint64(c[i].processes));
+		json_object_object_add(o, "merging_pages", json_object_new_uint64(c[i].merging_pages));
+		json_object_object_add(o, "merged_bytes",
+				       json_object_new_uint64(pages_to_bytes(c[i].merging_pages, page_size)));
+		json_object_object_add(o, "rmap_items", json_object_new_uint64(c[i].rmap_items));
+		json_object_object_add(o, "zero_pages", json_object_new_uint64(c[i].zero_pages));
+		json_object_object_add(o, "profit_bytes", json_object_new_int64(c[i].profit));
+		json_object_object_add(o, "merge_debt_bytes", json_object_new_uint64(c[i].merge_debt));
+		json_object_object_add(o, "merge_budget_bytes", json_budget(c[i].merge_budget));
+		json_object_object_add(o, "swap_budget_bytes", json_budget(c[i].swap_budget));
+		json_object_array_add(a, o);
+	}
+	return a;
+}
+
+/* OpenMetrics label value escaping: backslash, double quote, newline. */
+static void print_label_value(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; s && *s; s++) {
+		if (*s == '\\' || *s == '"')
+			fprintf(f, "\\%c", *s);
+		else if (*s == '\n')
+			fputs("\\n", f);
+		else
+			fputc(*s, f);
+	}
+	fputc('"', f);
+}
+
+static void print_family(FILE *f, const char *name, const char *type, const char *unit, const char *help)
+{
+	fprintf(f, "# TYPE %s %s\n", name, type);
+	if (unit)
+		fprintf(f, "# UNIT %s %s\n", name, unit);
+	fprintf(f, "# HELP %s %s\n", name, help);
+}
+
+typedef enum MetricKind {
+	METRIC_U64,
+	METRIC_I64,
+	METRIC_BUDGET, /* u64, CTL_UNLIMITED -> +Inf */
+} MetricKind;
+
+typedef struct Metric {
+	const char *name;
+	const char *type; /* gauge | counter */
+	const char *unit;
+	const char *help;
+	MetricKind kind;
+	size_t offset;
+} Metric;
+
+static const Metric manager_metrics[] = {
+	{"pagemeld_ksm_pages_shared", "gauge", NULL,
+	 "KSM pages in use, each standing for one or more sharers", METRIC_U64,
+	 offsetof(CtlManager, pages_shared)},
+	{"pagemeld_ksm_pages_sharing", "gauge", NULL,
+	 "Pages deduplicated onto a shared KSM page (memory saved)", METRIC_U64,
+	 offsetof(CtlManager, pages_sharing)},
+	{"pagemeld_ksm_pages_unshared", "gauge", NULL, "Pages KSM scans repeatedly without finding a twin",
+	 METRIC_U64, offsetof(CtlManager, pages_unshared)},
+	{"pagemeld_ksm_pages_volatile", "gauge", NULL, "Pages changing too fast for KSM to merge", METRIC_U64,
+	 offsetof(CtlManager, pages_volatile)},
+	{"pagemeld_ksm_pages_skipped", "gauge", NULL, "Pages the smart scan skipped", METRIC_U64,
+	 offsetof(CtlManager, pages_skipped)},
+	{"pagemeld_ksm_zero_pages", "gauge", NULL, "Empty pages merged with the kernel zero page", METRIC_U64,
+	 offsetof(CtlManager, ksm_zero_pages)},
+	{"pagemeld_ksm_full_scans", "counter", NULL, "Full scans of every mergeable area by ksmd", METRIC_U64,
+	 offsetof(CtlManager, full_scans)},
+	{"pagemeld_ksm_general_profit_bytes", "gauge", "bytes",
+	 "KSM savings minus its rmap metadata, machine-wide", METRIC_I64,
+	 offsetof(CtlManager, general_profit)},
+	{"pagemeld_managed_cgroups", "gauge", NULL, "Cgroups pagemeldd manages", METRIC_U64,
+	 offsetof(CtlManager, managed_cgroups)},
+};
+
+static const Metric cgroup_metrics[] = {
+	{"pagemeld_cgroup_processes", "gauge", NULL, "Processes in the cgroup", METRIC_U64,
+	 offsetof(CtlCgroup, processes)},
+	{"pagemeld_cgroup_merging_pages", "gauge", NULL,
+	 "Sum of ksm_merging_pages over the cgroup's processes (counts each sharer, unlike pages_sharing)",
+	 METRIC_U64, offsetof(CtlCgroup, merging_pages)},
+	{"pagemeld_cgroup_rmap_items", "gauge", NULL, "KSM rmap items of the cgroup's processes", METRIC_U64,
+	 offsetof(CtlCgroup, rmap_items)},
+	{"pagemeld_cgroup_zero_pages", "gauge", NULL, "Pages of the cgroup merged with the zero page",
+	 METRIC_U64, offsetof(CtlCgroup, zero_pages)},
+	{"pagemeld_cgroup_profit_bytes", "gauge", "bytes",
+	 "Sum of ksm_process_profit over the cgroup's processes", METRIC_I64, offsetof(CtlCgroup, profit)},
+	{"pagemeld_cgroup_merge_debt_bytes", "gauge", "bytes",
+	 "Memory the cgroup would need back if all its merges broke", METRIC_U64,
+	 offsetof(CtlCgroup, merge_debt)},
+	{"pagemeld_cgroup_merge_budget_bytes", "gauge", "bytes", "Cap on the merge debt (+Inf: none)",
+	 METRIC_BUDGET, offsetof(CtlCgroup, merge_budget)},
+	{"pagemeld_cgroup_swap_budget_bytes", "gauge", "bytes",
+	 "memory.swap.max set from the swap budget (+Inf: none)", METRIC_BUDGET,
+	 offsetof(CtlCgroup, swap_budget)},
+};
+
+static void print_value(FILE *f, MetricKind kind, const void *base, size_t offset)
+{
+	const char *p = (const char *)base + offset;
+	if (kind == METRIC_I64)
+		fprintf(f, "%" PRIi64 "\n", *(const int64_t *)p);
+	else if (kind == METRIC_BUDGET && *(const uint64_t *)p == CTL_UNLIMITED)
+		fprintf(f, "+Inf\n");
+	else
+		fprintf(f, "%" PRIu64 "\n", *(const uint64_t *)p);
+}
+
+static const char *const ksm_run_states[] = {"stopped", "running", "unmerging"};
+static const char *const cgroup_states[] = {"merging", "over-budget", "disabled", "unsupported"};
+
+void ctl_print_metrics(FILE *f, const CtlManager *m, const CtlCgroup *c, size_t n, uint64_t page_size)
+{
+	print_family(f, "pagemeld_info", "gauge", NULL, "pagemeldd version and trust domain (always 1)");
+	fprintf(f, "pagemeld_info{version=");
+	print_label_value(f, str_or(m->version, "unknown"));
+	fprintf(f, ",trust_domain=");
+	print_label_value(f, str_or(m->trust_domain, ""));
+	fprintf(f, "} 1\n");
+
+	print_family(f, "pagemeld_page_size_bytes", "gauge", "bytes", "Page size the page counts are in");
+	fprintf(f, "pagemeld_page_size_bytes %" PRIu64 "\n", page_size);
+
+	print_family(f, "pagemeld_ksm_run", "gauge", NULL,
+		     "KSM run state: 1 for the current state, 0 otherwise");
+	for (size_t i = 0; i < ELEMENTSOF(ksm_run_states); i++)
+		fprintf(f, "pagemeld_ksm_run{state=\"%s\"} %d\n", ksm_run_states[i],
+			streq_ptr(m->ksm_run, ksm_run_states[i]));
+
+	for (size_t i = 0; i < ELEMENTSOF(manager_metrics); i++) {
+		const Metric *mt = &manager_metrics[i];
+		print_family(f, mt->name, mt->type, mt->unit, mt->help);
+		fprintf(f, "%s%s ", mt->name, streq(mt->type, "counter") ? "_total" : "");
+		print_value(f, mt->kind, m, mt->offset);
+	}
+
+	for (size_t i = 0; i < ELEMENTSOF(cgroup_metrics); i++) {
+		const Metric *mt = &cgroup_metrics[i];
+		print_family(f, mt->name, mt->type, mt->unit, mt->help);
+		for (size_t j = 0; j < n; j++) {
+			fprintf(f, "%s{cgroup=", mt->name);
+			print_label_value(f, str_or(c[j].path, "?"));
+			fprintf(f, "} ");
+			print_value(f, mt->kind, &c[j], mt->offset);
+		}
+	}
+
+	print_family(f, "pagemeld_cgroup_state", "gauge", NULL,
+		     "Cgroup state: 1 for the current state, 0 otherwise");
+	for (size_t j = 0; j < n; j++)
+		for (size_t i = 0; i < ELEMENTSOF(cgroup_states); i++) {
+			fprintf(f, "pagemeld_cgroup_state{cgroup=");
+			print_label_value(f, str_or(c[j].path, "?"));
+			fprintf(f, ",state=\"%s\"} %d\n", cgroup_states[i],
+				streq_ptr(c[j].state, cgroup_states[i]));
+		}
+
+	fprintf(f, "# EOF\n");
+}
+
+const char *ctl_format_progress(char *buf, size_t size, uint64_t start, uint64_t now, uint64_t page_size,
+				unsigned width)
+{
+	char left[FORMAT_BYTES_MAX], bar[256];
+	uint64_t done;
+	unsigned filled, pct;
+
+	width = MIN(width, (unsigned)sizeof(bar) - 1);
+	now = MIN(now, start);
+	done = start - now;
+	pct = start == 0 ? 100 : (unsigned)(done * 100 / start);
+	filled = start == 0 ? width : (unsigned)(done * width / start);
+	for (unsigned i = 0; i < width; i++)
+		bar[i] = i < filled ? '#' : '.';
+	bar[width] = '\0';
+	snprintf(buf, size, "[%s] %3u%%  %s still shared", bar, pct,
+		 format_bytes(left, sizeof(left), pages_to_bytes(now, page_size)));
+	return buf;
+}
+
+static bool name_in(const char *name, const char *const *list)
+{
+	for (; *list; list++)
+		if (streq(name, *list))
+			return true;
+	return false;
+}
+
+CtlExit ctl_exit_code(const char *error_name, int error)
+{
+	static const char *const unavailable[] = {
+		"org.freedesktop.DBus.Error.ServiceUnknown",
+		"org.freedesktop.DBus.Error.NameHasNoOwner",
+		"org.freedesktop.DBus.Error.Disconnected",
+		"org.freedesktop.DBus.Error.NoServer",
+		NULL,
+	};
+	static const char *const denied[] = {
+		"org.freedesktop.DBus.Error.AccessDenied",
+		"org.freedesktop.DBus.Error.AuthFailed",
+		"org.freedesktop.DBus.Error.InteractiveAuthorizationRequired",
+		"io.pagemeld1.Error.AccessDenied",
+		"io.pagemeld1.Error.PermissionDenied",
+		NULL,
+	};
+	static const char *const not_implemented[] = {
+		"io.pagemeld1.Error.NotImplemented",
+		"org.freedesktop.DBus.Error.NotSupported",
+		"org.freedesktop.DBus.Error.UnknownMethod",
+		NULL,
+	};
+	static const char *const refused[] = {
+		"io.pagemeld1.Error.InsufficientHeadroom",
+		"io.pagemeld1.Error.Busy",
+		"io.pagemeld1.Error.Refused",
+		NULL,
+	};
+	static const char *const not_found[] = {
+		"io.pagemeld1.Error.NoSuchCgroup",
+		"io.pagemeld1.Error.NotFound",
+		"io.pagemeld1.Error.UnknownCgroup",
+		"org.freedesktop.DBus.Error.UnknownObject",
+		NULL,
+	};
+	static const char *const bad_args[] = {
+		"org.freedesktop.DBus.Error.InvalidArgs",
+		"io.pagemeld1.Error.InvalidArgument",
+		NULL,
+	};
+
+	if (!error_name) {
+		switch (abs(error)) {
+		case ENOENT:
+		case ECONNREFUSED:
+		case ENOTCONN:
+		case ECONNRESET:
+		case EHOSTDOWN:
+			return CTL_EXIT_UNAVAILABLE;
+		case EACCES:
+		case EPERM:
+			return CTL_EXIT_ACCESS_DENIED;
+		default:
+			return CTL_EXIT_DBUS;
+		}
+	}
+	if (name_in(error_name, unavailable) || startswith(error_name, "org.freedesktop.DBus.Error.Spawn.") ||
+	    startswith(error_name, "org.freedesktop.systemd1."))
+		return CTL_EXIT_UNAVAILABLE;
+	if (name_in(error_name, denied))
+		return CTL_EXIT_ACCESS_DENIED;
+	if (name_in(error_name, not_implemented))
+		return CTL_EXIT_NOT_IMPLEMENTED;
+	if (name_in(error_name, refused))
+		return CTL_EXIT_REFUSED;
+	if (name_in(error_name, not_found))
+		return CTL_EXIT_NOT_FOUND;
+	if (name_in(error_name, bad_args))
+		return CTL_EXIT_USAGE;
+	return CTL_EXIT_DBUS;
+}
+
+const char *ctl_error_summary(const char *error_name, int error)
+{
+	switch (ctl_exit_code(error_name, error)) {
+	case CTL_EXIT_UNAVAILABLE:
+		return error_name ? "daemon not running (io.pagemeld1 not on the bus)"
+				  : "cannot connect to the system bus";
+	case CTL_EXIT_ACCESS_DENIED:
+		return "access denied (changing pagemeld needs root)";
+	case CTL_EXIT_NOT_IMPLEMENTED:
+		return "not implemented by this pagemeldd";
+	case CTL_EXIT_REFUSED:
+		if (error_name && streq(error_name, "io.pagemeld1.Error.InsufficientHeadroom"))
+			return "refused: not enough free memory and swap to unmerge (use --force to "
+			       "override)";
+		return "refused by pagemeldd";
+	case CTL_EXIT_NOT_FOUND:
+		return "no such cgroup";
+	case CTL_EXIT_USAGE:
+		return "invalid arguments";
+	default:
+		return "D-Bus error";
+	}
+}

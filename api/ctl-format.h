@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * pagemeldctl's pure half: the figures it reads from pagemeldd, and every
+ * way of printing them (human text, JSON, OpenMetrics, the progress bar),
+ * plus the mapping of D-Bus errors to exit codes. No bus, no global state,
+ * so tests/unit/test-ctl-format.c links it alone.
+ */
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* Documented in pagemeldctl(1) and --help; never renumber. */
+typedef enum CtlExit {
+	CTL_EXIT_OK = 0,
+	CTL_EXIT_USAGE = 1,	      /* bad command line */
+	CTL_EXIT_UNAVAILABLE = 2,     /* no bus, or io.pagemeld1 not on it */
+	CTL_EXIT_ACCESS_DENIED = 3,   /* the bus policy or the daemon said no */
+	CTL_EXIT_NOT_IMPLEMENTED = 4, /* io.pagemeld1.Error.NotImplemented */
+	CTL_EXIT_REFUSED = 5,	      /* refused: insufficient headroom, busy */
+	CTL_EXIT_DBUS = 6,	      /* any other D-Bus error */
+	CTL_EXIT_NOT_FOUND = 7,	      /* no such cgroup */
+	CTL_EXIT_FAILED = 8,	      /* accepted, then failed (UnmergeFinished false) */
+} CtlExit;
+
+/* A budget of UINT64_MAX means "no limit" on the bus. */
+#define CTL_UNLIMITED UINT64_MAX
+
+typedef struct CtlManager {
+	char *version;
+	char **kernel_features; /* NULL-terminated, may be NULL */
+	char *ksm_run;		/* stopped | running | unmerging */
+	uint64_t pages_shared;
+	uint64_t pages_sharing;
+	uint64_t pages_unshared;
+	uint64_t pages_volatile;
+	uint64_t pages_skipped;
+	uint64_t full_scans;
+	uint64_t ksm_zero_pages;
+	int64_t general_profit; /* bytes */
+	uint64_t managed_cgroups;
+	char *trust_domain;
+} CtlManager;
+
+typedef struct CtlCgroup {
+	char *object;
+	char *path;
+	char **containers; /* NULL-terminated, may be NULL */
+	char *trust_domain;
+	uint64_t processes;
+	uint64_t merging_pages;
+	uint64_t rmap_items;
+	uint64_t zero_pages;
+	int64_t profit; /* bytes */
+	uint64_t merge_debt;
+	uint64_t merge_budget;
+	uint64_t swap_budget;
+	char *state; /* merging | over-budget | disabled | unsupported */
+} CtlCgroup;
+
+/* Bus property name -> field, so the bus code fills these structs from a
+ * GetAll reply without a line per property. */
+typedef enum CtlFieldKind {
+	CTL_FIELD_U64,
+	CTL_FIELD_I64,
+	CTL_FIELD_STR,
+	CTL_FIELD_STRV,
+} CtlFieldKind;
+
+typedef struct CtlField {
+	const char *property;
+	CtlFieldKind kind;
+	size_t offset;
+} CtlField;
+
+extern const CtlField ctl_manager_fields[];
+extern const CtlField ctl_cgroup_fields[];
+const CtlField *ctl_field_find(const CtlField *table, const char *property);
+
+void ctl_manager_done(CtlManager *m);
+void ctl_cgroup_done(CtlCgroup *c);
+void ctl_cgroups_free(CtlCgroup *c, size_t n);
+
+/* Human text. */
+void ctl_print_status(FILE *f, const CtlManager *m, uint64_t page_size);
+void ctl_print_list(FILE *f, const CtlCgroup *c, size_t n, uint64_t page_size);
+void ctl_print_features(FILE *f, const CtlManager *m);
+
+/* JSON (json-c); the caller owns the result. NULL on OOM. */
+json_object *ctl_manager_to_json(const CtlManager *m, uint64_t page_size);
+json_object *ctl_cgroups_to_json(const CtlCgroup *c, size_t n, uint64_t page_size);
+
+/* OpenMetrics text exposition, ending in "# EOF". Gauges and one counter
+ * only, so the Prometheus text parser (node_exporter textfile collector)
+ * reads it too. */
+void ctl_print_metrics(FILE *f, const CtlManager *m, const CtlCgroup *c, size_t n, uint64_t page_size);
+
+/* "[#######.....]  58%  1.2 GiB left" for an unmerge that started with
+ * `start` pages sharing and has `now` left; width is the bar's width. */
+const char *ctl_format_progress(char *buf, size_t size, uint64_t start, uint64_t now, uint64_t page_size,
+				unsigned width);
+
+/* Exit code for a failed D-Bus exchange: error_name is the D-Bus error
+ * name (NULL for a local failure such as no bus socket), error the errno. */
+CtlExit ctl_exit_code(const char *error_name, int error);
+/* One plain sentence for the same failure (no "pagemeldctl: " prefix). */
+const char *ctl_error_summary(const char *error_name, int error);

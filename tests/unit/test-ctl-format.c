@@ -1,0 +1,275 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "unit-util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl-format.h"
+
+#define PAGE 4096
+
+static char *strv_new2(const char *a, const char *b)
+{
+	/* returns a malloc'd NULL-terminated char ** as char * for brevity */
+	char **l = calloc(3, sizeof(char *));
+	l[0] = strdup(a);
+	l[1] = b ? strdup(b) : NULL;
+	return (char *)l;
+}
+
+static void fill(CtlManager *m, CtlCgroup c[2])
+{
+	*m = (CtlManager){
+		.version = strdup("0.1.0"),
+		.kernel_features = (char **)strv_new2("ksm", "prctl_merge_any"),
+		.ksm_run = strdup("running"),
+		.pages_shared = 10,
+		.pages_sharing = 1000,
+		.pages_unshared = 5,
+		.full_scans = 7,
+		.general_profit = -5,
+		.managed_cgroups = 2,
+		.trust_domain = strdup(""),
+	};
+	c[0] = (CtlCgroup){
+		.object = strdup("/io/pagemeld1/cgroup/a"),
+		.path = strdup("/kubepods/pod1/ctr-a"),
+		.containers = (char **)strv_new2("0123456789abcdef0123", "fedcba"),
+		.processes = 3,
+		.merging_pages = 256,
+		.profit = 1048576 - 640,
+		.merge_debt = 1048576,
+		.merge_budget = 512ULL << 20,
+		.swap_budget = CTL_UNLIMITED,
+		.state = strdup("over-budget"),
+	};
+	c[1] = (CtlCgroup){
+		.path = strdup("/odd\"path\\with\nnewline"),
+		.merge_budget = CTL_UNLIMITED,
+		.swap_budget = 0,
+		.state = strdup("disabled"),
+	};
+}
+
+static void test_status_text(void **state)
+{
+	CtlManager m;
+	CtlCgroup c[2];
+	FILE *f;
+	size_t size;
+	char *buf = NULL;
+
+	fill(&m, c);
+	f = open_memstream(&buf, &size);
+	assert_non_null(f);
+	ctl_print_status(f, &m, PAGE);
+	fclose(f);
+	assert_non_null(strstr(buf, "Daemon:        pagemeldd 0.1.0\n"));
+	assert_non_null(strstr(buf, "KSM:           running, 7 full scans\n"));
+	/* 1000 pages * 4 KiB saved */
+	assert_non_null(strstr(buf, "Saved:         3.9 MiB (1000 pages sharing 10 shared pages)\n"));
+	assert_non_null(strstr(buf, "Profit:        -5 B"));
+	assert_non_null(strstr(buf, "Trust domain:  (none)\n"));
+	free(buf);
+	ctl_manager_done(&m);
+	ctl_cgroup_done(&c[0]);
+	ctl_cgroup_done(&c[1]);
+}
+
+static void test_list_text(void **state)
+{
+	CtlManager m;
+	CtlCgroup c[2];
+	FILE *f;
+	size_t size;
+	char *buf = NULL;
+
+	fill(&m, c);
+	f = open_memstream(&buf, &size);
+	ctl_print_list(f, c, 2, PAGE);
+	fclose(f);
+	char *line2 = strchr(buf, '\n') + 1;
+	assert_true(strncmp(buf, "STATE ", 6) == 0);
+	/* short container id plus the count of the others, the path last */
+	assert_non_null(strstr(line2, "over-budget"));
+	assert_non_null(strstr(line2, "1.0 MiB/512.0 MiB"));
+	assert_non_null(strstr(line2, "0123456789ab+1"));
+	assert_non_null(strstr(line2, "/kubepods/pod1/ctr-a\n"));
+	assert_non_null(strstr(buf, "0 B/none"));
+	free(buf);
+
+	buf = NULL;
+	f = open_memstream(&buf, &size);
+	ctl_print_list(f, NULL, 0, PAGE);
+	fclose(f);
+	assert_non_null(strstr(buf, "(no managed cgroups)"));
+	free(buf);
+	ctl_manager_done(&m);
+	ctl_cgroup_done(&c[0]);
+	ctl_cgroup_done(&c[1]);
+}
+
+static void test_json(void **state)
+{
+	CtlManager m;
+	CtlCgroup c[2];
+	fill(&m, c);
+
+	json_object *o = ctl_manager_to_json(&m, PAGE), *v;
+	assert_non_null(o);
+	assert_true(json_object_object_get_ex(o, "saved_bytes", &v));
+	assert_int_equal(json_object_get_uint64(v), 1000 * PAGE);
+	assert_true(json_object_object_get_ex(o, "general_profit_bytes", &v));
+	assert_int_equal(json_object_get_int64(v), -5);
+	assert_true(json_object_object_get_ex(o, "kernel_features", &v));
+	assert_int_equal(json_object_array_length(v), 2);
+	json_object_put(o);
+
+	o = ctl_cgroups_to_json(c, 2, PAGE);
+	assert_int_equal(json_object_array_length(o), 2);
+	json_object *first = json_object_array_get_idx(o, 0), *second = json_object_array_get_idx(o, 1);
+	assert_true(json_object_object_get_ex(first, "merged_bytes", &v));
+	assert_int_equal(json_object_get_uint64(v), 256 * PAGE);
+	assert_true(json_object_object_get_ex(first, "merge_budget_bytes", &v));
+	assert_int_equal(json_object_get_uint64(v), 512ULL << 20);
+	/* unlimited budgets are null, not 18446744073709551615 */
+	assert_true(json_object_object_get_ex(first, "swap_budget_bytes", &v));
+	assert_null(v);
+	assert_true(json_object_object_get_ex(second, "containers", &v));
+	assert_int_equal(json_object_array_length(v), 0);
+	/* round trip through the text keeps the escaped path */
+	json_object *back = json_tokener_parse(json_object_to_json_string(o));
+	assert_non_null(back);
+	assert_true(json_object_object_get_ex(json_object_array_get_idx(back, 1), "path", &v));
+	assert_string_equal(json_object_get_string(v), "/odd\"path\\with\nnewline");
+	json_object_put(back);
+	json_object_put(o);
+	ctl_manager_done(&m);
+	ctl_cgroup_done(&c[0]);
+	ctl_cgroup_done(&c[1]);
+}
+
+static void test_metrics(void **state)
+{
+	CtlManager m;
+	CtlCgroup c[2];
+	FILE *f;
+	size_t size;
+	char *buf = NULL;
+
+	fill(&m, c);
+	f = open_memstream(&buf, &size);
+	ctl_print_metrics(f, &m, c, 2, PAGE);
+	fclose(f);
+
+	/* the exposition ends with the EOF marker and a newline, nothing after */
+	assert_true(size > 6);
+	assert_string_equal(buf + size - 6, "# EOF\n");
+	assert_null(strstr(buf, "# EOF\n#"));
+	assert_non_null(strstr(buf, "# TYPE pagemeld_ksm_pages_sharing gauge\n"));
+	assert_non_null(strstr(buf, "pagemeld_ksm_pages_sharing 1000\n"));
+	/* a counter family's sample carries _total */
+	assert_non_null(strstr(buf, "# TYPE pagemeld_ksm_full_scans counter\n"));
+	assert_non_null(strstr(buf, "pagemeld_ksm_full_scans_total 7\n"));
+	/* units where apt, and the family name ends in the unit */
+	assert_non_null(strstr(buf, "# UNIT pagemeld_cgroup_merge_debt_bytes bytes\n"));
+	assert_non_null(strstr(buf, "pagemeld_ksm_general_profit_bytes -5\n"));
+	assert_non_null(
+		strstr(buf, "pagemeld_cgroup_merge_debt_bytes{cgroup=\"/kubepods/pod1/ctr-a\"} 1048576\n"));
+	assert_non_null(strstr(
+		buf, "pagemeld_cgroup_merge_budget_bytes{cgroup=\"/kubepods/pod1/ctr-a\"} 536870912\n"));
+	assert_non_null(
+		strstr(buf, "pagemeld_cgroup_swap_budget_bytes{cgroup=\"/kubepods/pod1/ctr-a\"} +Inf\n"));
+	/* label values escaped: quote, backslash, newline */
+	assert_non_null(
+		strstr(buf, "pagemeld_cgroup_processes{cgroup=\"/odd\\\"path\\\\with\\nnewline\"} 0\n"));
+	/* one state set per cgroup, exactly one state at 1 */
+	assert_non_null(strstr(
+		buf, "pagemeld_cgroup_state{cgroup=\"/kubepods/pod1/ctr-a\",state=\"over-budget\"} 1\n"));
+	assert_non_null(
+		strstr(buf, "pagemeld_cgroup_state{cgroup=\"/kubepods/pod1/ctr-a\",state=\"merging\"} 0\n"));
+	assert_non_null(strstr(buf, "pagemeld_ksm_run{state=\"running\"} 1\n"));
+	/* every family declared once, and each with its HELP */
+	size_t types = 0, helps = 0;
+	for (const char *p = buf; (p = strstr(p, "# TYPE ")); p++)
+		types++;
+	for (const char *p = buf; (p = strstr(p, "# HELP ")); p++)
+		helps++;
+	assert_int_equal(types, helps);
+	assert_int_equal(types, 21);
+	const char *once = strstr(buf, "# TYPE pagemeld_cgroup_state ");
+	assert_non_null(once);
+	assert_null(strstr(once + 1, "# TYPE pagemeld_cgroup_state "));
+	free(buf);
+	ctl_manager_done(&m);
+	ctl_cgroup_done(&c[0]);
+	ctl_cgroup_done(&c[1]);
+}
+
+static void test_progress(void **state)
+{
+	char buf[256];
+	assert_string_equal(ctl_format_progress(buf, sizeof(buf), 1000, 1000, PAGE, 10),
+			    "[..........]   0%  3.9 MiB still shared");
+	assert_string_equal(ctl_format_progress(buf, sizeof(buf), 1000, 500, PAGE, 10),
+			    "[#####.....]  50%  2.0 MiB still shared");
+	assert_string_equal(ctl_format_progress(buf, sizeof(buf), 1000, 0, PAGE, 10),
+			    "[##########] 100%  0 B still shared");
+	/* pages rising past the start never underflow */
+	assert_string_equal(ctl_format_progress(buf, sizeof(buf), 1000, 2000, PAGE, 4),
+			    "[....]   0%  3.9 MiB still shared");
+	/* nothing to unmerge is done */
+	assert_string_equal(ctl_format_progress(buf, sizeof(buf), 0, 0, PAGE, 4),
+			    "[####] 100%  0 B still shared");
+}
+
+static void test_exit_codes(void **state)
+{
+	assert_int_equal(ctl_exit_code("org.freedesktop.DBus.Error.ServiceUnknown", -EIO),
+			 CTL_EXIT_UNAVAILABLE);
+	assert_int_equal(ctl_exit_code("org.freedesktop.DBus.Error.NameHasNoOwner", -EIO),
+			 CTL_EXIT_UNAVAILABLE);
+	assert_int_equal(ctl_exit_code("org.freedesktop.DBus.Error.Spawn.ExecFailed", -EIO),
+			 CTL_EXIT_UNAVAILABLE);
+	assert_int_equal(ctl_exit_code(NULL, -ENOENT), CTL_EXIT_UNAVAILABLE);
+	assert_int_equal(ctl_exit_code(NULL, -ECONNREFUSED), CTL_EXIT_UNAVAILABLE);
+	assert_int_equal(ctl_exit_code("org.freedesktop.DBus.Error.AccessDenied", -EACCES),
+			 CTL_EXIT_ACCESS_DENIED);
+	assert_int_equal(ctl_exit_code("io.pagemeld1.Error.AccessDenied", -EACCES), CTL_EXIT_ACCESS_DENIED);
+	assert_int_equal(ctl_exit_code(NULL, -EACCES), CTL_EXIT_ACCESS_DENIED);
+	assert_int_equal(ctl_exit_code("io.pagemeld1.Error.NotImplemented", -EIO), CTL_EXIT_NOT_IMPLEMENTED);
+	assert_int_equal(ctl_exit_code("io.pagemeld1.Error.InsufficientHeadroom", -EIO), CTL_EXIT_REFUSED);
+	assert_int_equal(ctl_exit_code("io.pagemeld1.Error.Busy", -EBUSY), CTL_EXIT_REFUSED);
+	assert_int_equal(ctl_exit_code("io.pagemeld1.Error.NoSuchCgroup", -ENOENT), CTL_EXIT_NOT_FOUND);
+	assert_int_equal(ctl_exit_code("org.freedesktop.DBus.Error.InvalidArgs", -EINVAL), CTL_EXIT_USAGE);
+	assert_int_equal(ctl_exit_code("io.pagemeld1.Error.KernelRefused", -EIO), CTL_EXIT_DBUS);
+	assert_int_equal(ctl_exit_code(NULL, -ETIMEDOUT), CTL_EXIT_DBUS);
+	assert_string_equal(ctl_error_summary("org.freedesktop.DBus.Error.ServiceUnknown", -EIO),
+			    "daemon not running (io.pagemeld1 not on the bus)");
+	assert_non_null(
+		strstr(ctl_error_summary("io.pagemeld1.Error.InsufficientHeadroom", -EIO), "--force"));
+}
+
+static void test_field_table(void **state)
+{
+	const CtlField *f = ctl_field_find(ctl_cgroup_fields, "MergeBudget");
+	assert_non_null(f);
+	assert_int_equal(f->kind, CTL_FIELD_U64);
+	assert_int_equal(f->offset, offsetof(CtlCgroup, merge_budget));
+	f = ctl_field_find(ctl_manager_fields, "GeneralProfit");
+	assert_int_equal(f->kind, CTL_FIELD_I64);
+	assert_null(ctl_field_find(ctl_manager_fields, "NoSuchProperty"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_status_text), cmocka_unit_test(test_list_text),
+		cmocka_unit_test(test_json),	    cmocka_unit_test(test_metrics),
+		cmocka_unit_test(test_progress),    cmocka_unit_test(test_exit_codes),
+		cmocka_unit_test(test_field_table),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
