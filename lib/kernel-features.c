@@ -10,6 +10,7 @@
 #include "fileio.h"
 #include "ksm-stat.h"
 #include "macro.h"
+#include "pidfd-ksm.h"
 
 #ifndef PR_SET_MEMORY_MERGE
 #define PR_SET_MEMORY_MERGE 67
@@ -171,8 +172,15 @@ int kernel_features_probe(const FeatureRoots *roots, KernelFeatures *ret)
 	}
 
 	f.state[KERNEL_FEATURE_swap] = probe_swap(roots->proc);
-	/* Set by the remote-control layer when the patched kernel answers. */
-	f.state[KERNEL_FEATURE_pidfd_ksm] = FEATURE_ABSENT;
+	/* The pidfd KSM ioctls of kernel-patches/: asked of a pidfd of our own,
+	 * so only on the live kernel. */
+	if (live) {
+		r = remote_pidfd_ksm_probe();
+		f.state[KERNEL_FEATURE_pidfd_ksm] = r > 0    ? FEATURE_PRESENT
+						    : r == 0 ? FEATURE_ABSENT
+							     : FEATURE_UNKNOWN;
+	} else
+		f.state[KERNEL_FEATURE_pidfd_ksm] = FEATURE_UNKNOWN;
 
 	*ret = f;
 	return 0;

@@ -20,6 +20,8 @@ packages=(
 	hyperfine scdoc dpkg-dev debhelper fakeroot
 	# vm tier
 	qemu-system-x86 cpio xz-utils zstd
+	# kernel-patches/check: the source it patches, and what building it needs
+	linux-source-6.12 make bc flex bison libelf-dev libssl-dev ccache
 )
 
 missing=()
