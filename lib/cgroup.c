@@ -189,7 +189,9 @@ int cg_set_frozen(const char *mount, const char *path, bool frozen, int timeout_
 			return -ETIMEDOUT;
 		struct pollfd pfd = {.fd = fd, .events = POLLPRI};
 		char buf[256];
-		(void)pread(fd, buf, sizeof(buf), 0); /* re-arm */
+		if (pread(fd, buf, sizeof(buf), 0) < 0) {
+			/* re-arm failed: the poll below still bounds the wait */
+		}
 		if (poll(&pfd, 1, (int)MIN(left, 100)) < 0 && errno != EINTR)
 			return -errno;
 	}
