@@ -41,8 +41,8 @@ static void test_cleanup_and_take(void **state)
 		(void)a;
 	}
 	assert_int_equal(cleanup_calls, 1);
-	freep(&(void *){ NULL }); /* destructors accept NULL */
-	closep(&(int){ -EBADF });
+	freep(&(void *){NULL}); /* destructors accept NULL */
+	closep(&(int){-EBADF});
 }
 
 static void test_ret_nerrno(void **state)
