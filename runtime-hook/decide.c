@@ -1,0 +1,166 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "decide.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "macro.h"
+
+static const char *const verdict_names[_HOOK_VERDICT_MAX] = {
+	[HOOK_VERDICT_NOT_ASKED] = "not-asked",
+	[HOOK_VERDICT_SANDBOX] = "sandbox",
+	[HOOK_VERDICT_OPTED_OUT] = "opted-out",
+	[HOOK_VERDICT_MERGE] = "merge",
+};
+
+const char *hook_verdict_to_string(HookVerdict v)
+{
+	if ((unsigned)v >= _HOOK_VERDICT_MAX)
+		return NULL;
+	return verdict_names[v];
+}
+
+void hook_decision_done(HookDecision *d)
+{
+	if (!d)
+		return;
+	free(d->container_name);
+	d->container_name = NULL;
+}
+
+/* Where container runtimes write the container's name, in order of trust. */
+static const char *const name_keys[] = {
+	"io.kubernetes.container.name",
+	"io.kubernetes.cri.container-name",
+	"io.kubernetes.cri-o.ContainerName",
+};
+
+/* Where they say "this is the pod sandbox". */
+static const char *const type_keys[] = {
+	"io.kubernetes.cri-o.ContainerType",
+	"io.kubernetes.cri.container-type",
+};
+
+char *container_name_from_cri(const char *value)
+{
+	/* Kubernetes names are DNS labels (no '_'), so the first field after
+	 * "k8s_" is the container's name. */
+	const char *p = startswith(value, "k8s_");
+	if (p) {
+		const char *end = strchr(p, '_');
+		if (end && end > p)
+			return strndup(p, (size_t)(end - p));
+	}
+	return strdup(value);
+}
+
+static int parse_bool_value(const char *key, const char *value, bool *ret, HookError *err)
+{
+	if (streq(value, "true"))
+		*ret = true;
+	else if (streq(value, "false"))
+		*ret = false;
+	else {
+		hook_error_set(err, "annotation %s has invalid value \"%.64s\": must be \"true\" or \"false\"", key,
+			       value);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int hook_decide(char *const *annotations, HookDecision *ret, HookError *err)
+{
+	_cleanup_free_ char *name = NULL;
+	const char *pod_key = NULL, *ctr_key = NULL;
+	bool pod = false, ctr = false, sandbox = false;
+	int r;
+
+	for (size_t i = 0; i < ELEMENTSOF(type_keys); i++) {
+		const char *t = annotations_get(annotations, type_keys[i]);
+		if (t && streq(t, "sandbox"))
+			sandbox = true;
+	}
+
+	for (size_t i = 0; i < ELEMENTSOF(name_keys) && !name; i++) {
+		const char *v = annotations_get(annotations, name_keys[i]);
+		if (v && v[0]) {
+			name = container_name_from_cri(v);
+			if (!name)
+				return -ENOMEM;
+		}
+	}
+
+	/* Every merge key is checked, whichever container it names: a typo
+	 * in a pod's annotations shows on the first container, not never. */
+	for (char *const *i = annotations; i && i[0] && i[1]; i += 2) {
+		const char *key = i[0], *suffix = startswith(key, MERGE_ANNOTATION);
+		bool b;
+
+		if (!suffix || (suffix[0] != '\0' && suffix[0] != '/'))
+			continue;
+		if (streq(suffix, "/")) {
+			hook_error_set(err, "annotation %s names no container", key);
+			return -EINVAL;
+		}
+		r = parse_bool_value(key, i[1], &b, err);
+		if (r < 0)
+			return r;
+		if (suffix[0] == '\0') {
+			pod_key = key;
+			pod = b;
+		} else if (name && streq(suffix + 1, name)) {
+			ctr_key = key;
+			ctr = b;
+		}
+	}
+
+	HookDecision d = {};
+	if (sandbox) {
+		d.verdict = HOOK_VERDICT_SANDBOX;
+	} else if (ctr_key) {
+		d.verdict = ctr ? HOOK_VERDICT_MERGE : HOOK_VERDICT_OPTED_OUT;
+		d.decided_by = ctr_key;
+	} else if (pod_key) {
+		d.verdict = pod ? HOOK_VERDICT_MERGE : HOOK_VERDICT_OPTED_OUT;
+		d.decided_by = pod_key;
+	} else
+		d.verdict = HOOK_VERDICT_NOT_ASKED;
+	d.container_name = TAKE_PTR(name);
+	*ret = d;
+	return 0;
+}
+
+static bool is_pagemeld_key(const char *key)
+{
+	const char *dom = strstr(key, PAGEMELD_ANNOTATION_DOMAIN);
+	if (!dom || dom == key)
+		return false;
+	dom += STRLEN(PAGEMELD_ANNOTATION_DOMAIN);
+	return dom[0] == '\0' || dom[0] == '/';
+}
+
+int hook_daemon_annotations(char *const *annotations, const HookDecision *d, char ***ret)
+{
+	size_t n = annotations_count(annotations), k = 0;
+	_cleanup_strv_free_ char **l = calloc(2 * (n + 1) + 1, sizeof(char *));
+	if (!l)
+		return -ENOMEM;
+
+	for (char *const *i = annotations; i && i[0] && i[1]; i += 2) {
+		if (!is_pagemeld_key(i[0]) || startswith(i[0], MERGE_ANNOTATION))
+			continue; /* the merge keys are replaced by the verdict */
+		l[k] = strdup(i[0]);
+		l[k + 1] = strdup(i[1]);
+		if (!l[k] || !l[k + 1])
+			return -ENOMEM;
+		k += 2;
+	}
+	l[k] = strdup(MERGE_ANNOTATION);
+	l[k + 1] = strdup(d->verdict == HOOK_VERDICT_MERGE ? "true" : "false");
+	if (!l[k] || !l[k + 1])
+		return -ENOMEM;
+
+	*ret = TAKE_PTR(l);
+	return 0;
+}

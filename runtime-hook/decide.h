@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * Which containers merge (DESIGN.md "Names"): merge.pagemeld.io at pod level,
+ * overridden by merge.pagemeld.io/<container>. The container's name comes
+ * from io.kubernetes.container.name, io.kubernetes.cri.container-name
+ * (containerd) or io.kubernetes.cri-o.ContainerName (CRI-O, which may write
+ * its full "k8s_<name>_<pod>_<namespace>_<uid>_<attempt>" form). The pod
+ * sandbox (pause) container never merges. Values are exactly "true" or
+ * "false"; anything else is an error that names the key.
+ *
+ * Pure: no I/O, no daemon state.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "oci-state.h"
+
+#define MERGE_ANNOTATION "merge.pagemeld.io"
+#define PAGEMELD_ANNOTATION_DOMAIN ".pagemeld.io"
+
+typedef enum HookVerdict {
+	HOOK_VERDICT_NOT_ASKED, /* no merge.pagemeld.io annotation applies */
+	HOOK_VERDICT_SANDBOX,	/* the pod sandbox: never merged */
+	HOOK_VERDICT_OPTED_OUT, /* "false" at pod level or for this container */
+	HOOK_VERDICT_MERGE,	/* "true" */
+	_HOOK_VERDICT_MAX,
+} HookVerdict;
+
+const char *hook_verdict_to_string(HookVerdict v);
+
+typedef struct HookDecision {
+	HookVerdict verdict;
+	/* The key the verdict came from (points into the annotations), NULL
+	 * when none applied. */
+	const char *decided_by;
+	/* The container's Kubernetes name when one was found, malloc'd. */
+	char *container_name;
+} HookDecision;
+
+void hook_decision_done(HookDecision *d);
+
+int hook_decide(char *const *annotations, HookDecision *ret, HookError *err);
+
+/* The annotations to hand to the daemon: every *.pagemeld.io key except the
+ * per-container merge overrides, with merge.pagemeld.io set to the verdict
+ * ("true"/"false"). Same list layout as OciState.annotations. */
+int hook_daemon_annotations(char *const *annotations, const HookDecision *d, char ***ret);
+
+/* The container name out of a CRI-O "k8s_<name>_<pod>_..." name, or the
+ * value itself when it has not that form. malloc'd. */
+char *container_name_from_cri(const char *value);

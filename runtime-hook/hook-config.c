@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "hook-config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <ini.h>
+
+#include "fileio.h"
+#include "macro.h"
+
+void hook_config_init(HookConfig *c)
+{
+	*c = (HookConfig){
+		.timeout_ms = HOOK_TIMEOUT_MS_DEFAULT,
+		.fail_mode = HOOK_FAIL_OPEN,
+	};
+}
+
+int hook_fail_mode_from_string(const char *s, HookFailMode *ret)
+{
+	if (streq(s, "open"))
+		*ret = HOOK_FAIL_OPEN;
+	else if (streq(s, "closed"))
+		*ret = HOOK_FAIL_CLOSED;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+int hook_timeout_ms_from_string(const char *s, uint64_t *ret)
+{
+	uint64_t v;
+	int r = parse_u64(s, &v);
+	if (r < 0)
+		return r;
+	if (v < 1 || v > HOOK_TIMEOUT_MS_MAX)
+		return -ERANGE;
+	*ret = v;
+	return 0;
+}
+
+typedef struct ParseCtx {
+	HookConfig cfg;
+	HookError *err;
+	int failed;
+} ParseCtx;
+
+static int on_ini_value(void *user, const char *section, const char *name, const char *value)
+{
+	ParseCtx *ctx = user;
+
+	if (!streq(section, "hook"))
+		return 1;
+	if (streq(name, "timeout-ms")) {
+		if (hook_timeout_ms_from_string(value, &ctx->cfg.timeout_ms) < 0) {
+			hook_error_set(ctx->err, "[hook] timeout-ms=%s: want milliseconds, 1..%d", value,
+				       HOOK_TIMEOUT_MS_MAX);
+			ctx->failed = 1;
+			return 0;
+		}
+	} else if (streq(name, "fail-mode")) {
+		if (hook_fail_mode_from_string(value, &ctx->cfg.fail_mode) < 0) {
+			hook_error_set(ctx->err, "[hook] fail-mode=%s: want \"open\" or \"closed\"", value);
+			ctx->failed = 1;
+			return 0;
+		}
+	} else {
+		hook_error_set(ctx->err, "[hook] unknown key \"%s\"", name);
+		ctx->failed = 1;
+		return 0;
+	}
+	return 1;
+}
+
+int hook_config_load(const char *path, bool must_exist, HookConfig *c, HookError *err)
+{
+	ParseCtx ctx = {.cfg = *c, .err = err};
+	FILE *f = fopen(path, "re");
+	if (!f) {
+		int r = negative_errno();
+		if (r == -ENOENT && !must_exist)
+			return r;
+		hook_error_set(err, "cannot open %s: %s", path, strerror(-r));
+		return r;
+	}
+	int line = ini_parse_file(f, on_ini_value, &ctx);
+	fclose(f);
+	if (line != 0) {
+		if (!ctx.failed)
+			hook_error_set(err, "syntax error");
+		/* Prefix the place: "<path>:<line>: <reason>". */
+		char reason[sizeof(err->msg)];
+		snprintf(reason, sizeof(reason), "%s", err ? err->msg : "");
+		hook_error_set(err, "%s:%d: %s", path, line, reason);
+		return -EINVAL;
+	}
+	*c = ctx.cfg;
+	return 0;
+}

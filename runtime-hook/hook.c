@@ -1,0 +1,496 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * pagemeld-oci-hook: the OCI runtime hook that hands opted-in containers to
+ * pagemeldd.
+ *
+ *   pagemeld-oci-hook [--config FILE] [--fail-mode open|closed]
+ *                     [--timeout-ms N] create|stop   < OCI state
+ *
+ * create (createRuntime stage): read the state, decide from the annotations
+ *   (decide.h), open a pidfd for the container init and call
+ *   io.pagemeld1.Manager.RegisterContainer(id, pidfd, annotations).
+ * stop (poststop stage): call UnregisterContainer(id).
+ *
+ * Exit codes (README.md and pagemeld-oci-hook(1) list the same):
+ *   0  done: registered, unregistered, nothing to do (not opted in, opted
+ *      out, the pod sandbox), or a failure that fail-mode=open tolerates
+ *   1  internal error (out of memory...); 0 under fail-mode=open
+ *   2  usage or configuration error (bad arguments, bad pagemeld.conf)
+ *   3  invalid input: the OCI state is unreadable, not JSON, over 1 MiB,
+ *      has no id, has no pid at create; or a merge.pagemeld.io annotation
+ *      has a value other than "true"/"false"
+ *   4  the container's process (the state's pid) does not exist
+ *   5  pagemeldd unreachable: no bus, daemon not running, timeout, time limit
+ *      reached; only under fail-mode=closed (0 otherwise)
+ *   6  pagemeldd refused the container (io.pagemeld1.Error.*, access
+ *      denied); only under fail-mode=closed (0 otherwise)
+ * 3 and 4 do not depend on fail-mode: retrying cannot fix them.
+ *
+ * It never blocks the runtime: it forks nothing, reads at most 1 MiB, and a
+ * timer bounds its whole run to timeout-ms plus HOOK_SLACK_MS. Every reason
+ * goes to stderr and to the journal (syslog identifier pagemeld-oci-hook;
+ * plain syslog where there is no journald).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <systemd/sd-bus.h>
+#include <systemd/sd-journal.h>
+
+#include "decide.h"
+#include "hook-config.h"
+#include "macro.h"
+#include "oci-state.h"
+
+#define HOOK_IDENT "pagemeld-oci-hook"
+#define HOOK_SLACK_MS 1000 /* reading the state and connecting, on top of the call timeout */
+#define BUS_NAME "io.pagemeld1"
+#define BUS_PATH "/io/pagemeld1"
+#define BUS_IFACE "io.pagemeld1.Manager"
+#define BUS_ERROR_PREFIX "io.pagemeld1.Error."
+
+enum {
+	EXIT_DONE = 0,
+	EXIT_INTERNAL = 1,
+	EXIT_USAGE = 2,
+	EXIT_BAD_INPUT = 3,
+	EXIT_NO_PROCESS = 4,
+	EXIT_UNREACHABLE = 5,
+	EXIT_REFUSED = 6,
+};
+
+
+static const char *arg_config = HOOK_CONFIG_PATH;
+static bool arg_config_explicit;
+static const char *arg_fail_mode, *arg_timeout_ms;
+static const char *container_id; /* for the log lines, once known */
+static HookConfig config;
+
+/* ---- reporting: stderr and the journal (or syslog) ---- */
+
+static void report(int level, const char *fmt, ...) _printf_(2, 3);
+static void report(int level, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+
+	/* stderr only for what the runtime's user should see. */
+	if (level <= LOG_WARNING) {
+		if (container_id)
+			fprintf(stderr, HOOK_IDENT ": container %s: %s\n", container_id, msg);
+		else
+			fprintf(stderr, HOOK_IDENT ": %s\n", msg);
+	}
+	int r = sd_journal_send("MESSAGE=%s%s%s%s", container_id ? "container " : "", container_id ?: "",
+				container_id ? ": " : "", msg, "PRIORITY=%i", level,
+				"SYSLOG_IDENTIFIER=" HOOK_IDENT, "CONTAINER_ID=%s", container_id ?: "", NULL);
+	if (r < 0) {
+		/* No journald: plain syslog (silently nothing without /dev/log). */
+		openlog(HOOK_IDENT, LOG_PID, LOG_DAEMON);
+		syslog(level, "%s%s%s%s", container_id ? "container " : "", container_id ?: "",
+		       container_id ? ": " : "", msg);
+		closelog();
+	}
+}
+
+/* A failure of pagemeld itself: fail-mode decides whether it stops the
+ * container. */
+static int fail(int code, const char *what)
+{
+	if (config.fail_mode == HOOK_FAIL_CLOSED) {
+		report(LOG_ERR, "%s; fail-mode=closed: refusing the container", what);
+		return code;
+	}
+	report(LOG_WARNING, "%s; the container runs unmerged (fail-mode=open)", what);
+	return EXIT_DONE;
+}
+
+/* ---- the time limit ---- */
+
+static volatile sig_atomic_t deadline_hit;
+static volatile sig_atomic_t backstop_code;
+
+static void arm_timer(uint64_t ms)
+{
+	struct itimerval it = {.it_value = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (long)(ms % 1000) * 1000}};
+	(void)setitimer(ITIMER_REAL, &it, NULL);
+}
+
+static void on_alarm(int sig)
+{
+	static const char msg[] = HOOK_IDENT ": time limit reached, giving up\n";
+	if (!deadline_hit) {
+		/* First the soft limit: blocking calls return EINTR and the
+		 * normal path reports it. Should that not happen soon, stop. */
+		deadline_hit = 1;
+		arm_timer(HOOK_SLACK_MS / 2);
+		return;
+	}
+	(void)!write(STDERR_FILENO, msg, sizeof(msg) - 1);
+	_exit(backstop_code);
+}
+
+static void setup_time_limit(void)
+{
+	struct sigaction sa = {.sa_handler = on_alarm}; /* no SA_RESTART: EINTR wanted */
+	sigemptyset(&sa.sa_mask);
+	(void)sigaction(SIGALRM, &sa, NULL);
+	backstop_code = config.fail_mode == HOOK_FAIL_CLOSED ? EXIT_UNREACHABLE : EXIT_DONE;
+	arm_timer(config.timeout_ms + HOOK_SLACK_MS);
+}
+
+/* ---- the daemon ---- */
+
+static int pidfd_open_checked(pid_t pid, int *ret)
+{
+	/* lib/remote.h's remote_pidfd_open() will do this once it lands. */
+	int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (fd < 0)
+		return negative_errno();
+	*ret = fd;
+	return 0;
+}
+
+static const char *bus_address(void)
+{
+	const char *a = getenv("DBUS_SYSTEM_BUS_ADDRESS");
+	return a && a[0] ? a : "unix:path=/run/dbus/system_bus_socket";
+}
+
+static int bus_connect(sd_bus **ret, char *why, size_t why_size)
+{
+	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+	int r;
+
+	r = sd_bus_new(&bus);
+	if (r < 0)
+		return r;
+	(void)sd_bus_set_description(bus, HOOK_IDENT);
+	r = sd_bus_set_address(bus, bus_address());
+	if (r < 0)
+		goto unreachable;
+	(void)sd_bus_set_bus_client(bus, 1);
+	(void)sd_bus_negotiate_fds(bus, 1);
+	/* Covers the Hello too, which sd_bus_call waits for. */
+	(void)sd_bus_set_method_call_timeout(bus, config.timeout_ms * 1000);
+	r = sd_bus_start(bus);
+	if (r < 0)
+		goto unreachable;
+	*ret = TAKE_PTR(bus);
+	return 0;
+
+unreachable:
+	snprintf(why, why_size, "system bus %s not reachable: %s", bus_address(), strerror(-r));
+	return -ENOTCONN;
+}
+
+static bool error_is_unreachable(const sd_bus_error *e, int r)
+{
+	static const char *const names[] = {
+		SD_BUS_ERROR_SERVICE_UNKNOWN, SD_BUS_ERROR_NAME_HAS_NO_OWNER, SD_BUS_ERROR_NO_REPLY,
+		SD_BUS_ERROR_TIMEOUT,	      SD_BUS_ERROR_DISCONNECTED,
+	};
+	for (size_t i = 0; i < ELEMENTSOF(names); i++)
+		if (sd_bus_error_has_name(e, names[i]))
+			return true;
+	return !sd_bus_error_is_set(e) &&
+	       (r == -ETIMEDOUT || r == -EINTR || r == -ECONNRESET || r == -ENOTCONN || r == -EPIPE);
+}
+
+/* Call method; on failure return EXIT_UNREACHABLE or EXIT_REFUSED with a
+ * sentence in why. *ret_error keeps the D-Bus error for the caller. */
+static int call_daemon(sd_bus_message *m, sd_bus *bus, sd_bus_message **reply, sd_bus_error *error, char *why,
+		       size_t why_size)
+{
+	int r = sd_bus_call(bus, m, config.timeout_ms * 1000, error, reply);
+	if (r >= 0)
+		return EXIT_DONE;
+
+	if (deadline_hit || r == -ETIMEDOUT || sd_bus_error_has_name(error, SD_BUS_ERROR_NO_REPLY) ||
+	    sd_bus_error_has_name(error, SD_BUS_ERROR_TIMEOUT)) {
+		snprintf(why, why_size, "pagemeldd did not answer within %llu ms",
+			 (unsigned long long)config.timeout_ms);
+		return EXIT_UNREACHABLE;
+	}
+	if (sd_bus_error_has_name(error, SD_BUS_ERROR_SERVICE_UNKNOWN) ||
+	    sd_bus_error_has_name(error, SD_BUS_ERROR_NAME_HAS_NO_OWNER)) {
+		snprintf(why, why_size, "pagemeldd is not running (no owner of %s on %s)", BUS_NAME, bus_address());
+		return EXIT_UNREACHABLE;
+	}
+	if (error_is_unreachable(error, r)) {
+		snprintf(why, why_size, "pagemeldd unreachable: %s",
+			 sd_bus_error_is_set(error) ? error->message ?: error->name : strerror(-r));
+		return EXIT_UNREACHABLE;
+	}
+	if (sd_bus_error_is_set(error))
+		snprintf(why, why_size, "pagemeldd refused: %s: %s", error->name, error->message ?: "");
+	else
+		snprintf(why, why_size, "calling pagemeldd failed: %s", strerror(-r));
+	return EXIT_REFUSED;
+}
+
+static int do_register(const OciState *s, const HookDecision *d)
+{
+	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+	_cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+	_cleanup_strv_free_ char **ann = NULL;
+	_cleanup_close_ int pidfd = -EBADF;
+	char why[768];
+	const char *path;
+	int r;
+
+	if (s->pid <= 0) {
+		report(LOG_ERR, "the OCI state has no pid; createRuntime needs the container's process");
+		return EXIT_BAD_INPUT;
+	}
+	r = pidfd_open_checked(s->pid, &pidfd);
+	if (r == -ESRCH) {
+		report(LOG_ERR, "process %d of the OCI state does not exist", (int)s->pid);
+		return EXIT_NO_PROCESS;
+	}
+	if (r < 0) {
+		snprintf(why, sizeof(why), "pidfd_open(%d) failed: %s", (int)s->pid, strerror(-r));
+		return fail(EXIT_INTERNAL, why);
+	}
+
+	r = hook_daemon_annotations(s->annotations, d, &ann);
+	if (r < 0)
+		return fail(EXIT_INTERNAL, "out of memory");
+
+	if (bus_connect(&bus, why, sizeof(why)) < 0)
+		return fail(EXIT_UNREACHABLE, why);
+
+	r = sd_bus_message_new_method_call(bus, &m, BUS_NAME, BUS_PATH, BUS_IFACE, "RegisterContainer");
+	if (r >= 0)
+		r = sd_bus_message_append(m, "sh", s->id, pidfd);
+	if (r >= 0)
+		r = sd_bus_message_open_container(m, 'a', "{ss}");
+	for (char **i = ann; r >= 0 && i[0]; i += 2)
+		r = sd_bus_message_append(m, "{ss}", i[0], i[1]);
+	if (r >= 0)
+		r = sd_bus_message_close_container(m);
+	if (r < 0) {
+		snprintf(why, sizeof(why), "building the D-Bus call failed: %s", strerror(-r));
+		return fail(EXIT_INTERNAL, why);
+	}
+
+	r = call_daemon(m, bus, &reply, &error, why, sizeof(why));
+	if (r != EXIT_DONE)
+		return fail(r, why);
+
+	if (sd_bus_message_read(reply, "o", &path) < 0)
+		path = "?";
+	report(LOG_INFO, "registered with pagemeldd as %s (%s by %s)", path, hook_verdict_to_string(d->verdict),
+	       d->decided_by);
+	return EXIT_DONE;
+}
+
+static bool error_is_not_registered(const sd_bus_error *e)
+{
+	const char *n = e->name ? startswith(e->name, BUS_ERROR_PREFIX) : NULL;
+	return n && (strstr(n, "NotRegistered") || strstr(n, "Unknown") || strstr(n, "NoSuch"));
+}
+
+static int do_unregister(const OciState *s)
+{
+	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+	_cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+	char why[768];
+	int r;
+
+	if (bus_connect(&bus, why, sizeof(why)) < 0)
+		return fail(EXIT_UNREACHABLE, why);
+	r = sd_bus_message_new_method_call(bus, &m, BUS_NAME, BUS_PATH, BUS_IFACE, "UnregisterContainer");
+	if (r >= 0)
+		r = sd_bus_message_append(m, "s", s->id);
+	if (r < 0) {
+		snprintf(why, sizeof(why), "building the D-Bus call failed: %s", strerror(-r));
+		return fail(EXIT_INTERNAL, why);
+	}
+	r = call_daemon(m, bus, &reply, &error, why, sizeof(why));
+	if (r == EXIT_REFUSED && error_is_not_registered(&error)) {
+		/* Its registration failed open, or pagemeldd restarted. */
+		report(LOG_INFO, "not registered with pagemeldd (%s), nothing to do", error.name);
+		return EXIT_DONE;
+	}
+	if (r != EXIT_DONE)
+		return fail(r, why);
+	report(LOG_INFO, "unregistered from pagemeldd");
+	return EXIT_DONE;
+}
+
+/* ---- main ---- */
+
+static void help(void)
+{
+	printf("%s [OPTIONS] create|stop < OCI-STATE\n\n"
+	       "OCI runtime hook of pagemeld: hands opted-in containers to pagemeldd.\n\n"
+	       "  -h --help              show this help\n"
+	       "     --version           show the version\n"
+	       "     --config FILE       read FILE instead of " HOOK_CONFIG_PATH "\n"
+	       "     --fail-mode MODE    open|closed, overrides the configuration\n"
+	       "     --timeout-ms N      D-Bus call timeout, overrides the configuration\n\n"
+	       "Exit codes: 0 done or tolerated, 1 internal, 2 usage/config, 3 invalid input,\n"
+	       "4 no such process, 5 pagemeldd unreachable, 6 refused (5 and 6 and 1 only\n"
+	       "with fail-mode=closed).\n",
+	       program_invocation_short_name);
+}
+
+static int parse_argv(int argc, char **argv, bool *ret_create)
+{
+	enum { ARG_VERSION = 0x100, ARG_CONFIG, ARG_FAIL_MODE, ARG_TIMEOUT };
+	static const struct option options[] = {
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, ARG_VERSION},
+		{"config", required_argument, NULL, ARG_CONFIG},
+		{"fail-mode", required_argument, NULL, ARG_FAIL_MODE},
+		{"timeout-ms", required_argument, NULL, ARG_TIMEOUT},
+		{},
+	};
+	int c;
+
+	while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
+		switch (c) {
+		case 'h':
+			help();
+			return 0;
+		case ARG_VERSION:
+			printf("%s %s\n", HOOK_IDENT, PAGEMELD_VERSION);
+			return 0;
+		case ARG_CONFIG:
+			arg_config = optarg;
+			arg_config_explicit = true;
+			break;
+		case ARG_FAIL_MODE:
+			arg_fail_mode = optarg;
+			break;
+		case ARG_TIMEOUT:
+			arg_timeout_ms = optarg;
+			break;
+		default:
+			return -EINVAL;
+		}
+	}
+	if (optind != argc - 1) {
+		report(LOG_ERR, "expected one argument, create or stop (see --help)");
+		return -EINVAL;
+	}
+	/* The stage names are accepted too, for hand-written configurations. */
+	const char *verb = argv[optind];
+	if (streq(verb, "create") || streq(verb, "createRuntime"))
+		*ret_create = true;
+	else if (streq(verb, "stop") || streq(verb, "poststop"))
+		*ret_create = false;
+	else {
+		report(LOG_ERR, "unknown command \"%s\": expected create or stop", verb);
+		return -EINVAL;
+	}
+	return 1;
+}
+
+static int load_config(void)
+{
+	HookError err = {};
+	int r;
+
+	hook_config_init(&config);
+	r = hook_config_load(arg_config, arg_config_explicit, &config, &err);
+	if (r < 0 && r != -ENOENT) {
+		report(LOG_ERR, "configuration: %s", err.msg);
+		return r;
+	}
+	if (arg_fail_mode && hook_fail_mode_from_string(arg_fail_mode, &config.fail_mode) < 0) {
+		report(LOG_ERR, "--fail-mode=%s: want open or closed", arg_fail_mode);
+		return -EINVAL;
+	}
+	if (arg_timeout_ms && hook_timeout_ms_from_string(arg_timeout_ms, &config.timeout_ms) < 0) {
+		report(LOG_ERR, "--timeout-ms=%s: want milliseconds, 1..%d", arg_timeout_ms, HOOK_TIMEOUT_MS_MAX);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int run(bool create)
+{
+	_cleanup_free_ char *buf = NULL;
+	_cleanup_oci_state_ OciState *s = NULL;
+	_cleanup_(hook_decision_done) HookDecision d = {};
+	HookError err = {};
+	size_t size;
+	int r;
+
+	r = oci_read_bounded(STDIN_FILENO, OCI_STATE_MAX_BYTES, &buf, &size);
+	if (r == -EFBIG) {
+		report(LOG_ERR, "the OCI state on stdin is larger than %d bytes", OCI_STATE_MAX_BYTES);
+		return EXIT_BAD_INPUT;
+	}
+	if (r == -EINTR && deadline_hit)
+		return fail(EXIT_UNREACHABLE, "time limit reached while reading the OCI state on stdin");
+	if (r < 0) {
+		report(LOG_ERR, "cannot read the OCI state on stdin: %s", strerror(-r));
+		return EXIT_BAD_INPUT;
+	}
+
+	r = oci_state_parse(buf, size, &s, &err);
+	if (r == -ENOMEM)
+		return fail(EXIT_INTERNAL, "out of memory");
+	if (r < 0) {
+		report(LOG_ERR, "%s", err.msg);
+		return EXIT_BAD_INPUT;
+	}
+	container_id = s->id;
+
+	r = oci_state_load_bundle_annotations(s, &err);
+	if (r == -ENOMEM)
+		return fail(EXIT_INTERNAL, "out of memory");
+	if (r < 0) {
+		report(LOG_ERR, "%s", err.msg);
+		return EXIT_BAD_INPUT;
+	}
+
+	r = hook_decide(s->annotations, &d, &err);
+	if (r == -ENOMEM)
+		return fail(EXIT_INTERNAL, "out of memory");
+	if (r < 0) {
+		report(LOG_ERR, "%s", err.msg);
+		return EXIT_BAD_INPUT;
+	}
+	if (d.verdict != HOOK_VERDICT_MERGE) {
+		report(LOG_DEBUG, "%s%s%s, nothing to do", hook_verdict_to_string(d.verdict),
+		       d.decided_by ? " by " : "", d.decided_by ?: "");
+		return EXIT_DONE;
+	}
+
+	return create ? do_register(s, &d) : do_unregister(s);
+}
+
+int main(int argc, char **argv)
+{
+	bool create = true;
+	int r;
+
+	/* A runtime that closed our stderr must not kill us with SIGPIPE. */
+	(void)signal(SIGPIPE, SIG_IGN);
+
+	r = parse_argv(argc, argv, &create);
+	if (r <= 0)
+		return r < 0 ? EXIT_USAGE : EXIT_DONE;
+	if (load_config() < 0)
+		return EXIT_USAGE;
+	setup_time_limit();
+	return run(create);
+}
