@@ -62,8 +62,9 @@ static int parse_bool_value(const char *key, const char *value, bool *ret, HookE
 	else if (streq(value, "false"))
 		*ret = false;
 	else {
-		hook_error_set(err, "annotation %s has invalid value \"%.64s\": must be \"true\" or \"false\"", key,
-			       value);
+		hook_error_set(err,
+			       "annotation %s has invalid value \"%.64s\": must be \"true\" or \"false\"",
+			       key, value);
 		return -EINVAL;
 	}
 	return 0;

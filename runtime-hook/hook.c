@@ -68,7 +68,6 @@ enum {
 	EXIT_REFUSED = 6,
 };
 
-
 static const char *arg_config = HOOK_CONFIG_PATH;
 static bool arg_config_explicit;
 static const char *arg_fail_mode, *arg_timeout_ms;
@@ -124,7 +123,8 @@ static volatile sig_atomic_t backstop_code;
 
 static void arm_timer(uint64_t ms)
 {
-	struct itimerval it = {.it_value = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (long)(ms % 1000) * 1000}};
+	struct itimerval it = {
+		.it_value = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (long)(ms % 1000) * 1000}};
 	(void)setitimer(ITIMER_REAL, &it, NULL);
 }
 
@@ -226,7 +226,8 @@ static int call_daemon(sd_bus_message *m, sd_bus *bus, sd_bus_message **reply, s
 	}
 	if (sd_bus_error_has_name(error, SD_BUS_ERROR_SERVICE_UNKNOWN) ||
 	    sd_bus_error_has_name(error, SD_BUS_ERROR_NAME_HAS_NO_OWNER)) {
-		snprintf(why, why_size, "pagemeldd is not running (no owner of %s on %s)", BUS_NAME, bus_address());
+		snprintf(why, why_size, "pagemeldd is not running (no owner of %s on %s)", BUS_NAME,
+			 bus_address());
 		return EXIT_UNREACHABLE;
 	}
 	if (error_is_unreachable(error, r)) {
@@ -293,8 +294,8 @@ static int do_register(const OciState *s, const HookDecision *d)
 
 	if (sd_bus_message_read(reply, "o", &path) < 0)
 		path = "?";
-	report(LOG_INFO, "registered with pagemeldd as %s (%s by %s)", path, hook_verdict_to_string(d->verdict),
-	       d->decided_by);
+	report(LOG_INFO, "registered with pagemeldd as %s (%s by %s)", path,
+	       hook_verdict_to_string(d->verdict), d->decided_by);
 	return EXIT_DONE;
 }
 
@@ -352,7 +353,12 @@ static void help(void)
 
 static int parse_argv(int argc, char **argv, bool *ret_create)
 {
-	enum { ARG_VERSION = 0x100, ARG_CONFIG, ARG_FAIL_MODE, ARG_TIMEOUT };
+	enum {
+		ARG_VERSION = 0x100,
+		ARG_CONFIG,
+		ARG_FAIL_MODE,
+		ARG_TIMEOUT
+	};
 	static const struct option options[] = {
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, ARG_VERSION},
@@ -418,7 +424,8 @@ static int load_config(void)
 		return -EINVAL;
 	}
 	if (arg_timeout_ms && hook_timeout_ms_from_string(arg_timeout_ms, &config.timeout_ms) < 0) {
-		report(LOG_ERR, "--timeout-ms=%s: want milliseconds, 1..%d", arg_timeout_ms, HOOK_TIMEOUT_MS_MAX);
+		report(LOG_ERR, "--timeout-ms=%s: want milliseconds, 1..%d", arg_timeout_ms,
+		       HOOK_TIMEOUT_MS_MAX);
 		return -EINVAL;
 	}
 	return 0;

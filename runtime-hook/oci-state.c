@@ -92,10 +92,11 @@ static int parse_json(const char *buf, size_t size, const char *what, json_objec
 	o = json_tokener_parse_ex(tok, buf, (int)size);
 	enum json_tokener_error jerr = json_tokener_get_error(tok);
 	if (jerr == json_tokener_continue)
-		return hook_error_set(err, "%s is not valid JSON: truncated at byte %zu", what, size), -EINVAL;
+		return hook_error_set(err, "%s is not valid JSON: truncated at byte %zu", what, size),
+		       -EINVAL;
 	if (jerr != json_tokener_success || !o) {
-		hook_error_set(err, "%s is not valid JSON: %s at byte %zu", what, json_tokener_error_desc(jerr),
-			       json_tokener_get_parse_end(tok));
+		hook_error_set(err, "%s is not valid JSON: %s at byte %zu", what,
+			       json_tokener_error_desc(jerr), json_tokener_get_parse_end(tok));
 		return -EINVAL;
 	}
 	/* Only whitespace may follow the document. */
@@ -124,13 +125,16 @@ static int parse_annotations(json_object *obj, const char *what, char ***ret, Ho
 	json_object_object_foreach(obj, key, val)
 	{
 		if (!json_object_is_type(val, json_type_string))
-			return hook_error_set(err, "%s: annotation \"%s\" is not a string", what, key), -EINVAL;
+			return hook_error_set(err, "%s: annotation \"%s\" is not a string", what, key),
+			       -EINVAL;
 		l[2 * n] = strdup(key);
 		if (!l[2 * n])
 			return -ENOMEM;
 		int r = json_string_dup(val, &l[2 * n + 1]);
 		if (r == -EINVAL)
-			return hook_error_set(err, "%s: annotation \"%s\" contains a NUL character", what, key), r;
+			return hook_error_set(err, "%s: annotation \"%s\" contains a NUL character", what,
+					      key),
+			       r;
 		if (r < 0)
 			return r;
 		n++;

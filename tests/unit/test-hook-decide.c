@@ -1,0 +1,213 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "unit-util.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "decide.h"
+#include "fileio.h"
+#include "hook-config.h"
+#include "macro.h"
+
+#define A(...) ((char *const[]){__VA_ARGS__, NULL})
+
+static HookVerdict decide(char *const *a, const char **decided_by)
+{
+	HookDecision d = {};
+	HookError err = {};
+	int r = hook_decide(a, &d, &err);
+	if (r < 0)
+		fail_msg("hook_decide: %d %s", r, err.msg);
+	if (decided_by)
+		*decided_by = d.decided_by;
+	HookVerdict v = d.verdict;
+	hook_decision_done(&d);
+	return v;
+}
+
+static void test_pod_level(void **state)
+{
+	const char *by;
+	assert_int_equal(decide(A("merge.pagemeld.io", "true"), &by), HOOK_VERDICT_MERGE);
+	assert_string_equal(by, "merge.pagemeld.io");
+	assert_int_equal(decide(A("merge.pagemeld.io", "false"), NULL), HOOK_VERDICT_OPTED_OUT);
+	assert_int_equal(decide(A("other", "x"), &by), HOOK_VERDICT_NOT_ASKED);
+	assert_null(by);
+	assert_int_equal(decide((char *const[]){NULL}, NULL), HOOK_VERDICT_NOT_ASKED);
+	assert_int_equal(decide(NULL, NULL), HOOK_VERDICT_NOT_ASKED);
+	/* Not our key: another domain that merely starts alike. */
+	assert_int_equal(decide(A("merge.pagemeld.io.example", "maybe"), NULL), HOOK_VERDICT_NOT_ASKED);
+}
+
+static void test_container_override_each_name_key(void **state)
+{
+	static const char *const keys[] = {
+		"io.kubernetes.container.name",
+		"io.kubernetes.cri.container-name",
+		"io.kubernetes.cri-o.ContainerName",
+	};
+	for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
+		const char *by;
+		char *k = (char *)keys[i];
+		assert_int_equal(decide(A("merge.pagemeld.io", "true", "merge.pagemeld.io/b", "false", k, "b"), &by),
+				 HOOK_VERDICT_OPTED_OUT);
+		assert_string_equal(by, "merge.pagemeld.io/b");
+		assert_int_equal(decide(A("merge.pagemeld.io", "true", "merge.pagemeld.io/b", "false", k, "a"), &by),
+				 HOOK_VERDICT_MERGE);
+		assert_string_equal(by, "merge.pagemeld.io");
+		/* The override alone opts one container in. */
+		assert_int_equal(decide(A("merge.pagemeld.io/a", "true", k, "a"), NULL), HOOK_VERDICT_MERGE);
+		assert_int_equal(decide(A("merge.pagemeld.io/a", "true", k, "b"), NULL), HOOK_VERDICT_NOT_ASKED);
+		assert_int_equal(decide(A("merge.pagemeld.io", "false", "merge.pagemeld.io/a", "true", k, "a"), NULL),
+				 HOOK_VERDICT_MERGE);
+	}
+}
+
+static void test_name_key_precedence(void **state)
+{
+	/* io.kubernetes.container.name wins over the runtime-specific keys. */
+	assert_int_equal(decide(A("io.kubernetes.cri.container-name", "b", "io.kubernetes.container.name", "a",
+				  "merge.pagemeld.io/a", "true"),
+				NULL),
+			 HOOK_VERDICT_MERGE);
+}
+
+static void test_crio_full_name(void **state)
+{
+	HookDecision d = {};
+	HookError err = {};
+	assert_int_equal(hook_decide(A("io.kubernetes.cri-o.ContainerName", "k8s_web_mypod_default_1234-5678_0",
+				       "merge.pagemeld.io", "true", "merge.pagemeld.io/web", "false"),
+				     &d, &err),
+			 0);
+	assert_int_equal(d.verdict, HOOK_VERDICT_OPTED_OUT);
+	assert_string_equal(d.container_name, "web");
+	hook_decision_done(&d);
+
+	char *n = container_name_from_cri("plain");
+	assert_string_equal(n, "plain");
+	free(n);
+	n = container_name_from_cri("k8s_");
+	assert_string_equal(n, "k8s_");
+	free(n);
+	n = container_name_from_cri("k8s__x");
+	assert_string_equal(n, "k8s__x");
+	free(n);
+}
+
+static void test_sandbox_never(void **state)
+{
+	assert_int_equal(decide(A("merge.pagemeld.io", "true", "io.kubernetes.cri-o.ContainerType", "sandbox"), NULL),
+			 HOOK_VERDICT_SANDBOX);
+	assert_int_equal(decide(A("merge.pagemeld.io", "true", "io.kubernetes.cri.container-type", "sandbox"), NULL),
+			 HOOK_VERDICT_SANDBOX);
+	assert_int_equal(decide(A("merge.pagemeld.io", "true", "io.kubernetes.cri.container-type", "container"),
+				NULL),
+			 HOOK_VERDICT_MERGE);
+	/* Even a per-container "true" naming the sandbox. */
+	assert_int_equal(decide(A("merge.pagemeld.io/POD", "true", "io.kubernetes.container.name", "POD",
+				  "io.kubernetes.cri-o.ContainerType", "sandbox"),
+				NULL),
+			 HOOK_VERDICT_SANDBOX);
+}
+
+static void expect_invalid(char *const *a, const char *key)
+{
+	HookDecision d = {.verdict = 42};
+	HookError err = {};
+	assert_int_equal(hook_decide(a, &d, &err), -EINVAL);
+	assert_int_equal(d.verdict, 42);
+	if (!strstr(err.msg, key))
+		fail_msg("message \"%s\" does not name %s", err.msg, key);
+}
+
+static void test_invalid_values_name_the_key(void **state)
+{
+	expect_invalid(A("merge.pagemeld.io", "yes"), "merge.pagemeld.io has invalid value \"yes\"");
+	expect_invalid(A("merge.pagemeld.io", "True"), "merge.pagemeld.io");
+	expect_invalid(A("merge.pagemeld.io", ""), "merge.pagemeld.io");
+	/* A bad override of another container is still an error. */
+	expect_invalid(A("merge.pagemeld.io", "true", "merge.pagemeld.io/other", "1", "io.kubernetes.container.name",
+			 "a"),
+		       "merge.pagemeld.io/other");
+	expect_invalid(A("merge.pagemeld.io/", "true"), "merge.pagemeld.io/ names no container");
+}
+
+static void test_daemon_annotations(void **state)
+{
+	HookDecision d = {};
+	HookError err = {};
+	char **l = NULL;
+	char *const *in = A("merge.pagemeld.io", "true", "merge.pagemeld.io/b", "false", "merge-budget.pagemeld.io",
+			    "512Mi", "trust-domain.pagemeld.io", "team-a", "io.kubernetes.cri.container-name", "a",
+			    "unrelated", "x", "pagemeld.io", "y");
+
+	assert_int_equal(hook_decide(in, &d, &err), 0);
+	assert_int_equal(hook_daemon_annotations(in, &d, &l), 0);
+	assert_int_equal(annotations_count(l), 3);
+	assert_string_equal(annotations_get(l, "merge.pagemeld.io"), "true");
+	assert_string_equal(annotations_get(l, "merge-budget.pagemeld.io"), "512Mi");
+	assert_string_equal(annotations_get(l, "trust-domain.pagemeld.io"), "team-a");
+	assert_null(annotations_get(l, "merge.pagemeld.io/b"));
+	assert_null(annotations_get(l, "unrelated"));
+	strv_free(l);
+	hook_decision_done(&d);
+}
+
+static void test_config(void **state)
+{
+	char *dir = tmpdir_new();
+	_cleanup_free_ char *path = path_join(dir, "pagemeld.conf");
+	HookConfig c;
+	HookError err = {};
+
+	hook_config_init(&c);
+	assert_int_equal(c.timeout_ms, 2000);
+	assert_int_equal(c.fail_mode, HOOK_FAIL_OPEN);
+
+	assert_int_equal(hook_config_load(path, false, &c, &err), -ENOENT);
+	assert_int_equal(hook_config_load(path, true, &c, &err), -ENOENT);
+	assert_non_null(strstr(err.msg, "cannot open"));
+
+	tree_write(dir, "pagemeld.conf",
+		   "# the daemon's section is not ours\n[daemon]\nwhatever=1\n\n[hook]\ntimeout-ms=350\n"
+		   "fail-mode=closed\n");
+	assert_int_equal(hook_config_load(path, true, &c, &err), 0);
+	assert_int_equal(c.timeout_ms, 350);
+	assert_int_equal(c.fail_mode, HOOK_FAIL_CLOSED);
+
+	static const struct {
+		const char *text, *msg;
+	} bad[] = {
+		{"[hook]\nfail-mode=sometimes\n", ":2: [hook] fail-mode=sometimes"},
+		{"[hook]\ntimeout-ms=0\n", "timeout-ms=0"},
+		{"[hook]\ntimeout-ms=99999999\n", "timeout-ms=99999999"},
+		{"[hook]\ntimeout-ms=2s\n", "timeout-ms=2s"},
+		{"[hook]\ntimeout=5\n", "unknown key \"timeout\""},
+		{"[hook\n", "syntax error"},
+	};
+	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+		HookConfig keep = {.timeout_ms = 7, .fail_mode = HOOK_FAIL_OPEN};
+		tree_write(dir, "pagemeld.conf", bad[i].text);
+		assert_int_equal(hook_config_load(path, true, &keep, &err), -EINVAL);
+		assert_int_equal(keep.timeout_ms, 7);
+		if (!strstr(err.msg, bad[i].msg))
+			fail_msg("\"%s\" lacks \"%s\"", err.msg, bad[i].msg);
+	}
+	tmpdir_remove(dir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_pod_level),
+		cmocka_unit_test(test_container_override_each_name_key),
+		cmocka_unit_test(test_name_key_precedence),
+		cmocka_unit_test(test_crio_full_name),
+		cmocka_unit_test(test_sandbox_never),
+		cmocka_unit_test(test_invalid_values_name_the_key),
+		cmocka_unit_test(test_daemon_annotations),
+		cmocka_unit_test(test_config),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
