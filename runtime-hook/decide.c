@@ -70,8 +70,30 @@ static int parse_bool_value(const char *key, const char *value, bool *ret, HookE
 	return 0;
 }
 
-int hook_decide(char *const *annotations, HookDecision *ret, HookError *err)
+/* podman: "<pod>-<container>" or a plain name. */
+static size_t runtime_name_matches(const char *runtime_name, const char *container)
 {
+	size_t n = strlen(runtime_name), c = strlen(container);
+	if (streq(runtime_name, container))
+		return c;
+	if (n > c + 1 && runtime_name[n - c - 1] == '-' && streq(runtime_name + n - c, container))
+		return c;
+	return 0;
+}
+
+bool annotations_have_container_override(char *const *annotations)
+{
+	for (char *const *i = annotations; i && i[0] && i[1]; i += 2) {
+		const char *suffix = startswith(i[0], MERGE_ANNOTATION);
+		if (suffix && suffix[0] == '/')
+			return true;
+	}
+	return false;
+}
+
+int hook_decide(char *const *annotations, const char *runtime_name, HookDecision *ret, HookError *err)
+{
+	size_t best = 0;
 	_cleanup_free_ char *name = NULL;
 	const char *pod_key = NULL, *ctr_key = NULL;
 	bool pod = false, ctr = false, sandbox = false;
@@ -110,9 +132,18 @@ int hook_decide(char *const *annotations, HookDecision *ret, HookError *err)
 		if (suffix[0] == '\0') {
 			pod_key = key;
 			pod = b;
-		} else if (name && streq(suffix + 1, name)) {
-			ctr_key = key;
-			ctr = b;
+		} else if (name) {
+			if (streq(suffix + 1, name)) {
+				ctr_key = key;
+				ctr = b;
+			}
+		} else if (runtime_name) {
+			size_t m = runtime_name_matches(runtime_name, suffix + 1);
+			if (m > best) {
+				best = m;
+				ctr_key = key;
+				ctr = b;
+			}
 		}
 	}
 
@@ -127,6 +158,7 @@ int hook_decide(char *const *annotations, HookDecision *ret, HookError *err)
 		d.decided_by = pod_key;
 	} else
 		d.verdict = HOOK_VERDICT_NOT_ASKED;
+	d.matched_runtime_name = !name && ctr_key;
 	d.container_name = TAKE_PTR(name);
 	*ret = d;
 	return 0;

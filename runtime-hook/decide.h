@@ -38,11 +38,21 @@ typedef struct HookDecision {
 	const char *decided_by;
 	/* The container's Kubernetes name when one was found, malloc'd. */
 	char *container_name;
+	/* No name annotation: the override was matched on runtime_name. */
+	bool matched_runtime_name;
 } HookDecision;
 
 void hook_decision_done(HookDecision *d);
 
-int hook_decide(char *const *annotations, HookDecision *ret, HookError *err);
+/* runtime_name: the container's name as its engine knows it, for engines
+ * that write no Kubernetes name annotation (podman kube play names
+ * containers "<pod>-<container>"); NULL when unknown. It is used only when
+ * no name annotation exists: merge.pagemeld.io/<c> then applies when it
+ * equals <c> or ends with "-<c>", the longest such <c> winning. */
+int hook_decide(char *const *annotations, const char *runtime_name, HookDecision *ret, HookError *err);
+
+/* Whether any merge.pagemeld.io/<container> key is present. */
+bool annotations_have_container_override(char *const *annotations);
 
 /* The annotations to hand to the daemon: every *.pagemeld.io key except the
  * per-container merge overrides, with merge.pagemeld.io set to the verdict

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include <ini.h>
 
@@ -51,23 +52,25 @@ static int on_ini_value(void *user, const char *section, const char *name, const
 {
 	ParseCtx *ctx = user;
 
-	if (!streq(section, "hook"))
+	/* [Hook] in the style of pagemeldd's sections; [hook] and the
+	 * lower-case key spellings are accepted as well. */
+	if (strcasecmp(section, "Hook") != 0 || !name)
 		return 1;
-	if (streq(name, "timeout-ms")) {
+	if (streq(name, "TimeoutMSec") || streq(name, "timeout-ms")) {
 		if (hook_timeout_ms_from_string(value, &ctx->cfg.timeout_ms) < 0) {
-			hook_error_set(ctx->err, "[hook] timeout-ms=%s: want milliseconds, 1..%d", value,
+			hook_error_set(ctx->err, "[Hook] %s=%s: want milliseconds, 1..%d", name, value,
 				       HOOK_TIMEOUT_MS_MAX);
 			ctx->failed = 1;
 			return 0;
 		}
-	} else if (streq(name, "fail-mode")) {
+	} else if (streq(name, "FailMode") || streq(name, "fail-mode")) {
 		if (hook_fail_mode_from_string(value, &ctx->cfg.fail_mode) < 0) {
-			hook_error_set(ctx->err, "[hook] fail-mode=%s: want \"open\" or \"closed\"", value);
+			hook_error_set(ctx->err, "[Hook] %s=%s: want \"open\" or \"closed\"", name, value);
 			ctx->failed = 1;
 			return 0;
 		}
 	} else {
-		hook_error_set(ctx->err, "[hook] unknown key \"%s\"", name);
+		hook_error_set(ctx->err, "[Hook] unknown key \"%s\"", name);
 		ctx->failed = 1;
 		return 0;
 	}

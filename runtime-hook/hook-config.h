@@ -2,13 +2,15 @@
 #pragma once
 
 /*
- * The [hook] section of /etc/pagemeld/pagemeld.conf (INI, read with inih;
- * other sections belong to pagemeldd and are skipped):
+ * The [Hook] section of /etc/pagemeld/pagemeld.conf (INI, read with inih;
+ * the other sections belong to pagemeldd and are skipped):
  *
- *   [hook]
- *   timeout-ms=2000     # D-Bus call timeout, 1..60000
- *   fail-mode=open      # open: start the container unmerged when pagemeld
+ *   [Hook]
+ *   TimeoutMSec=2000    # D-Bus call timeout, 1..60000
+ *   FailMode=open       # open: start the container unmerged when pagemeld
  *                       # is unavailable; closed: fail the container
+ *
+ * [hook], timeout-ms= and fail-mode= are accepted as other spellings.
  */
 
 #include <stdbool.h>

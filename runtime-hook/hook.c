@@ -47,6 +47,7 @@
 #include <systemd/sd-journal.h>
 
 #include "decide.h"
+#include "fileio.h"
 #include "hook-config.h"
 #include "macro.h"
 #include "oci-state.h"
@@ -334,6 +335,90 @@ static int do_unregister(const OciState *s)
 	return EXIT_DONE;
 }
 
+/* ---- podman: the container's name from its conmon ---- */
+
+/* podman (4.3 at least) writes no Kubernetes name annotation, not even for
+ * `podman kube play`, so a per-container override could never apply. The
+ * name it gives the container ("<pod>-<container>" under kube play) is on
+ * the command line of the container's conmon, an ancestor of this hook
+ * (conmon -> runc create -> hook). It is believed only when that conmon's
+ * -c/--cid is the state's id. */
+static int conmon_container_name(const char *id, char **ret)
+{
+	pid_t p = getppid();
+
+	for (int depth = 0; depth < 4 && p > 1; depth++) {
+		_cleanup_free_ char *comm = NULL, *path = NULL, *cmdline = NULL, *stat = NULL;
+		size_t size;
+
+		path = strdup_printf("/proc/%d/comm", (int)p);
+		if (!path)
+			return -ENOMEM;
+		if (read_one_line(path, &comm) < 0)
+			return -ESRCH;
+		if (streq(comm, "conmon")) {
+			const char *cid = NULL, *name = NULL;
+			free(path);
+			path = strdup_printf("/proc/%d/cmdline", (int)p);
+			if (!path)
+				return -ENOMEM;
+			if (read_full_file(path, 256 * 1024, &cmdline, &size) < 0)
+				return -ESRCH;
+			for (size_t i = 0; i < size; i += strlen(cmdline + i) + 1) {
+				const char *a = cmdline + i,
+					   *next = i + strlen(a) + 1 < size ? a + strlen(a) + 1 : NULL;
+				if ((streq(a, "-c") || streq(a, "--cid")) && next)
+					cid = next;
+				else if ((streq(a, "-n") || streq(a, "--name")) && next)
+					name = next;
+				else if (startswith(a, "--cid="))
+					cid = a + STRLEN("--cid=");
+				else if (startswith(a, "--name="))
+					name = a + STRLEN("--name=");
+			}
+			if (!cid || !name || !streq(cid, id))
+				return -ESRCH;
+			char *n = strdup(name);
+			if (!n)
+				return -ENOMEM;
+			*ret = n;
+			return 0;
+		}
+		/* Up one: the ppid is the field after the parenthesised comm. */
+		free(path);
+		path = strdup_printf("/proc/%d/stat", (int)p);
+		if (!path)
+			return -ENOMEM;
+		if (read_one_line(path, &stat) < 0)
+			return -ESRCH;
+		const char *rp = strrchr(stat, ')');
+		int ppid;
+		if (!rp || sscanf(rp + 1, " %*c %d", &ppid) != 1)
+			return -ESRCH;
+		p = ppid;
+	}
+	return -ESRCH;
+}
+
+static int decide(const OciState *s, HookDecision *ret, HookError *err)
+{
+	_cleanup_free_ char *runtime_name = NULL;
+	int r;
+
+	r = hook_decide(s->annotations, NULL, ret, err);
+	if (r < 0 || ret->container_name || !annotations_have_container_override(s->annotations) ||
+	    !streq_ptr(annotations_get(s->annotations, "io.container.manager"), "libpod"))
+		return r;
+
+	if (conmon_container_name(s->id, &runtime_name) < 0) {
+		report(LOG_NOTICE, "podman container without a name annotation and no conmon naming it: "
+				   "per-container merge.pagemeld.io keys cannot apply");
+		return r;
+	}
+	hook_decision_done(ret);
+	return hook_decide(s->annotations, runtime_name, ret, err);
+}
+
 /* ---- main ---- */
 
 static void help(void)
@@ -469,7 +554,7 @@ static int run(bool create)
 		return EXIT_BAD_INPUT;
 	}
 
-	r = hook_decide(s->annotations, &d, &err);
+	r = decide(s, &d, &err);
 	if (r == -ENOMEM)
 		return fail(EXIT_INTERNAL, "out of memory");
 	if (r < 0) {

@@ -14,9 +14,9 @@
 #include "oci-state.h"
 
 /* Not check(): it must hold in every build type. */
-#define check(x)                  \
-	do {                      \
-		if (!(x))         \
+#define check(x)                 \
+	do {                     \
+		if (!(x))        \
 			abort(); \
 	} while (0)
 
@@ -47,7 +47,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check(s->annotations);
 
 	HookDecision d = {};
-	if (hook_decide(s->annotations, &d, &err) == 0) {
+	if (hook_decide(s->annotations, s->status, &d, &err) == 0) {
 		check(d.verdict >= 0 && d.verdict < _HOOK_VERDICT_MAX);
 		check(hook_verdict_to_string(d.verdict));
 		if (hook_daemon_annotations(s->annotations, &d, &l) == 0) {

@@ -15,7 +15,7 @@ static HookVerdict decide(char *const *a, const char **decided_by)
 {
 	HookDecision d = {};
 	HookError err = {};
-	int r = hook_decide(a, &d, &err);
+	int r = hook_decide(a, NULL, &d, &err);
 	if (r < 0)
 		fail_msg("hook_decide: %d %s", r, err.msg);
 	if (decided_by)
@@ -49,25 +49,29 @@ static void test_container_override_each_name_key(void **state)
 	for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
 		const char *by;
 		char *k = (char *)keys[i];
-		assert_int_equal(decide(A("merge.pagemeld.io", "true", "merge.pagemeld.io/b", "false", k, "b"), &by),
-				 HOOK_VERDICT_OPTED_OUT);
+		assert_int_equal(
+			decide(A("merge.pagemeld.io", "true", "merge.pagemeld.io/b", "false", k, "b"), &by),
+			HOOK_VERDICT_OPTED_OUT);
 		assert_string_equal(by, "merge.pagemeld.io/b");
-		assert_int_equal(decide(A("merge.pagemeld.io", "true", "merge.pagemeld.io/b", "false", k, "a"), &by),
-				 HOOK_VERDICT_MERGE);
+		assert_int_equal(
+			decide(A("merge.pagemeld.io", "true", "merge.pagemeld.io/b", "false", k, "a"), &by),
+			HOOK_VERDICT_MERGE);
 		assert_string_equal(by, "merge.pagemeld.io");
 		/* The override alone opts one container in. */
 		assert_int_equal(decide(A("merge.pagemeld.io/a", "true", k, "a"), NULL), HOOK_VERDICT_MERGE);
-		assert_int_equal(decide(A("merge.pagemeld.io/a", "true", k, "b"), NULL), HOOK_VERDICT_NOT_ASKED);
-		assert_int_equal(decide(A("merge.pagemeld.io", "false", "merge.pagemeld.io/a", "true", k, "a"), NULL),
-				 HOOK_VERDICT_MERGE);
+		assert_int_equal(decide(A("merge.pagemeld.io/a", "true", k, "b"), NULL),
+				 HOOK_VERDICT_NOT_ASKED);
+		assert_int_equal(
+			decide(A("merge.pagemeld.io", "false", "merge.pagemeld.io/a", "true", k, "a"), NULL),
+			HOOK_VERDICT_MERGE);
 	}
 }
 
 static void test_name_key_precedence(void **state)
 {
 	/* io.kubernetes.container.name wins over the runtime-specific keys. */
-	assert_int_equal(decide(A("io.kubernetes.cri.container-name", "b", "io.kubernetes.container.name", "a",
-				  "merge.pagemeld.io/a", "true"),
+	assert_int_equal(decide(A("io.kubernetes.cri.container-name", "b", "io.kubernetes.container.name",
+				  "a", "merge.pagemeld.io/a", "true"),
 				NULL),
 			 HOOK_VERDICT_MERGE);
 }
@@ -76,10 +80,11 @@ static void test_crio_full_name(void **state)
 {
 	HookDecision d = {};
 	HookError err = {};
-	assert_int_equal(hook_decide(A("io.kubernetes.cri-o.ContainerName", "k8s_web_mypod_default_1234-5678_0",
-				       "merge.pagemeld.io", "true", "merge.pagemeld.io/web", "false"),
-				     &d, &err),
-			 0);
+	assert_int_equal(
+		hook_decide(A("io.kubernetes.cri-o.ContainerName", "k8s_web_mypod_default_1234-5678_0",
+			      "merge.pagemeld.io", "true", "merge.pagemeld.io/web", "false"),
+			    NULL, &d, &err),
+		0);
 	assert_int_equal(d.verdict, HOOK_VERDICT_OPTED_OUT);
 	assert_string_equal(d.container_name, "web");
 	hook_decision_done(&d);
@@ -97,13 +102,15 @@ static void test_crio_full_name(void **state)
 
 static void test_sandbox_never(void **state)
 {
-	assert_int_equal(decide(A("merge.pagemeld.io", "true", "io.kubernetes.cri-o.ContainerType", "sandbox"), NULL),
-			 HOOK_VERDICT_SANDBOX);
-	assert_int_equal(decide(A("merge.pagemeld.io", "true", "io.kubernetes.cri.container-type", "sandbox"), NULL),
-			 HOOK_VERDICT_SANDBOX);
-	assert_int_equal(decide(A("merge.pagemeld.io", "true", "io.kubernetes.cri.container-type", "container"),
-				NULL),
-			 HOOK_VERDICT_MERGE);
+	assert_int_equal(
+		decide(A("merge.pagemeld.io", "true", "io.kubernetes.cri-o.ContainerType", "sandbox"), NULL),
+		HOOK_VERDICT_SANDBOX);
+	assert_int_equal(
+		decide(A("merge.pagemeld.io", "true", "io.kubernetes.cri.container-type", "sandbox"), NULL),
+		HOOK_VERDICT_SANDBOX);
+	assert_int_equal(
+		decide(A("merge.pagemeld.io", "true", "io.kubernetes.cri.container-type", "container"), NULL),
+		HOOK_VERDICT_MERGE);
 	/* Even a per-container "true" naming the sandbox. */
 	assert_int_equal(decide(A("merge.pagemeld.io/POD", "true", "io.kubernetes.container.name", "POD",
 				  "io.kubernetes.cri-o.ContainerType", "sandbox"),
@@ -115,7 +122,7 @@ static void expect_invalid(char *const *a, const char *key)
 {
 	HookDecision d = {.verdict = 42};
 	HookError err = {};
-	assert_int_equal(hook_decide(a, &d, &err), -EINVAL);
+	assert_int_equal(hook_decide(a, NULL, &d, &err), -EINVAL);
 	assert_int_equal(d.verdict, 42);
 	if (!strstr(err.msg, key))
 		fail_msg("message \"%s\" does not name %s", err.msg, key);
@@ -127,10 +134,57 @@ static void test_invalid_values_name_the_key(void **state)
 	expect_invalid(A("merge.pagemeld.io", "True"), "merge.pagemeld.io");
 	expect_invalid(A("merge.pagemeld.io", ""), "merge.pagemeld.io");
 	/* A bad override of another container is still an error. */
-	expect_invalid(A("merge.pagemeld.io", "true", "merge.pagemeld.io/other", "1", "io.kubernetes.container.name",
-			 "a"),
+	expect_invalid(A("merge.pagemeld.io", "true", "merge.pagemeld.io/other", "1",
+			 "io.kubernetes.container.name", "a"),
 		       "merge.pagemeld.io/other");
 	expect_invalid(A("merge.pagemeld.io/", "true"), "merge.pagemeld.io/ names no container");
+}
+
+static HookVerdict decide_runtime(char *const *a, const char *runtime_name, const char **decided_by)
+{
+	HookDecision d = {};
+	HookError err = {};
+	assert_int_equal(hook_decide(a, runtime_name, &d, &err), 0);
+	*decided_by = d.decided_by;
+	assert_null(d.container_name);
+	HookVerdict v = d.verdict;
+	hook_decision_done(&d);
+	return v;
+}
+
+static void test_runtime_name_fallback(void **state)
+{
+	const char *by;
+	char *const *pod = A("merge.pagemeld.io", "true", "merge.pagemeld.io/b", "false",
+			     "merge.pagemeld.io/a-b", "true", "io.container.manager", "libpod");
+
+	assert_true(annotations_have_container_override(pod));
+	assert_false(annotations_have_container_override(A("merge.pagemeld.io", "true")));
+
+	/* podman kube play: "<pod>-<container>" */
+	assert_int_equal(decide_runtime(pod, "mypod-b", &by), HOOK_VERDICT_OPTED_OUT);
+	assert_string_equal(by, "merge.pagemeld.io/b");
+	assert_int_equal(decide_runtime(pod, "mypod-a", &by), HOOK_VERDICT_MERGE);
+	assert_string_equal(by, "merge.pagemeld.io");
+	/* the longest container name that fits wins: container "a-b" */
+	assert_int_equal(decide_runtime(pod, "mypod-a-b", &by), HOOK_VERDICT_MERGE);
+	assert_string_equal(by, "merge.pagemeld.io/a-b");
+	/* podman run --name b */
+	assert_int_equal(decide_runtime(pod, "b", &by), HOOK_VERDICT_OPTED_OUT);
+	/* no partial words: "mypod-xb" is not container "b" */
+	assert_int_equal(decide_runtime(pod, "mypod-xb", &by), HOOK_VERDICT_MERGE);
+	assert_string_equal(by, "merge.pagemeld.io");
+
+	/* A name annotation always wins over the runtime name. */
+	HookDecision d = {};
+	HookError err = {};
+	assert_int_equal(hook_decide(A("merge.pagemeld.io", "true", "merge.pagemeld.io/b", "false",
+				       "io.kubernetes.container.name", "a"),
+				     "mypod-b", &d, &err),
+			 0);
+	assert_int_equal(d.verdict, HOOK_VERDICT_MERGE);
+	assert_false(d.matched_runtime_name);
+	hook_decision_done(&d);
 }
 
 static void test_daemon_annotations(void **state)
@@ -138,11 +192,11 @@ static void test_daemon_annotations(void **state)
 	HookDecision d = {};
 	HookError err = {};
 	char **l = NULL;
-	char *const *in = A("merge.pagemeld.io", "true", "merge.pagemeld.io/b", "false", "merge-budget.pagemeld.io",
-			    "512Mi", "trust-domain.pagemeld.io", "team-a", "io.kubernetes.cri.container-name", "a",
-			    "unrelated", "x", "pagemeld.io", "y");
+	char *const *in = A("merge.pagemeld.io", "true", "merge.pagemeld.io/b", "false",
+			    "merge-budget.pagemeld.io", "512Mi", "trust-domain.pagemeld.io", "team-a",
+			    "io.kubernetes.cri.container-name", "a", "unrelated", "x", "pagemeld.io", "y");
 
-	assert_int_equal(hook_decide(in, &d, &err), 0);
+	assert_int_equal(hook_decide(in, NULL, &d, &err), 0);
 	assert_int_equal(hook_daemon_annotations(in, &d, &l), 0);
 	assert_int_equal(annotations_count(l), 3);
 	assert_string_equal(annotations_get(l, "merge.pagemeld.io"), "true");
@@ -170,16 +224,22 @@ static void test_config(void **state)
 	assert_non_null(strstr(err.msg, "cannot open"));
 
 	tree_write(dir, "pagemeld.conf",
-		   "# the daemon's section is not ours\n[daemon]\nwhatever=1\n\n[hook]\ntimeout-ms=350\n"
-		   "fail-mode=closed\n");
+		   "# the daemon's section is not ours\n[Daemon]\nwhatever=1\n\n[Hook]\nTimeoutMSec=350\n"
+		   "FailMode=closed\n");
 	assert_int_equal(hook_config_load(path, true, &c, &err), 0);
 	assert_int_equal(c.timeout_ms, 350);
 	assert_int_equal(c.fail_mode, HOOK_FAIL_CLOSED);
 
+	/* The lower-case spellings. */
+	tree_write(dir, "pagemeld.conf", "[hook]\ntimeout-ms=20\nfail-mode=open\n");
+	assert_int_equal(hook_config_load(path, true, &c, &err), 0);
+	assert_int_equal(c.timeout_ms, 20);
+	assert_int_equal(c.fail_mode, HOOK_FAIL_OPEN);
+
 	static const struct {
 		const char *text, *msg;
 	} bad[] = {
-		{"[hook]\nfail-mode=sometimes\n", ":2: [hook] fail-mode=sometimes"},
+		{"[Hook]\nFailMode=sometimes\n", ":2: [Hook] FailMode=sometimes"},
 		{"[hook]\ntimeout-ms=0\n", "timeout-ms=0"},
 		{"[hook]\ntimeout-ms=99999999\n", "timeout-ms=99999999"},
 		{"[hook]\ntimeout-ms=2s\n", "timeout-ms=2s"},
@@ -206,6 +266,7 @@ int main(void)
 		cmocka_unit_test(test_crio_full_name),
 		cmocka_unit_test(test_sandbox_never),
 		cmocka_unit_test(test_invalid_values_name_the_key),
+		cmocka_unit_test(test_runtime_name_fallback),
 		cmocka_unit_test(test_daemon_annotations),
 		cmocka_unit_test(test_config),
 	};

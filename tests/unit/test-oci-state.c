@@ -19,8 +19,9 @@ static int parse(const char *json, OciState **ret, HookError *err)
 static void test_runc_creating(void **state)
 {
 	/* What runc 1.1 wrote to a createRuntime hook on this machine. */
-	const char *json = "{\"ociVersion\":\"1.0.2-dev\",\"id\":\"inv1\",\"status\":\"creating\",\"pid\":9588,"
-			   "\"bundle\":\"/tmp/b\",\"annotations\":{\"merge.pagemeld.io\":\"true\"}}";
+	const char *json =
+		"{\"ociVersion\":\"1.0.2-dev\",\"id\":\"inv1\",\"status\":\"creating\",\"pid\":9588,"
+		"\"bundle\":\"/tmp/b\",\"annotations\":{\"merge.pagemeld.io\":\"true\"}}";
 	_cleanup_oci_state_ OciState *s = NULL;
 	HookError err = {};
 
@@ -38,9 +39,10 @@ static void test_runc_creating(void **state)
 static void test_crun_created_with_root(void **state)
 {
 	/* crun 1.8: "created", an extra "root" key, keys in another order. */
-	const char *json = "{\"ociVersion\":\"1.0\",\"id\":\"inv5\",\"pid\":10142,\"root\":\"rootfs\","
-			   "\"bundle\":\"/tmp/b\",\"status\":\"created\",\"annotations\":{\"merge.pagemeld.io\":"
-			   "\"true\",\"merge.pagemeld.io/b\":\"false\"}}\n";
+	const char *json =
+		"{\"ociVersion\":\"1.0\",\"id\":\"inv5\",\"pid\":10142,\"root\":\"rootfs\","
+		"\"bundle\":\"/tmp/b\",\"status\":\"created\",\"annotations\":{\"merge.pagemeld.io\":"
+		"\"true\",\"merge.pagemeld.io/b\":\"false\"}}\n";
 	_cleanup_oci_state_ OciState *s = NULL;
 	HookError err = {};
 
@@ -63,7 +65,8 @@ static void test_poststop_without_pid(void **state)
 	assert_int_equal(annotations_count(a->annotations), 0);
 	assert_int_equal(parse("{\"id\":\"x\",\"pid\":0,\"status\":\"stopped\"}", &b, &err), 0);
 	assert_int_equal(b->pid, 0);
-	assert_int_equal(parse("{\"id\":\"x\",\"pid\":null,\"status\":null,\"annotations\":null}", &c, &err), 0);
+	assert_int_equal(parse("{\"id\":\"x\",\"pid\":null,\"status\":null,\"annotations\":null}", &c, &err),
+			 0);
 	assert_int_equal(c->pid, 0);
 	assert_null(c->status);
 }
@@ -118,7 +121,8 @@ static void test_annotations_from_bundle(void **state)
 
 	tree_write(dir, "config.json",
 		   "{\"ociVersion\":\"1.0.2\",\"process\":{\"args\":[\"sh\"]},"
-		   "\"annotations\":{\"merge.pagemeld.io\":\"true\",\"io.kubernetes.cri.container-name\":\"web\"}}");
+		   "\"annotations\":{\"merge.pagemeld.io\":\"true\",\"io.kubernetes.cri.container-name\":"
+		   "\"web\"}}");
 	assert_int_equal(parse(json, &s, &err), 0);
 	assert_false(s->has_annotations);
 	assert_int_equal(oci_state_load_bundle_annotations(s, &err), 0);
@@ -193,12 +197,9 @@ static void test_read_bounded(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_runc_creating),
-		cmocka_unit_test(test_crun_created_with_root),
-		cmocka_unit_test(test_poststop_without_pid),
-		cmocka_unit_test(test_bad_states),
-		cmocka_unit_test(test_embedded_nul_byte),
-		cmocka_unit_test(test_annotations_from_bundle),
+		cmocka_unit_test(test_runc_creating),	     cmocka_unit_test(test_crun_created_with_root),
+		cmocka_unit_test(test_poststop_without_pid), cmocka_unit_test(test_bad_states),
+		cmocka_unit_test(test_embedded_nul_byte),    cmocka_unit_test(test_annotations_from_bundle),
 		cmocka_unit_test(test_read_bounded),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
