@@ -10,6 +10,7 @@ packages=(
 	libsystemd-dev libseccomp-dev libjson-c-dev libinih-dev
 	# tests
 	libcmocka-dev python3 python3-pytest python3-yaml
+	python3-dbus # pagemeldd integration tests pass pidfds (UnixFd)
 	dbus systemd busybox-static util-linux procps
 	runc crun podman
 	# sanitizers and the fuzzer

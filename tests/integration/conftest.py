@@ -100,3 +100,428 @@ def ksm_fast_scan(pages=10000, sleep_ms=10):
     write_knob("pages_to_scan", pages)
     write_knob("sleep_millisecs", sleep_ms)
     write_knob("run", 1)
+
+
+# ---------------------------------------------------------------------------
+# pagemeldd fixtures (issue 4): a private system-like dbus-daemon whose
+# policy includes the real packaging/dbus/io.pagemeld1.conf, pagemeldd on it
+# with a temp state dir and config, scratch cgroup v2 directories and
+# memfill workloads in them. Reused by the hook (issue 6) and pagemeldctl
+# (issue 7) tests:
+#   bus      -> PrivateBus (.address, .pid, .socket_dir)
+#   daemon   -> Daemon (.bus_address, .pid, .state_dir, .config_path,
+#               .restart(), .kill(), .reload(), .client(), .busctl(...))
+#   cgroup   -> Scratch v2 cgroup factory: cgroup() -> ScratchCgroup
+#               (.path relative to the v2 mount, .spawn_memfill(...))
+#   manager  -> dbus-python proxy of io.pagemeld1.Manager (root)
+# ---------------------------------------------------------------------------
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+
+PAGEMELD_BUS_NAME = "io.pagemeld1"
+MANAGER_PATH = "/io/pagemeld1"
+MANAGER_IFACE = "io.pagemeld1.Manager"
+CGROUP_IFACE = "io.pagemeld1.Cgroup"
+CGROUP_V2 = pathlib.Path("/sys/fs/cgroup/unified") if os.path.exists("/sys/fs/cgroup/unified/cgroup.procs") \
+    else pathlib.Path("/sys/fs/cgroup")
+NOBODY = 65534
+
+# The system bus of Debian's /usr/share/dbus-1/system.conf, cut to what a
+# test needs: deny method calls by default, let everyone talk to the driver,
+# then the service policies. @POLICY@ is the real file, or a permissive one.
+BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <listen>unix:path=@SOCKET@</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <deny own="*"/>
+    <deny send_type="method_call"/>
+    <allow send_type="signal"/>
+    <allow send_requested_reply="true" send_type="method_return"/>
+    <allow send_requested_reply="true" send_type="error"/>
+    <allow receive_type="method_call"/>
+    <allow receive_type="method_return"/>
+    <allow receive_type="error"/>
+    <allow receive_type="signal"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Introspectable"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Properties"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Peer"/>
+    <deny send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"
+          send_member="UpdateActivationEnvironment"/>
+    <deny send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Debug.Stats"/>
+  </policy>
+  <include>@POLICY@</include>
+</busconfig>
+"""
+
+PERMISSIVE_POLICY = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <policy context="default">
+    <allow own="io.pagemeld1"/>
+    <allow send_destination="io.pagemeld1"/>
+  </policy>
+</busconfig>
+"""
+
+DEFAULT_DAEMON_CONFIG = """[Daemon]
+SweepIntervalSec=3600
+LogLevel=debug
+StartKsm=no
+"""
+
+
+class PrivateBus:
+    """A dbus-daemon of type system on a socket every uid can reach."""
+
+    def __init__(self, policy=None):
+        self.socket_dir = tempfile.mkdtemp(prefix="pagemeld-bus-", dir="/run" if os.access("/run", os.W_OK)
+                                           else None)
+        os.chmod(self.socket_dir, 0o755)
+        self.socket = os.path.join(self.socket_dir, "system_bus_socket")
+        if policy is None:
+            policy = str(SRC / "packaging" / "dbus" / "io.pagemeld1.conf")
+        elif policy == "permissive":
+            policy = os.path.join(self.socket_dir, "permissive.conf")
+            with open(policy, "w") as f:
+                f.write(PERMISSIVE_POLICY)
+        self.config = os.path.join(self.socket_dir, "bus.conf")
+        with open(self.config, "w") as f:
+            f.write(BUS_CONFIG.replace("@SOCKET@", self.socket).replace("@POLICY@", policy))
+        self.proc = subprocess.Popen(["dbus-daemon", "--config-file=" + self.config, "--nofork",
+                                      "--nopidfile", "--print-address=1"],
+                                     stdout=subprocess.PIPE, text=True)
+        self.address = self.proc.stdout.readline().strip()
+        if not self.address:
+            self.proc.kill()
+            raise AssertionError("dbus-daemon did not start")
+        os.chmod(self.socket, 0o666)
+        self.pid = self.proc.pid
+
+    def env(self, **extra):
+        env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=self.address)
+        env.update(extra)
+        return env
+
+    def stop(self):
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.proc.stdout.close()
+        shutil.rmtree(self.socket_dir, ignore_errors=True)
+
+
+def busctl(address, *args, uid=None, check=True, timeout=30):
+    """busctl against a private bus, as root or (uid=65534) unprivileged.
+    Returns CompletedProcess (text)."""
+    cmd = ["busctl", "--address=" + address, "--no-pager"] + [str(a) for a in args]
+    if uid is not None:
+        cmd = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--"] + cmd
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if check and p.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({p.returncode}): {p.stderr}")
+    return p
+
+
+class Daemon:
+    """pagemeldd on a PrivateBus, with its own state dir, config and
+    NOTIFY_SOCKET (so READY=1/STATUS=/STOPPING=1 are observed)."""
+
+    def __init__(self, bus, config=DEFAULT_DAEMON_CONFIG, extra_args=(), seccomp=True):
+        self.bus = bus
+        self.bus_address = bus.address
+        self.dir = tempfile.mkdtemp(prefix="pagemeldd-")
+        self.state_dir = os.path.join(self.dir, "state")
+        self.config_path = os.path.join(self.dir, "pagemeld.conf")
+        self.log_path = os.path.join(self.dir, "pagemeldd.log")
+        self.notify_path = os.path.join(self.dir, "notify")
+        self.extra_args = list(extra_args)
+        self.seccomp = seccomp
+        self.write_config(config)
+        self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.notify.bind(self.notify_path)
+        self.notify.settimeout(0.1)
+        self.messages = []
+        self.proc = None
+        self.log = None
+
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc else None
+
+    def write_config(self, text):
+        with open(self.config_path, "w") as f:
+            f.write(text)
+
+    def command(self):
+        cmd = [str(build_path("daemon", "pagemeldd")), "--config", self.config_path,
+               "--state-dir", self.state_dir] + self.extra_args
+        if not self.seccomp:
+            cmd.append("--no-seccomp")
+        return cmd
+
+    def start(self, wait=True):
+        self.log = open(self.log_path, "a")
+        self.messages = []
+        self.proc = subprocess.Popen(self.command(), stdout=self.log, stderr=subprocess.STDOUT,
+                                     env=self.bus.env(NOTIFY_SOCKET=self.notify_path))
+        if wait:
+            self.wait_notify("READY=1", 30)
+        return self
+
+    def poll_notify(self):
+        while True:
+            try:
+                data = self.notify.recv(4096).decode()
+            except (socket.timeout, BlockingIOError):
+                return
+            self.messages.extend(data.split("\n"))
+
+    def wait_notify(self, what, timeout):
+        def seen():
+            self.poll_notify()
+            if self.proc.poll() is not None and what not in self.messages:
+                raise AssertionError(f"pagemeldd exited with {self.proc.returncode}:\n{self.read_log()}")
+            return what in self.messages
+        wait_for(seen, timeout, what=f"pagemeldd {what}")
+
+    def read_log(self):
+        with open(self.log_path) as f:
+            return f.read()
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def reload(self):
+        self.poll_notify()
+        self.messages = []
+        os.kill(self.proc.pid, signal.SIGHUP)
+        self.wait_notify("READY=1", 30)
+
+    def stop(self, timeout=30):
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        rc = self.proc.returncode
+        self.log.close()
+        self.poll_notify()
+        return rc
+
+    def kill(self):
+        """SIGKILL (a crash): no STOPPING, no clean-up."""
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+        self.log.close()
+
+    def restart(self):
+        self.stop()
+        return self.start()
+
+    def busctl(self, *args, uid=None, check=True):
+        return busctl(self.bus_address, *args, uid=uid, check=check)
+
+    def client(self):
+        return PagemeldClient(self.bus_address)
+
+    def cleanup(self):
+        self.stop()
+        self.notify.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class PagemeldClient:
+    """io.pagemeld1 through dbus-python (it passes fds: dbus.types.UnixFd)."""
+
+    def __init__(self, address):
+        import dbus
+        import dbus.bus
+        self.dbus = dbus
+        self.conn = dbus.bus.BusConnection(address)
+        self.manager = dbus.Interface(self.conn.get_object(PAGEMELD_BUS_NAME, MANAGER_PATH), MANAGER_IFACE)
+        self.props = dbus.Interface(self.conn.get_object(PAGEMELD_BUS_NAME, MANAGER_PATH),
+                                    "org.freedesktop.DBus.Properties")
+
+    def register(self, cid, pid=None, annotations=None, pidfd=None):
+        """RegisterContainer(id, pidfd_open(pid), annotations) -> object path (str)."""
+        own = pidfd is None
+        fd = os.pidfd_open(pid) if own else pidfd
+        try:
+            return str(self.manager.RegisterContainer(
+                cid, self.dbus.types.UnixFd(fd), self.dbus.Dictionary(annotations or {}, signature="ss")))
+        finally:
+            if own:
+                os.close(fd)
+
+    def unregister(self, cid):
+        self.manager.UnregisterContainer(cid)
+
+    def list_cgroups(self):
+        return [tuple(x) for x in self.manager.ListCgroups()]
+
+    def sweep(self):
+        self.manager.Sweep()
+
+    def get(self, name):
+        return self.props.Get(MANAGER_IFACE, name)
+
+    def get_all(self):
+        return self.props.GetAll(MANAGER_IFACE)
+
+    def cgroup_props(self, object_path):
+        o = self.conn.get_object(PAGEMELD_BUS_NAME, object_path)
+        return self.dbus.Interface(o, "org.freedesktop.DBus.Properties").GetAll(CGROUP_IFACE)
+
+    def close(self):
+        self.conn.close()
+
+
+def dbus_error_name(excinfo):
+    return excinfo.value.get_dbus_name()
+
+
+class ScratchCgroup:
+    """A cgroup v2 directory of our own under the v2 mount."""
+
+    def __init__(self, rel):
+        self.path = rel  # relative to the v2 mount, starts with "/"
+        self.dir = CGROUP_V2 / rel.lstrip("/")
+        self.dir.mkdir(parents=True)
+        self.procs = []
+
+    def spawn(self, argv, **kw):
+        cg = str(self.dir / "cgroup.procs")
+
+        def enter():
+            with open(cg, "w") as f:
+                f.write("0")
+        p = subprocess.Popen(argv, preexec_fn=enter, **kw)
+        self.procs.append(p)
+        return p
+
+    def spawn_memfill(self, same=256, unique=16, merge=False, sleep=0):
+        args = [str(build_path("tests", "memfill")), "--same", str(same), "--unique", str(unique),
+                "--sleep", str(sleep)]
+        if merge:
+            args.append("--merge")
+        p = self.spawn(args, stdout=subprocess.PIPE, text=True)
+        line = p.stdout.readline()
+        assert line.startswith("ready "), line
+        return p
+
+    def pids(self):
+        return [int(x) for x in (self.dir / "cgroup.procs").read_text().split()]
+
+    def remove(self):
+        for p in self.procs:
+            if p.poll() is None:
+                p.terminate()
+        for p in self.procs:
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+            if p.stdout:
+                p.stdout.close()
+        for pid in self.pids() if self.dir.exists() else []:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for child in sorted(self.dir.rglob("*"), reverse=True) if self.dir.exists() else []:
+            if child.is_dir():
+                wait_for(lambda: _try_rmdir(child), 10, what=f"rmdir {child}")
+        if self.dir.exists():
+            wait_for(lambda: _try_rmdir(self.dir), 10, what=f"rmdir {self.dir}")
+
+
+def _try_rmdir(d):
+    try:
+        d.rmdir()
+        return True
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def bus():
+    """A private system-type dbus-daemon with the real io.pagemeld1 policy."""
+    require_root()
+    b = PrivateBus()
+    try:
+        yield b
+    finally:
+        b.stop()
+
+
+@pytest.fixture
+def permissive_bus():
+    """Same, but the bus lets everyone call pagemeldd: the daemon's own uid
+    check is all that stands."""
+    require_root()
+    b = PrivateBus(policy="permissive")
+    try:
+        yield b
+    finally:
+        b.stop()
+
+
+@pytest.fixture
+def daemon(bus):
+    """pagemeldd started on `bus` (seccomp on), READY=1 seen."""
+    if not build_path("daemon", "pagemeldd").exists():
+        pytest.skip("pagemeldd not built")
+    d = Daemon(bus)
+    try:
+        d.start()
+        yield d
+    finally:
+        d.cleanup()
+
+
+@pytest.fixture
+def manager(daemon):
+    c = daemon.client()
+    try:
+        yield c
+    finally:
+        c.close()
+
+
+@pytest.fixture
+def cgroup():
+    """Factory of scratch v2 cgroups under <v2 mount>/pagemeld-test-<pid>/."""
+    require_root()
+    base = f"/pagemeld-test-{os.getpid()}"
+    made = []
+
+    def make(name=None):
+        rel = f"{base}/{name or 'cg%d' % len(made)}"
+        cg = ScratchCgroup(rel)
+        made.append(cg)
+        return cg
+    try:
+        yield make
+    finally:
+        for cg in reversed(made):
+            cg.remove()
+        _try_rmdir(CGROUP_V2 / base.lstrip("/"))

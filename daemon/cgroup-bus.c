@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The io.pagemeld1.Cgroup vtable: one object per managed cgroup. */
+#include "cgroup-bus.h"
+
+#include <stddef.h>
+
+#include "log.h"
+#include "macro.h"
+#include "registry.h"
+
+static int get_containers(sd_bus *bus, const char *path, const char *interface, const char *property,
+			  sd_bus_message *reply, void *userdata, sd_bus_error *error)
+{
+	CgroupState *cg = userdata;
+	int r = sd_bus_message_open_container(reply, 'a', "s");
+	if (r < 0)
+		return r;
+	for (Container *c = cg->containers; c; c = c->cgroup_next) {
+		r = sd_bus_message_append(reply, "s", c->id);
+		if (r < 0)
+			return r;
+	}
+	return sd_bus_message_close_container(reply);
+}
+
+static int get_state(sd_bus *bus, const char *path, const char *interface, const char *property,
+		     sd_bus_message *reply, void *userdata, sd_bus_error *error)
+{
+	CgroupState *cg = userdata;
+	return sd_bus_message_append(reply, "s", cgroup_status_name(cg->status));
+}
+
+#define CHANGE SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE
+
+static const sd_bus_vtable cgroup_vtable[] = {
+	SD_BUS_VTABLE_START (0),
+	SD_BUS_PROPERTY("Path", "s", NULL, offsetof(CgroupState, path), SD_BUS_VTABLE_PROPERTY_CONST),
+	SD_BUS_PROPERTY("Containers", "as", get_containers, 0, CHANGE),
+	SD_BUS_PROPERTY("TrustDomain", "s", NULL, offsetof(CgroupState, trust_domain), CHANGE),
+	SD_BUS_PROPERTY("Processes", "u", NULL, offsetof(CgroupState, processes), CHANGE),
+	SD_BUS_PROPERTY("MergingPages", "t", NULL, offsetof(CgroupState, merging_pages), CHANGE),
+	SD_BUS_PROPERTY("RmapItems", "t", NULL, offsetof(CgroupState, rmap_items), CHANGE),
+	SD_BUS_PROPERTY("ZeroPages", "t", NULL, offsetof(CgroupState, zero_pages), CHANGE),
+	SD_BUS_PROPERTY("Profit", "x", NULL, offsetof(CgroupState, profit), CHANGE),
+	SD_BUS_PROPERTY("MergeDebt", "t", NULL, offsetof(CgroupState, merge_debt), CHANGE),
+	SD_BUS_PROPERTY("MergeBudget", "t", NULL, offsetof(CgroupState, merge_budget), CHANGE),
+	SD_BUS_PROPERTY("SwapBudget", "t", NULL, offsetof(CgroupState, swap_budget), CHANGE),
+	SD_BUS_PROPERTY("State", "s", get_state, 0, CHANGE),
+	SD_BUS_PROPERTY("LastSweepUSec", "t", NULL, offsetof(CgroupState, last_sweep_usec), 0),
+	SD_BUS_VTABLE_END,
+};
+
+static int cgroup_find(sd_bus *bus, const char *path, const char *interface, void *userdata, void **found,
+		       sd_bus_error *error)
+{
+	Manager *m = userdata;
+	CgroupState *cg = registry_find_cgroup_by_object(m, path);
+	if (!cg)
+		return 0;
+	*found = cg;
+	return 1;
+}
+
+static int cgroup_enumerate(sd_bus *bus, const char *path, void *userdata, char ***nodes, sd_bus_error *error)
+{
+	Manager *m = userdata;
+	char **l = calloc(m->n_cgroups + 1, sizeof(char *));
+	size_t i = 0;
+	if (!l)
+		return -ENOMEM;
+	for (CgroupState *cg = m->cgroups; cg; cg = cg->next)
+		if (!(l[i++] = strdup(cg->object_path))) {
+			strv_free(l);
+			return -ENOMEM;
+		}
+	*nodes = l;
+	return 0;
+}
+
+int cgroup_bus_add(Manager *m)
+{
+	int r = sd_bus_add_fallback_vtable(m->bus, NULL, PAGEMELD_CGROUP_PREFIX, PAGEMELD_CGROUP_INTERFACE,
+					   cgroup_vtable, cgroup_find, m);
+	if (r < 0)
+		return log_error_errno(r, "Cannot add the Cgroup vtable: %m");
+	r = sd_bus_add_node_enumerator(m->bus, NULL, PAGEMELD_CGROUP_PREFIX, cgroup_enumerate, m);
+	if (r < 0)
+		return log_error_errno(r, "Cannot add the cgroup enumerator: %m");
+	return 0;
+}

@@ -1,0 +1,246 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "config.h"
+
+#include <ini.h>
+#include <stdio.h>
+#include <syslog.h>
+
+#include "annotations.h"
+#include "fileio.h"
+#include "ksm-sysfs.h"
+#include "log.h"
+#include "macro.h"
+#include "quantity.h"
+
+static const char *const trust_domain_mode_names[_TRUST_DOMAIN_MODE_MAX] = {
+	[TRUST_DOMAIN_MODE_IGNORE] = "ignore",
+	[TRUST_DOMAIN_MODE_SINGLE] = "single",
+};
+
+const char *trust_domain_mode_name(TrustDomainMode m)
+{
+	return m >= 0 && m < _TRUST_DOMAIN_MODE_MAX ? trust_domain_mode_names[m] : NULL;
+}
+
+int trust_domain_mode_from_name(const char *s)
+{
+	for (int i = 0; i < _TRUST_DOMAIN_MODE_MAX; i++)
+		if (streq(s, trust_domain_mode_names[i]))
+			return i;
+	return -EINVAL;
+}
+
+void config_init_defaults(Config *c)
+{
+	*c = (Config){
+		.sweep_interval_usec = 5 * 1000000ULL,
+		.log_level = LOG_INFO,
+		.start_ksm = true,
+		.default_merge_budget = UINT64_MAX,
+		.default_swap_budget = UINT64_MAX,
+		.trust_domain_mode = TRUST_DOMAIN_MODE_IGNORE,
+	};
+}
+
+void config_done(Config *c)
+{
+	if (!c)
+		return;
+	free(c->advisor_mode);
+	free(c->trust_domain);
+	c->advisor_mode = c->trust_domain = NULL;
+}
+
+typedef struct ParseState {
+	Config *config;
+	char *error;
+} ParseState;
+
+static int parse_bool(const char *v, bool *ret)
+{
+	if (streq(v, "yes") || streq(v, "true") || streq(v, "1") || streq(v, "on"))
+		*ret = true;
+	else if (streq(v, "no") || streq(v, "false") || streq(v, "0") || streq(v, "off"))
+		*ret = false;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+/* "unlimited" / empty -> UINT64_MAX, else a quantity */
+static int parse_budget(const char *v, uint64_t *ret)
+{
+	if (!*v || streq(v, "unlimited") || streq(v, "max")) {
+		*ret = UINT64_MAX;
+		return 0;
+	}
+	return parse_quantity(v, ret);
+}
+
+static int parse_knob(const char *v, ConfigKnob *k)
+{
+	if (!*v) {
+		k->set = false;
+		return 0;
+	}
+	int r = parse_u64(v, &k->value);
+	if (r < 0)
+		return r;
+	k->set = true;
+	return 0;
+}
+
+static int parse_bool_knob(const char *v, ConfigKnob *k)
+{
+	bool b;
+	if (!*v) {
+		k->set = false;
+		return 0;
+	}
+	if (parse_bool(v, &b) < 0)
+		return -EINVAL;
+	k->set = true;
+	k->value = b;
+	return 0;
+}
+
+/* inih handler: returns 1 on success, 0 to stop with an error. */
+static int handler(void *user, const char *section, const char *name, const char *value)
+{
+	ParseState *ps = user;
+	Config *c = ps->config;
+	const char *why = NULL;
+	int r = 0;
+
+	if (!name) /* a section header alone */
+		return 1;
+
+	if (streq(section, "Daemon")) {
+		if (streq(name, "SweepIntervalSec")) {
+			uint64_t s;
+			r = parse_u64(value, &s);
+			if (r >= 0 && (s == 0 || s > 86400))
+				r = -ERANGE, why = "must be 1..86400";
+			if (r >= 0)
+				c->sweep_interval_usec = s * 1000000ULL;
+		} else if (streq(name, "LogLevel")) {
+			int l = log_level_from_string(value);
+			if (l < 0)
+				r = -EINVAL, why = "expected debug, info, notice, warning, err, ...";
+			else
+				c->log_level = l;
+		} else if (streq(name, "StartKsm")) {
+			r = parse_bool(value, &c->start_ksm);
+		} else
+			r = -ENOKEY;
+	} else if (streq(section, "Budgets")) {
+		if (streq(name, "DefaultMergeBudget"))
+			r = parse_budget(value, &c->default_merge_budget);
+		else if (streq(name, "DefaultSwapBudget"))
+			r = parse_budget(value, &c->default_swap_budget);
+		else
+			r = -ENOKEY;
+		if (r == -EINVAL || r == -ERANGE)
+			why = "expected a byte quantity (512Mi, 1G, ...) or \"unlimited\"";
+	} else if (streq(section, "Scan")) {
+		if (streq(name, "PagesToScan"))
+			r = parse_knob(value, &c->pages_to_scan);
+		else if (streq(name, "SleepMillisecs"))
+			r = parse_knob(value, &c->sleep_millisecs);
+		else if (streq(name, "MaxPageSharing")) {
+			r = parse_knob(value, &c->max_page_sharing);
+			if (r >= 0 && c->max_page_sharing.set && c->max_page_sharing.value < 2)
+				r = -ERANGE, why = "must be at least 2";
+		} else if (streq(name, "UseZeroPages"))
+			r = parse_bool_knob(value, &c->use_zero_pages);
+		else if (streq(name, "SmartScan"))
+			r = parse_bool_knob(value, &c->smart_scan);
+		else if (streq(name, "AdvisorMode")) {
+			if (!*value) {
+				free(c->advisor_mode);
+				c->advisor_mode = NULL;
+			} else if (ksm_advisor_from_name(value) < 0) {
+				r = -EINVAL, why = "expected none or scan-time";
+			} else {
+				free(c->advisor_mode);
+				c->advisor_mode = strdup(value);
+				if (!c->advisor_mode)
+					r = -ENOMEM;
+			}
+		} else
+			r = -ENOKEY;
+	} else if (streq(section, "TrustDomain")) {
+		if (streq(name, "Mode")) {
+			int m = trust_domain_mode_from_name(value);
+			if (m < 0)
+				r = -EINVAL, why = "expected ignore or single";
+			else
+				c->trust_domain_mode = m;
+		} else if (streq(name, "Domain")) {
+			free(c->trust_domain);
+			c->trust_domain = NULL;
+			if (*value && !trust_domain_name_valid(value))
+				r = -EINVAL, why = "1-63 of [A-Za-z0-9._-], starting alphanumeric";
+			else if (*value && !(c->trust_domain = strdup(value)))
+				r = -ENOMEM;
+		} else
+			r = -ENOKEY;
+	} else {
+		free(ps->error);
+		ps->error = strdup_printf("unknown section [%s]", section);
+		return 0;
+	}
+
+	if (r >= 0)
+		return 1;
+	free(ps->error);
+	if (r == -ENOKEY)
+		ps->error = strdup_printf("unknown key %s in [%s]", name, section);
+	else
+		ps->error = strdup_printf("[%s] %s=%s: %s", section, name, value, why ?: errno_name(r));
+	return 0;
+}
+
+static int finish(int r, ParseState *ps, Config *c, Config *ret, char **ret_error)
+{
+	if (r != 0) {
+		if (r > 0) {
+			char *e = strdup_printf("line %d: %s", r, ps->error ?: "syntax error");
+			free(ps->error);
+			ps->error = e;
+		} else if (!ps->error)
+			ps->error = strdup("out of memory");
+		config_done(c);
+		if (ret_error)
+			*ret_error = TAKE_PTR(ps->error);
+		free(ps->error);
+		return -EINVAL;
+	}
+	*ret = *c;
+	return 0;
+}
+
+int config_parse_string(const char *text, Config *ret, char **ret_error)
+{
+	Config c;
+	config_init_defaults(&c);
+	ParseState ps = {.config = &c};
+	int r = ini_parse_string(text, handler, &ps);
+	return finish(r, &ps, &c, ret, ret_error);
+}
+
+int config_load(const char *path, Config *ret, char **ret_error)
+{
+	_cleanup_free_ char *text = NULL;
+	int r = read_full_file(path, 1 << 20, &text, NULL);
+	if (r == -ENOENT) {
+		config_init_defaults(ret);
+		return 0;
+	}
+	if (r < 0) {
+		if (ret_error)
+			*ret_error = strdup_printf("cannot read %s: %s", path, errno_name(r));
+		return r;
+	}
+	return config_parse_string(text, ret, ret_error);
+}

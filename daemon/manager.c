@@ -1,0 +1,666 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "manager.h"
+
+#include <inttypes.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+
+#include "annotations.h"
+#include "budget.h"
+#include "cgroup-bus.h"
+#include "cgroup.h"
+#include "errors.h"
+#include "fileio.h"
+#include "log.h"
+#include "macro.h"
+#include "manager-bus.h"
+#include "persist.h"
+#include "pidfd-util.h"
+#include "policy.h"
+#include "registry.h"
+#include "remote.h"
+#include "seccomp-util.h"
+#include "sweep.h"
+#include "util.h"
+
+static const char *const cgroup_status_names[_CGROUP_STATUS_MAX] = {
+	[CGROUP_MERGING] = "merging",
+	[CGROUP_OVER_BUDGET] = "over-budget",
+	[CGROUP_DISABLED] = "disabled",
+	[CGROUP_UNSUPPORTED] = "unsupported",
+};
+
+const char *cgroup_status_name(CgroupStatus s)
+{
+	return s >= 0 && s < _CGROUP_STATUS_MAX ? cgroup_status_names[s] : "unknown";
+}
+
+int manager_new(Manager **ret)
+{
+	Manager *m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	config_init_defaults(&m->config);
+	m->proc_root = "/proc";
+	m->ksm_dir = KSM_SYSFS_DIR;
+	long ps = sysconf(_SC_PAGESIZE);
+	m->page_size = ps > 0 ? (uint64_t)ps : 4096;
+	m->seccomp = true;
+	*ret = m;
+	return 0;
+}
+
+Manager *manager_free(Manager *m)
+{
+	if (!m)
+		return NULL;
+	while (m->cgroups)
+		registry_remove_cgroup(m, m->cgroups);
+	budget_manager_free(m);
+	sd_event_source_unref(m->sweep_timer);
+	sd_bus_flush_close_unref(m->bus);
+	sd_event_unref(m->event);
+	config_done(&m->config);
+	kernel_features_done(&m->features);
+	free(m->config_path);
+	free(m->state_dir);
+	free(m->cgroup_mount);
+	free(m->ksm_sender);
+	free(m->trust_domain);
+	free(m);
+	return NULL;
+}
+
+/* ---- configuration ---- */
+
+static void manager_apply_scan_config(Manager *m)
+{
+	static const struct {
+		size_t offset;
+		KsmField field;
+	} knobs[] = {
+		{offsetof(Config, pages_to_scan), KSM_pages_to_scan},
+		{offsetof(Config, sleep_millisecs), KSM_sleep_millisecs},
+		{offsetof(Config, use_zero_pages), KSM_use_zero_pages},
+		{offsetof(Config, smart_scan), KSM_smart_scan},
+		{offsetof(Config, max_page_sharing), KSM_max_page_sharing},
+	};
+	if (m->config.advisor_mode) {
+		int r = ksm_write_advisor(m->ksm_dir, ksm_advisor_from_name(m->config.advisor_mode));
+		if (r < 0)
+			log_warning_errno(r, "Cannot set KSM advisor_mode=%s: %m", m->config.advisor_mode);
+	}
+	for (size_t i = 0; i < ELEMENTSOF(knobs); i++) {
+		const ConfigKnob *k = (const ConfigKnob *)((const char *)&m->config + knobs[i].offset);
+		if (!k->set)
+			continue;
+		int r = ksm_write_field(m->ksm_dir, knobs[i].field, k->value);
+		if (r < 0)
+			log_warning_errno(r, "Cannot set KSM %s=%" PRIu64 ": %m",
+					  ksm_field_name(knobs[i].field), k->value);
+		else
+			log_info("KSM %s=%" PRIu64 " (configuration)", ksm_field_name(knobs[i].field),
+				 k->value);
+	}
+}
+
+int manager_load_config(Manager *m)
+{
+	_cleanup_free_ char *error = NULL;
+	Config c;
+	const char *path = m->config_path ?: CONFIG_PATH_DEFAULT;
+	int r = config_load(path, &c, &error);
+	if (r < 0) {
+		log_error("Invalid configuration %s: %s", path, error ?: errno_name(r));
+		return r;
+	}
+	config_done(&m->config);
+	m->config = c;
+	log_set_max_level(m->config.log_level);
+	return 0;
+}
+
+int manager_reload_config(Manager *m)
+{
+	_cleanup_free_ char *error = NULL;
+	Config c;
+	const char *path = m->config_path ?: CONFIG_PATH_DEFAULT;
+	int r = config_load(path, &c, &error);
+	if (r < 0) {
+		log_error("Reloading %s failed, keeping the running configuration: %s", path,
+			  error ?: errno_name(r));
+		return r;
+	}
+	config_done(&m->config);
+	m->config = c;
+	log_set_max_level(m->config.log_level);
+	if (m->sweep_timer) {
+		(void)sd_event_source_set_time_relative(m->sweep_timer, m->config.sweep_interval_usec);
+		(void)sd_event_source_set_enabled(m->sweep_timer, SD_EVENT_ON);
+	}
+	manager_apply_scan_config(m);
+	log_info("Reloaded configuration %s (sweep every %" PRIu64 " s)", path,
+		 m->config.sweep_interval_usec / 1000000);
+	return 0;
+}
+
+/* ---- KSM sysfs ---- */
+
+int manager_ksm_refresh(Manager *m, bool force)
+{
+	uint64_t cookie = 0;
+	const char *sender = NULL;
+	sd_bus_message *cur = m->bus ? sd_bus_get_current_message(m->bus) : NULL;
+
+	if (cur) {
+		(void)sd_bus_message_get_cookie(cur, &cookie);
+		sender = sd_bus_message_get_sender(cur);
+	}
+	/* One read per incoming message: a GetAll reads sysfs once. */
+	if (!force && cur && m->ksm_valid && cookie == m->ksm_cookie && streq_ptr(sender, m->ksm_sender))
+		return 0;
+
+	KsmState s;
+	int r = ksm_read_state(m->ksm_dir, &s);
+	if (r < 0) {
+		m->ksm_valid = false;
+		return r;
+	}
+	m->ksm = s;
+	m->ksm_valid = true;
+	m->ksm_cookie = cur ? cookie : 0;
+	free(m->ksm_sender);
+	m->ksm_sender = cur && sender ? strdup(sender) : NULL;
+	return 0;
+}
+
+int manager_ksm_write(Manager *m, KsmField f, uint64_t value, sd_bus_error *error)
+{
+	int r = ksm_write_field(m->ksm_dir, f, value);
+	if (r >= 0) {
+		log_info("KSM %s=%" PRIu64 " (D-Bus)", ksm_field_name(f), value);
+		m->ksm_valid = false;
+		return 0;
+	}
+	log_warning_errno(r, "Writing KSM %s=%" PRIu64 " failed: %m", ksm_field_name(f), value);
+	switch (r) {
+	case -EINVAL:
+	case -ERANGE:
+		return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+					 "The kernel refused %s=%" PRIu64 ": %s", ksm_field_name(f), value,
+					 strerror(-r));
+	case -EBUSY:
+		return sd_bus_error_setf(error, PM_ERROR_BUSY,
+					 "The kernel refused %s=%" PRIu64 ": %s (it can change only while no "
+					 "pages are shared)",
+					 ksm_field_name(f), value, strerror(-r));
+	case -ENOENT:
+		return sd_bus_error_setf(error, SD_BUS_ERROR_NOT_SUPPORTED, "This kernel has no KSM %s knob",
+					 ksm_field_name(f));
+	default:
+		return sd_bus_error_setf(error, PM_ERROR_KERNEL_REFUSED,
+					 "The kernel refused %s=%" PRIu64 ": %s", ksm_field_name(f), value,
+					 strerror(-r));
+	}
+}
+
+static void manager_maybe_start_ksm(Manager *m)
+{
+	uint64_t run;
+	if (!m->config.start_ksm)
+		return;
+	int r = ksm_read_field(m->ksm_dir, KSM_run, &run);
+	if (r < 0 || run != KSM_RUN_STOP)
+		return;
+	r = ksm_write_field(m->ksm_dir, KSM_run, KSM_RUN_MERGE);
+	if (r < 0)
+		log_warning_errno(r, "Cannot start KSM (run=1): %m");
+	else
+		log_info("Started KSM (run=1): the first cgroup registered");
+	m->ksm_valid = false;
+}
+
+/* ---- persistence ---- */
+
+int manager_persist(Manager *m)
+{
+	int r = persist_save(m);
+	if (r < 0)
+		return log_error_errno(r, "Cannot save registrations in %s: %m", m->state_dir);
+	return 0;
+}
+
+/* ---- signals on the bus ---- */
+
+void manager_emit_cgroup_changed(Manager *m, CgroupState *cg)
+{
+	if (!m->bus)
+		return;
+	(void)sd_bus_emit_properties_changed(m->bus, cg->object_path, PAGEMELD_CGROUP_INTERFACE, "Processes",
+					     "MergingPages", "RmapItems", "ZeroPages", "Profit", "MergeDebt",
+					     "State", NULL);
+}
+
+static void emit_cgroup_signal(Manager *m, const char *member, CgroupState *cg)
+{
+	if (!m->bus)
+		return;
+	int r = sd_bus_emit_signal(m->bus, PAGEMELD_MANAGER_PATH, PAGEMELD_MANAGER_INTERFACE, member, "o",
+				   cg->object_path);
+	if (r < 0)
+		log_debug_errno(r, "Cannot emit %s: %m", member);
+}
+
+static void emit_manager_counts_changed(Manager *m)
+{
+	if (m->bus)
+		(void)sd_bus_emit_properties_changed(m->bus, PAGEMELD_MANAGER_PATH,
+						     PAGEMELD_MANAGER_INTERFACE, "ManagedCgroups",
+						     "TrustDomain", NULL);
+}
+
+void manager_drop_cgroup(Manager *m, CgroupState *cg, const char *why)
+{
+	log_info("Forgetting cgroup %s (%u containers): %s", cg->path, cg->n_containers, why);
+	emit_cgroup_signal(m, "CgroupRemoved", cg);
+	policy_cgroup_removed(m, cg);
+	registry_remove_cgroup(m, cg);
+	emit_manager_counts_changed(m);
+}
+
+CgroupState *manager_find_cgroup(Manager *m, const char *s)
+{
+	if (startswith(s, PAGEMELD_CGROUP_PREFIX "/"))
+		return registry_find_cgroup_by_object(m, s);
+	return registry_find_cgroup(m, s);
+}
+
+int manager_enable_cgroup(Manager *m, CgroupState *cg, sd_bus_error *error)
+{
+	if (!cg->enabled) {
+		cg->enabled = true;
+		if (cg->status == CGROUP_DISABLED)
+			cg->status = CGROUP_MERGING;
+		int r = manager_persist(m);
+		if (r < 0)
+			return sd_bus_error_set_errnof(error, -r, "Cannot save state: %s", strerror(-r));
+		log_info("Enabled merging in cgroup %s", cg->path);
+	}
+	if (sweep_cgroup(m, cg) == -ENOENT) {
+		manager_drop_cgroup(m, cg, "its cgroup directory is gone");
+		(void)manager_persist(m);
+		return sd_bus_error_setf(error, PM_ERROR_NO_SUCH_CGROUP, "The cgroup is gone");
+	}
+	manager_emit_cgroup_changed(m, cg);
+	return 0;
+}
+
+/* ---- registration ---- */
+
+static bool container_id_valid(const char *id)
+{
+	size_t l = strlen(id);
+	if (l == 0 || l > 256)
+		return false;
+	for (size_t i = 0; i < l; i++)
+		if ((unsigned char)id[i] <= ' ' || (unsigned char)id[i] >= 127)
+			return false;
+	return true;
+}
+
+static int map_remote_error(int r, pid_t pid, sd_bus_error *error)
+{
+	switch (r) {
+	case -ESRCH:
+		return sd_bus_error_setf(error, PM_ERROR_PROCESS_GONE, "Process %d exited", (int)pid);
+	default:
+		return sd_bus_error_setf(error, PM_ERROR_REMOTE_FAILED,
+					 "Cannot enable merging in process %d: %s", (int)pid, strerror(-r));
+	}
+}
+
+int manager_register_container(Manager *m, const char *id, int pidfd, char **kv, size_t n, CgroupState **ret,
+			       sd_bus_error *error)
+{
+	_cleanup_(annotations_done) Annotations a = {.merge = MERGE_UNSET};
+	const char *bad_key = NULL, *reason = NULL;
+	_cleanup_free_ char *path = NULL;
+	pid_t pid;
+	int r;
+
+	if (!container_id_valid(id))
+		return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+					 "Container id must be 1-256 printable characters without spaces");
+
+	r = annotations_parse(kv, n, &a, &bad_key, &reason);
+	if (r == -ENOMEM)
+		return sd_bus_error_set_errno(error, ENOMEM);
+	if (r < 0)
+		return sd_bus_error_setf(error, PM_ERROR_INVALID_ANNOTATION, "Annotation %s: %s", bad_key,
+					 reason);
+
+	if (!annotations_want_merge(&a))
+		return sd_bus_error_setf(error, PM_ERROR_NOT_OPTED_IN, "Container %s is %s; it is not merged",
+					 id, a.sandbox ? "the pod sandbox" : "opted out (merge.pagemeld.io)");
+
+	r = pidfd_verify(m->proc_root, pidfd, &pid);
+	if (r == -EBADF)
+		return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+					 "The file descriptor is not a pidfd");
+	if (r == -ESRCH)
+		return sd_bus_error_setf(error, PM_ERROR_PROCESS_GONE, "The pidfd's process has exited");
+	if (r == -EREMOTE)
+		return sd_bus_error_setf(error, PM_ERROR_FORBIDDEN_PROCESS,
+					 "The pidfd's process is not visible in pagemeldd's pid namespace");
+	if (r < 0)
+		return sd_bus_error_set_errnof(error, -r, "Cannot check the pidfd: %s", strerror(-r));
+	if (pid == 1 || pid == getpid())
+		return sd_bus_error_setf(error, PM_ERROR_FORBIDDEN_PROCESS, "Refusing to manage %s (pid %d)",
+					 pid == 1 ? "PID 1" : "pagemeldd itself", (int)pid);
+
+	if (!m->cgroup_mount)
+		return sd_bus_error_setf(error, PM_ERROR_NO_CGROUP_V2, "No cgroup v2 hierarchy is mounted");
+	r = cg_pid_get_path(m->proc_root, pid, &path);
+	if (r == -ESRCH || r == -ENOENT)
+		return sd_bus_error_setf(error, PM_ERROR_PROCESS_GONE, "Process %d exited", (int)pid);
+	if (r == -ENOMEDIUM)
+		return sd_bus_error_setf(error, PM_ERROR_NO_CGROUP_V2, "Process %d has no cgroup v2 path",
+					 (int)pid);
+	if (r < 0)
+		return sd_bus_error_set_errnof(error, -r, "Cannot read the cgroup of %d: %s", (int)pid,
+					       strerror(-r));
+	/* The pid was read through /proc: make sure it still names the pidfd's process. */
+	if (pidfd_check_alive(pidfd) < 0)
+		return sd_bus_error_setf(error, PM_ERROR_PROCESS_GONE, "Process %d exited", (int)pid);
+	if (streq(path, "/"))
+		return sd_bus_error_setf(
+			error, PM_ERROR_FORBIDDEN_PROCESS,
+			"Process %d is in the root cgroup; only container cgroups are managed", (int)pid);
+
+	Container *c = registry_find_container(m, id);
+	CgroupState *cg = registry_find_cgroup(m, path);
+	bool new_cgroup = !cg;
+	if (new_cgroup) {
+		r = registry_add_cgroup(m, path, &cg);
+		if (r < 0)
+			return sd_bus_error_set_errno(error, -r);
+	}
+
+	/* Merging first: a registration that is acknowledged has it on. */
+	if (cg->enabled && policy_may_merge(m, cg, &reason)) {
+		r = sweep_enable_process(m, pid, pidfd);
+		if (r < 0) {
+			if (new_cgroup)
+				registry_remove_cgroup(m, cg);
+			log_warning_errno(r, "Registering %s: cannot enable merging in pid %d: %m", id,
+					  (int)pid);
+			return map_remote_error(r, pid, error);
+		}
+	}
+
+	CgroupState *old_cg = c ? c->cgroup : NULL;
+	if (c) {
+		r = registry_set_annotations(c, kv, n, a.container_name);
+		if (r >= 0)
+			registry_move_container(c, cg);
+	} else
+		r = registry_add_container(m, cg, id, kv, n, a.container_name, &c);
+	if (r < 0) {
+		if (new_cgroup)
+			registry_remove_cgroup(m, cg);
+		return sd_bus_error_set_errno(error, -r);
+	}
+	c->init_pid = pid;
+	if (a.merge_budget_set)
+		cg->merge_budget = a.merge_budget;
+	if (a.swap_budget_set)
+		cg->swap_budget = a.swap_budget;
+
+	r = manager_persist(m);
+	if (r < 0) {
+		/* Not acknowledged, so not kept either. */
+		if (new_cgroup)
+			registry_remove_cgroup(m, cg);
+		else if (!old_cg)
+			registry_remove_container(m, c);
+		return sd_bus_error_setf(error, SD_BUS_ERROR_FAILED, "Cannot save the registration: %s",
+					 strerror(-r));
+	}
+	if (old_cg && old_cg != cg && old_cg->n_containers == 0) {
+		manager_drop_cgroup(m, old_cg, "its last container moved");
+		(void)manager_persist(m);
+	}
+
+	(void)sweep_cgroup(m, cg);
+	if (new_cgroup) {
+		log_info("Registered container %s (pid %d) in new cgroup %s", id, (int)pid, path);
+		policy_cgroup_added(m, cg);
+		emit_cgroup_signal(m, "CgroupAdded", cg);
+		emit_manager_counts_changed(m);
+		if (m->n_cgroups == 1)
+			manager_maybe_start_ksm(m);
+	} else {
+		log_info("Registered container %s (pid %d) in cgroup %s", id, (int)pid, path);
+		manager_emit_cgroup_changed(m, cg);
+	}
+	*ret = cg;
+	return 0;
+}
+
+int manager_unregister_container(Manager *m, const char *id, sd_bus_error *error)
+{
+	Container *c = registry_find_container(m, id);
+	if (!c)
+		return sd_bus_error_setf(error, PM_ERROR_NO_SUCH_CONTAINER, "No container %s is registered",
+					 id);
+	CgroupState *cg = c->cgroup;
+	registry_remove_container(m, c);
+	log_info("Unregistered container %s", id);
+	if (cg && cg->n_containers == 0)
+		manager_drop_cgroup(m, cg, "its last container was unregistered");
+	int r = manager_persist(m);
+	if (r < 0)
+		return sd_bus_error_setf(error, SD_BUS_ERROR_FAILED, "Cannot save the registry: %s",
+					 strerror(-r));
+	return 0;
+}
+
+/* ---- restore after a restart or crash ---- */
+
+static int manager_restore(Manager *m)
+{
+	_cleanup_(persisted_state_done) PersistedState s = {};
+	int r = persist_load(m->state_dir, &s);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0) {
+		_cleanup_free_ char *from = path_join(m->state_dir, PERSIST_FILE);
+		_cleanup_free_ char *to = path_join(m->state_dir, PERSIST_FILE ".broken");
+		log_error_errno(r, "Cannot load %s, moving it aside to %s: %m", from, to);
+		if (from && to)
+			(void)rename(from, to);
+		return 0;
+	}
+
+	unsigned restored = 0, dropped = 0;
+	for (size_t i = 0; i < s.n_containers; i++) {
+		PersistedContainer *pc = &s.containers[i];
+		Annotations a;
+		const char *bad = NULL, *why = NULL;
+		CgroupState *cg;
+		Container *c;
+
+		if (!m->cgroup_mount || !cg_exists(m->cgroup_mount, pc->cgroup)) {
+			log_info("Not restoring container %s: cgroup %s is gone", pc->id, pc->cgroup);
+			dropped++;
+			continue;
+		}
+		r = annotations_parse(pc->kv, pc->n, &a, &bad, &why);
+		if (r < 0) {
+			log_warning("Not restoring container %s: annotation %s: %s", pc->id, strna(bad),
+				    strna(why));
+			dropped++;
+			continue;
+		}
+		cg = registry_find_cgroup(m, pc->cgroup);
+		if (!cg) {
+			r = registry_add_cgroup(m, pc->cgroup, &cg);
+			if (r < 0) {
+				annotations_done(&a);
+				return log_oom();
+			}
+			for (size_t j = 0; j < s.n_cgroups; j++)
+				if (streq(s.cgroups[j].path, pc->cgroup)) {
+					cg->enabled = s.cgroups[j].enabled;
+					cg->status = cg->enabled ? CGROUP_MERGING : CGROUP_DISABLED;
+					cg->merge_budget = s.cgroups[j].merge_budget;
+					cg->swap_budget = s.cgroups[j].swap_budget;
+				}
+		}
+		if (registry_find_container(m, pc->id)) {
+			annotations_done(&a);
+			continue;
+		}
+		r = registry_add_container(m, cg, pc->id, pc->kv, pc->n, a.container_name, &c);
+		annotations_done(&a);
+		if (r < 0)
+			return log_oom();
+		c->init_pid = pc->pid;
+		restored++;
+	}
+	for (CgroupState *cg = m->cgroups; cg; cg = cg->next)
+		policy_cgroup_added(m, cg);
+	log_info("Restored %u containers in %u cgroups (%u dropped)", restored, m->n_cgroups, dropped);
+	/* Re-apply merging now (the sweep enables it wherever it is off). */
+	(void)sweep_all(m);
+	if (dropped > 0)
+		(void)manager_persist(m);
+	if (m->n_cgroups > 0)
+		manager_maybe_start_ksm(m);
+	return 0;
+}
+
+/* ---- event sources ---- */
+
+static void manager_notify_status(Manager *m)
+{
+	(void)sd_notifyf(false, "STATUS=Managing %u containers in %u cgroups; %" PRIu64 " sweeps",
+			 m->n_containers, m->n_cgroups, m->sweeps);
+}
+
+static int on_sweep_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	Manager *m = userdata;
+	(void)sweep_all(m);
+	manager_notify_status(m);
+	(void)sd_event_source_set_time_relative(s, m->config.sweep_interval_usec);
+	(void)sd_event_source_set_enabled(s, SD_EVENT_ON);
+	return 0;
+}
+
+static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+	Manager *m = userdata;
+	(void)sd_notify(false, "RELOADING=1");
+	(void)manager_reload_config(m);
+	(void)sd_notify(false, "READY=1");
+	manager_notify_status(m);
+	return 0;
+}
+
+static int on_exit_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+	Manager *m = userdata;
+	log_info("Received %s, exiting", si->ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+	(void)sd_notify(false, "STOPPING=1\nSTATUS=Shutting down");
+	return sd_event_exit(m->event, 0);
+}
+
+int manager_startup(Manager *m)
+{
+	int r;
+
+	if (!m->state_dir && !(m->state_dir = strdup(PAGEMELD_STATE_DIR_DEFAULT)))
+		return log_oom();
+	if (mkdir(m->state_dir, 0700) < 0 && errno != EEXIST)
+		return log_error_errno(errno, "Cannot create state directory %s: %m", m->state_dir);
+
+	FeatureRoots roots = FEATURE_ROOTS_DEFAULT;
+	r = kernel_features_probe(&roots, &m->features);
+	if (r < 0)
+		return log_error_errno(r, "Probing kernel features failed: %m");
+	r = cg_find_v2_mount("/proc/self/mountinfo", &m->cgroup_mount);
+	if (r < 0)
+		log_warning_errno(r, "No cgroup v2 hierarchy (%m): containers cannot be registered");
+	if (m->features.state[KERNEL_FEATURE_ksm] != FEATURE_PRESENT)
+		log_warning("This kernel has no KSM: pagemeldd will report but cannot merge");
+	if (m->features.state[KERNEL_FEATURE_prctl_merge_any] == FEATURE_ABSENT)
+		log_warning("This kernel lacks PR_SET_MEMORY_MERGE (6.4+): merging cannot be enabled");
+
+	r = sd_event_default(&m->event);
+	if (r < 0)
+		return log_error_errno(r, "Cannot allocate the event loop: %m");
+	(void)sd_event_set_watchdog(m->event, true);
+
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	if ((r = sd_event_add_signal(m->event, NULL, SIGTERM, on_exit_signal, m)) < 0 ||
+	    (r = sd_event_add_signal(m->event, NULL, SIGINT, on_exit_signal, m)) < 0 ||
+	    (r = sd_event_add_signal(m->event, NULL, SIGHUP, on_sighup, m)) < 0)
+		return log_error_errno(r, "Cannot watch signals: %m");
+
+	manager_apply_scan_config(m);
+
+	r = sd_bus_open_system(&m->bus);
+	if (r < 0)
+		return log_error_errno(r, "Cannot connect to the system bus: %m");
+	r = manager_bus_add(m);
+	if (r < 0)
+		return r;
+	r = cgroup_bus_add(m);
+	if (r < 0)
+		return r;
+
+	/* Restore before taking the name: clients see the complete registry. */
+	r = manager_restore(m);
+	if (r < 0)
+		return r;
+
+	r = sd_bus_request_name(m->bus, PAGEMELD_BUS_NAME, 0);
+	if (r < 0)
+		return log_error_errno(r, "Cannot own %s on the system bus: %m", PAGEMELD_BUS_NAME);
+	r = sd_bus_attach_event(m->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
+	if (r < 0)
+		return log_error_errno(r, "Cannot attach the bus to the event loop: %m");
+	(void)sd_bus_set_exit_on_disconnect(m->bus, true);
+
+	r = sd_event_add_time_relative(m->event, &m->sweep_timer, CLOCK_MONOTONIC,
+				       m->config.sweep_interval_usec, 0, on_sweep_timer, m);
+	if (r < 0)
+		return log_error_errno(r, "Cannot arm the sweep timer: %m");
+
+	if (m->seccomp) {
+		r = seccomp_confine();
+		if (r < 0)
+			return log_error_errno(r, "Cannot install the seccomp filter: %m");
+	}
+	log_info("pagemeldd " PAGEMELD_VERSION " ready: %s on the system bus, remote backend %s, seccomp %s",
+		 PAGEMELD_BUS_NAME, remote_backend_name(remote_backend()), m->seccomp ? "on" : "off");
+	return 0;
+}
+
+int manager_run(Manager *m)
+{
+	(void)sd_notify(false, "READY=1");
+	manager_notify_status(m);
+	int r = sd_event_loop(m->event);
+	(void)sd_notify(false, "STOPPING=1");
+	if (r < 0)
+		return log_error_errno(r, "Event loop failed: %m");
+	return r;
+}

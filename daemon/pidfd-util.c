@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "pidfd-util.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <sys/syscall.h>
+
+#include "fileio.h"
+#include "macro.h"
+
+int pidfd_verify(const char *proc_root, int fd, pid_t *ret_pid)
+{
+	_cleanup_free_ char *path = NULL, *text = NULL;
+	int64_t pid;
+
+	if (fd < 0)
+		return -EBADF;
+	path = strdup_printf("%s/self/fdinfo/%d", proc_root, fd);
+	if (!path)
+		return -ENOMEM;
+	int r = read_full_file(path, 64 * 1024, &text, NULL);
+	if (r < 0)
+		return r == -ENOENT ? -EBADF : r;
+
+	/* Only pidfds have a "Pid:" line (and "NSpid:"); other fds do not. */
+	const char *p = NULL;
+	for (const char *line = text; line && *line;
+	     line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
+		if ((p = startswith(line, "Pid:")))
+			break;
+	if (!p)
+		return -EBADF;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	char buf[32];
+	size_t l = strcspn(p, "\n");
+	if (l == 0 || l >= sizeof(buf))
+		return -EBADF;
+	memcpy(buf, p, l);
+	buf[l] = '\0';
+	r = parse_s64(buf, &pid);
+	if (r < 0)
+		return -EBADF;
+	if (pid == -1)
+		return -ESRCH;
+	if (pid == 0)
+		return -EREMOTE;
+	r = pidfd_check_alive(fd);
+	if (r < 0)
+		return r;
+	*ret_pid = (pid_t)pid;
+	return 0;
+}
+
+int pidfd_check_alive(int pidfd)
+{
+	if (syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) < 0)
+		return errno == ESRCH ? -ESRCH : -errno;
+	return 0;
+}

@@ -1,0 +1,11 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <sys/types.h>
+
+/* The pid a received fd names, from proc_root/self/fdinfo/FD ("Pid:").
+ * -EBADF: the fd is not a pidfd; -ESRCH: the process has exited;
+ * -EREMOTE: it lives in a pid namespace we cannot see. */
+int pidfd_verify(const char *proc_root, int fd, pid_t *ret_pid);
+/* 0 while the process lives, -ESRCH after it exited. */
+int pidfd_check_alive(int pidfd);

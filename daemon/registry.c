@@ -1,0 +1,183 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "registry.h"
+
+#include "budget.h"
+#include "macro.h"
+
+#define LIST_PREPEND(next, prev, head, item)   \
+	do {                                   \
+		(item)->next = (head);         \
+		(item)->prev = NULL;           \
+		if (head)                      \
+			(head)->prev = (item); \
+		(head) = (item);               \
+	} while (0)
+#define LIST_REMOVE(next, prev, head, item)                \
+	do {                                               \
+		if ((item)->next)                          \
+			(item)->next->prev = (item)->prev; \
+		if ((item)->prev)                          \
+			(item)->prev->next = (item)->next; \
+		else                                       \
+			(head) = (item)->next;             \
+		(item)->next = (item)->prev = NULL;        \
+	} while (0)
+
+Container *registry_find_container(Manager *m, const char *id)
+{
+	for (Container *c = m->containers; c; c = c->next)
+		if (streq(c->id, id))
+			return c;
+	return NULL;
+}
+
+CgroupState *registry_find_cgroup(Manager *m, const char *path)
+{
+	for (CgroupState *cg = m->cgroups; cg; cg = cg->next)
+		if (streq(cg->path, path))
+			return cg;
+	return NULL;
+}
+
+CgroupState *registry_find_cgroup_by_object(Manager *m, const char *object_path)
+{
+	for (CgroupState *cg = m->cgroups; cg; cg = cg->next)
+		if (streq(cg->object_path, object_path))
+			return cg;
+	return NULL;
+}
+
+int registry_add_cgroup(Manager *m, const char *path, CgroupState **ret)
+{
+	CgroupState *cg = calloc(1, sizeof(*cg));
+	if (!cg)
+		return -ENOMEM;
+	cg->manager = m;
+	cg->path = strdup(path);
+	if (!cg->path || sd_bus_path_encode(PAGEMELD_CGROUP_PREFIX, path, &cg->object_path) < 0) {
+		free(cg->path);
+		free(cg);
+		return -ENOMEM;
+	}
+	cg->enabled = true;
+	cg->status = CGROUP_MERGING;
+	cg->merge_budget = m->config.default_merge_budget;
+	cg->swap_budget = m->config.default_swap_budget;
+	LIST_PREPEND(next, prev, m->cgroups, cg);
+	m->n_cgroups++;
+	*ret = cg;
+	return 0;
+}
+
+static void container_free(Container *c)
+{
+	strv_free(c->annotations);
+	free(c->name);
+	free(c->id);
+	free(c);
+}
+
+static void cgroup_update_trust_domain(CgroupState *cg)
+{
+	/* The first container (in registration order kept by the list) that
+	 * names a trust domain decides; issue 5 may refuse mixed domains. */
+	const char *td = NULL;
+	for (Container *c = cg->containers; c; c = c->cgroup_next)
+		for (size_t i = 0; i < c->n_annotations; i++)
+			if (streq(c->annotations[2 * i], "trust-domain.pagemeld.io"))
+				td = c->annotations[2 * i + 1];
+	if (streq_ptr(td, cg->trust_domain))
+		return;
+	free(cg->trust_domain);
+	cg->trust_domain = td ? strdup(td) : NULL;
+}
+
+void registry_remove_cgroup(Manager *m, CgroupState *cg)
+{
+	while (cg->containers)
+		registry_remove_container(m, cg->containers);
+	budget_cgroup_free(cg);
+	LIST_REMOVE(next, prev, m->cgroups, cg);
+	m->n_cgroups--;
+	free(cg->trust_domain);
+	free(cg->object_path);
+	free(cg->path);
+	free(cg);
+}
+
+static char **kv_copy(char *const *kv, size_t n)
+{
+	char **l = calloc(2 * n + 1, sizeof(char *));
+	if (!l)
+		return NULL;
+	for (size_t i = 0; i < 2 * n; i++)
+		if (!(l[i] = strdup(kv[i]))) {
+			strv_free(l);
+			return NULL;
+		}
+	return l;
+}
+
+int registry_set_annotations(Container *c, char *const *kv, size_t n, const char *name)
+{
+	char **l = kv_copy(kv, n);
+	char *nm = name ? strdup(name) : NULL;
+	if (!l || (name && !nm)) {
+		strv_free(l);
+		free(nm);
+		return -ENOMEM;
+	}
+	strv_free(c->annotations);
+	free(c->name);
+	c->annotations = l;
+	c->n_annotations = n;
+	c->name = nm;
+	if (c->cgroup)
+		cgroup_update_trust_domain(c->cgroup);
+	return 0;
+}
+
+int registry_add_container(Manager *m, CgroupState *cg, const char *id, char *const *kv, size_t n,
+			   const char *name, Container **ret)
+{
+	Container *c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->manager = m;
+	c->id = strdup(id);
+	if (!c->id || registry_set_annotations(c, kv, n, name) < 0) {
+		container_free(c);
+		return -ENOMEM;
+	}
+	LIST_PREPEND(next, prev, m->containers, c);
+	m->n_containers++;
+	registry_move_container(c, cg);
+	*ret = c;
+	return 0;
+}
+
+void registry_move_container(Container *c, CgroupState *to)
+{
+	CgroupState *from = c->cgroup;
+	if (from == to)
+		return;
+	if (from) {
+		LIST_REMOVE(cgroup_next, cgroup_prev, from->containers, c);
+		from->n_containers--;
+		cgroup_update_trust_domain(from);
+	}
+	c->cgroup = to;
+	if (to) {
+		LIST_PREPEND(cgroup_next, cgroup_prev, to->containers, c);
+		to->n_containers++;
+		cgroup_update_trust_domain(to);
+	}
+}
+
+void registry_remove_container(Manager *m, Container *c)
+{
+	registry_move_container(c, NULL);
+	LIST_REMOVE(next, prev, m->containers, c);
+	m->n_containers--;
+	container_free(c);
+}

@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * The sweep: for each managed cgroup read cgroup.procs, enable merging in
+ * processes that lack it (late `runc exec`/`kubectl exec` processes), sum
+ * their ksm_stat into the cgroup's figures and drop cgroups whose directory
+ * is gone. One read of cgroup.procs per cgroup and one of ksm_stat per
+ * process: the cost grows with the managed processes only.
+ */
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "manager.h"
+
+/* Enable merge-any in one process (pidfd >= 0 when the caller holds one;
+ * otherwise one is opened from pid). Nothing is done when ksm_stat already
+ * says merge_any. Returns the lib/remote.h errno (-ESRCH gone, -EPERM...). */
+int sweep_enable_process(Manager *m, pid_t pid, int pidfd);
+
+/* One cgroup: -ENOENT when its directory is gone (the caller drops it). */
+int sweep_cgroup(Manager *m, CgroupState *cg);
+
+/* Every cgroup, then the KSM sysfs cache; emits PropertiesChanged for
+ * figures that moved. Returns the number of cgroups dropped. */
+int sweep_all(Manager *m);

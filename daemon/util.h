@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* Small helpers the daemon files share (not worth a lib/ API change). */
+
+#include "log.h"
+
+#define log_oom() log_error_errno(ENOMEM, "Out of memory")
+
+static inline const char *strempty(const char *s)
+{
+	return s ?: "";
+}
+
+static inline const char *strna(const char *s)
+{
+	return s ?: "n/a";
+}
