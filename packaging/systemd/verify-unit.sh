@@ -5,7 +5,7 @@
 # exists) and the man pages of Documentation= are the freshly built ones.
 #   verify-unit.sh UNIT PAGEMELDD MANPAGE...
 set -euo pipefail
-unit=$1 daemon=$2
+unit=$1 daemon=$(realpath "$2") # meson passes build-relative paths
 shift 2
 command -v systemd-analyze >/dev/null || { echo "systemd-analyze missing"; exit 77; }
 [ -x "$daemon" ] || { echo "not executable: $daemon"; exit 1; }
