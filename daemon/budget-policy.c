@@ -1,0 +1,177 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "budget-policy.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "macro.h"
+#include "quantity.h"
+
+static uint64_t sat_add(uint64_t a, uint64_t b)
+{
+	return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
+static uint64_t sat_mul(uint64_t a, uint64_t b)
+{
+	return b != 0 && a > UINT64_MAX / b ? UINT64_MAX : a * b;
+}
+
+uint64_t budget_proc_debt(const BudgetProc *p, uint64_t page_size)
+{
+	return sat_mul(sat_add(p->merging_pages, p->zero_pages), page_size);
+}
+
+uint64_t budget_debt(const BudgetProc *procs, size_t n, uint64_t page_size)
+{
+	uint64_t d = 0;
+	for (size_t i = 0; i < n; i++)
+		d = sat_add(d, budget_proc_debt(&procs[i], page_size));
+	return d;
+}
+
+uint64_t budget_headroom_one(const CgMemory *m, uint64_t swap_free)
+{
+	if (m->max == CG_LIMIT_MAX)
+		return BUDGET_UNLIMITED;
+	uint64_t mem = m->current >= m->max ? 0 : m->max - m->current;
+	uint64_t swap;
+	if (!m->swap_present)
+		swap = swap_free; /* no per-cgroup swap accounting: only the system's bounds it */
+	else if (m->swap_max == CG_LIMIT_MAX)
+		swap = swap_free;
+	else
+		swap = MIN(m->swap_current >= m->swap_max ? 0 : m->swap_max - m->swap_current, swap_free);
+	return sat_add(mem, swap);
+}
+
+uint64_t budget_headroom(const CgMemory *levels, size_t n, uint64_t swap_free)
+{
+	uint64_t h = BUDGET_UNLIMITED;
+	for (size_t i = 0; i < n; i++)
+		h = MIN(h, budget_headroom_one(&levels[i], swap_free));
+	return h;
+}
+
+uint64_t budget_safe_limit(const BudgetInput *in, BudgetLimitSource *ret_source)
+{
+	uint64_t limit = BUDGET_UNLIMITED;
+	BudgetLimitSource src = BUDGET_LIMIT_NONE;
+
+	if (in->merge_budget != BUDGET_UNLIMITED) {
+		limit = in->merge_budget;
+		src = BUDGET_LIMIT_BUDGET;
+	}
+	if (in->headroom_known && in->headroom != BUDGET_UNLIMITED) {
+		uint64_t h = in->headroom > in->margin ? in->headroom - in->margin : 0;
+		/* On a tie the budget is named: it is the operator's choice. */
+		if (h < limit) {
+			limit = h;
+			src = BUDGET_LIMIT_HEADROOM;
+		}
+	}
+	if (ret_source)
+		*ret_source = src;
+	return limit;
+}
+
+typedef struct SortCtx {
+	const BudgetProc *procs;
+	uint64_t page_size;
+} SortCtx;
+
+static int order_cmp(const void *a, const void *b, void *userdata)
+{
+	const SortCtx *c = userdata;
+	const BudgetProc *x = &c->procs[*(const size_t *)a], *y = &c->procs[*(const size_t *)b];
+	uint64_t dx = budget_proc_debt(x, c->page_size), dy = budget_proc_debt(y, c->page_size);
+	if (dx != dy)
+		return dx > dy ? -1 : 1;
+	return (x->pid > y->pid) - (x->pid < y->pid);
+}
+
+int budget_plan(const BudgetProc *procs, size_t n, const BudgetInput *in, size_t **ret_order,
+		BudgetVerdict *ret)
+{
+	if (in->page_size == 0)
+		return -EINVAL;
+
+	_cleanup_free_ size_t *order = NULL;
+	if (n > 0) {
+		order = calloc(n, sizeof(size_t));
+		if (!order)
+			return -ENOMEM;
+		for (size_t i = 0; i < n; i++)
+			order[i] = i;
+		SortCtx ctx = {procs, in->page_size};
+		qsort_r(order, n, sizeof(size_t), order_cmp, &ctx);
+	}
+
+	BudgetVerdict v = {};
+	v.debt = budget_debt(procs, n, in->page_size);
+	v.limit = budget_safe_limit(in, &v.source);
+	v.over = v.debt > v.limit;
+	v.debt_after = v.debt;
+	/* Biggest mergers first: fewest processes touched for the most debt. */
+	for (size_t i = 0; i < n && v.debt_after > v.limit; i++) {
+		v.debt_after -= budget_proc_debt(&procs[order[i]], in->page_size);
+		v.n_unmerge = i + 1;
+	}
+
+	if (ret_order)
+		*ret_order = TAKE_PTR(order);
+	*ret = v;
+	return 0;
+}
+
+const char *budget_limit_source_name(BudgetLimitSource s)
+{
+	switch (s) {
+	case BUDGET_LIMIT_NONE:
+		return "none";
+	case BUDGET_LIMIT_BUDGET:
+		return "budget";
+	case BUDGET_LIMIT_HEADROOM:
+		return "headroom";
+	}
+	return NULL;
+}
+
+void unmerge_predict(uint64_t pages_sharing, uint64_t zero_pages, uint64_t page_size, uint64_t margin,
+		     uint64_t mem_available, uint64_t swap_free, UnmergePrediction *ret)
+{
+	UnmergePrediction p = {
+		.pages_sharing = pages_sharing,
+		.zero_pages = zero_pages,
+		.page_size = page_size,
+		.margin = margin,
+		.mem_available = mem_available,
+		.swap_free = swap_free,
+	};
+	p.need = sat_add(sat_mul(sat_add(pages_sharing, zero_pages), page_size), margin);
+	p.available = sat_add(mem_available, swap_free);
+	p.fits = p.need <= p.available;
+	*ret = p;
+}
+
+const char *unmerge_prediction_format(const UnmergePrediction *p, char *buf, size_t size)
+{
+	char need[FORMAT_BYTES_MAX], avail[FORMAT_BYTES_MAX];
+	snprintf(buf, size,
+		 "unmerging needs %s (pages_sharing %" PRIu64 " + ksm_zero_pages %" PRIu64 " pages of %" PRIu64
+		 " bytes, plus a margin of %" PRIu64 " bytes) %s %s is available (MemAvailable %" PRIu64
+		 " + SwapFree %" PRIu64 " bytes)",
+		 format_bytes(need, sizeof(need), p->need), p->pages_sharing, p->zero_pages, p->page_size,
+		 p->margin, p->fits ? "and" : "but only", format_bytes(avail, sizeof(avail), p->available),
+		 p->mem_available, p->swap_free);
+	return buf;
+}
+
+bool budget_cgroup_unmerge_fits(uint64_t debt, uint64_t headroom, uint64_t margin)
+{
+	if (headroom == BUDGET_UNLIMITED)
+		return true;
+	return sat_add(debt, margin) <= headroom;
+}

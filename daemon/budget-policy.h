@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * Budgets as pure arithmetic (DESIGN.md "Budgets"): no daemon state, no I/O,
+ * so the unit tests link this file alone.
+ *
+ * Merge debt: what a cgroup would need back if all its merges broke,
+ *   sum over its processes of (ksm_merging_pages + ksm_zero_pages) * PAGE_SIZE.
+ * (Zero pages count too: with use_zero_pages=1 a page merged with the zero
+ * page is not in ksm_merging_pages, yet unmerging it allocates a page.)
+ *
+ * Headroom: what the cgroup can still take before its memcg OOMs,
+ *   memory.max - memory.current + the swap it may still use,
+ *   swap it may still use = min(memory.swap.max - memory.swap.current, SwapFree),
+ * taken as the minimum over the cgroup and its ancestors (a pod's limit binds
+ * its containers). memory.current includes reclaimable page cache, so this
+ * is conservative.
+ *
+ * Safe limit: min(merge budget, headroom - margin). Over it, the biggest
+ * mergers are unmerged first until the debt is under it.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "cgroup.h"
+
+#define BUDGET_UNLIMITED UINT64_MAX
+
+/* One process of a cgroup, as read from its ksm_stat. */
+typedef struct BudgetProc {
+	pid_t pid;
+	uint64_t merging_pages;
+	uint64_t zero_pages;
+} BudgetProc;
+
+uint64_t budget_proc_debt(const BudgetProc *p, uint64_t page_size);
+uint64_t budget_debt(const BudgetProc *procs, size_t n, uint64_t page_size);
+
+/* Headroom of one cgroup level; BUDGET_UNLIMITED when neither memory.max
+ * nor swap binds. swap_free is the system's SwapFree. */
+uint64_t budget_headroom_one(const CgMemory *m, uint64_t swap_free);
+/* Minimum over levels[0..n) (the cgroup and its ancestors, any order). */
+uint64_t budget_headroom(const CgMemory *levels, size_t n, uint64_t swap_free);
+
+typedef enum BudgetLimitSource {
+	BUDGET_LIMIT_NONE,     /* neither a budget nor a memory controller */
+	BUDGET_LIMIT_BUDGET,   /* the merge budget binds */
+	BUDGET_LIMIT_HEADROOM, /* headroom - margin binds */
+} BudgetLimitSource;
+
+typedef struct BudgetInput {
+	uint64_t page_size;
+	uint64_t merge_budget; /* BUDGET_UNLIMITED: none set */
+	bool headroom_known;   /* false without the v2 memory controller */
+	uint64_t headroom;     /* from budget_headroom() */
+	uint64_t margin;       /* bytes kept free for growth between sweeps */
+} BudgetInput;
+
+typedef struct BudgetVerdict {
+	uint64_t debt;
+	uint64_t limit; /* BUDGET_UNLIMITED when source == NONE */
+	BudgetLimitSource source;
+	bool over;
+	/* Unmerge procs[order[0..n_unmerge)] (biggest first); debt_after is
+	 * what stays merged afterwards (<= limit). */
+	size_t n_unmerge;
+	uint64_t debt_after;
+} BudgetVerdict;
+
+uint64_t budget_safe_limit(const BudgetInput *in, BudgetLimitSource *ret_source);
+
+/* Decide for one cgroup. *ret_order (malloc'd, n entries, may be NULL when
+ * n == 0) lists indices of procs, biggest debt first, ties by pid so the
+ * result is deterministic. */
+int budget_plan(const BudgetProc *procs, size_t n, const BudgetInput *in, size_t **ret_order,
+		BudgetVerdict *ret);
+
+const char *budget_limit_source_name(BudgetLimitSource s); /* none|budget|headroom */
+
+/* UnmergeAll: unmerging gives every sharer its own copy again, so memory use
+ * grows by about (pages_sharing + ksm_zero_pages) * PAGE_SIZE. It is allowed
+ * when that plus the margin fits in MemAvailable + SwapFree. */
+typedef struct UnmergePrediction {
+	uint64_t need;      /* (pages_sharing + zero_pages) * page_size + margin */
+	uint64_t available; /* mem_available + swap_free */
+	uint64_t pages_sharing, zero_pages, page_size, margin, mem_available, swap_free;
+	bool fits;
+} UnmergePrediction;
+
+void unmerge_predict(uint64_t pages_sharing, uint64_t zero_pages, uint64_t page_size, uint64_t margin,
+		     uint64_t mem_available, uint64_t swap_free, UnmergePrediction *ret);
+/* "unmerging needs 1.2 GiB (pages_sharing 300000 x 4096 + ...) but only
+ * ..." into buf; returns buf. */
+const char *unmerge_prediction_format(const UnmergePrediction *p, char *buf, size_t size);
+#define UNMERGE_PREDICTION_MAX 256
+
+/* The same rule for one cgroup (DisableCgroup): its debt against its
+ * headroom (no margin when headroom is unknown: there is nothing to check,
+ * the caller reports that). */
+bool budget_cgroup_unmerge_fits(uint64_t debt, uint64_t headroom, uint64_t margin);

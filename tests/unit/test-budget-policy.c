@@ -1,0 +1,225 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "unit-util.h"
+
+#include <errno.h>
+
+#include "budget-policy.h"
+#include "macro.h"
+
+#define PS 4096ULL
+#define MiB (1024ULL * 1024ULL)
+
+static void test_debt(void **state)
+{
+	BudgetProc p[] = {{10, 100, 0}, {11, 0, 0}, {12, 50, 6}};
+	assert_int_equal(budget_proc_debt(&p[2], PS), 56 * PS);
+	assert_int_equal(budget_debt(p, 3, PS), 156 * PS);
+	assert_int_equal(budget_debt(NULL, 0, PS), 0);
+	BudgetProc huge = {1, UINT64_MAX / 2, 0};
+	assert_int_equal(budget_proc_debt(&huge, PS), UINT64_MAX); /* saturates */
+}
+
+static void test_headroom(void **state)
+{
+	/* memory only: max - current, swap accounting present but swap.max 0 */
+	CgMemory m = {.current = 60 * MiB, .max = 64 * MiB, .swap_present = true, .swap_max = 0};
+	assert_int_equal(budget_headroom_one(&m, 512 * MiB), 4 * MiB);
+	/* swap it may still use, bounded by its swap.max ... */
+	m.swap_max = 32 * MiB;
+	m.swap_current = 8 * MiB;
+	assert_int_equal(budget_headroom_one(&m, 512 * MiB), 28 * MiB);
+	/* ... and by the system's free swap */
+	assert_int_equal(budget_headroom_one(&m, 10 * MiB), 14 * MiB);
+	m.swap_max = CG_LIMIT_MAX;
+	assert_int_equal(budget_headroom_one(&m, 10 * MiB), 14 * MiB);
+	/* no memory.swap.* files: only the system bounds swap */
+	m.swap_present = false;
+	assert_int_equal(budget_headroom_one(&m, 10 * MiB), 14 * MiB);
+	/* over the limit (can happen briefly): no negative headroom */
+	CgMemory over = {.current = 70 * MiB, .max = 64 * MiB, .swap_present = true, .swap_max = 0};
+	assert_int_equal(budget_headroom_one(&over, 0), 0);
+	/* no memory.max: unlimited at this level */
+	CgMemory open = {.current = 1, .max = CG_LIMIT_MAX};
+	assert_int_equal(budget_headroom_one(&open, 0), BUDGET_UNLIMITED);
+
+	/* the tightest level binds: a pod limit below the container's */
+	CgMemory levels[] = {
+		{.current = 10 * MiB, .max = 100 * MiB, .swap_present = true},
+		{.current = 90 * MiB, .max = 95 * MiB, .swap_present = true},
+		{.current = 1, .max = CG_LIMIT_MAX},
+	};
+	assert_int_equal(budget_headroom(levels, 3, 0), 5 * MiB);
+	assert_int_equal(budget_headroom(levels, 0, 0), BUDGET_UNLIMITED);
+}
+
+static void test_safe_limit(void **state)
+{
+	BudgetLimitSource src;
+	BudgetInput in = {.page_size = PS, .merge_budget = BUDGET_UNLIMITED};
+	assert_int_equal(budget_safe_limit(&in, &src), BUDGET_UNLIMITED);
+	assert_int_equal(src, BUDGET_LIMIT_NONE);
+
+	in.merge_budget = 8 * MiB;
+	assert_int_equal(budget_safe_limit(&in, &src), 8 * MiB);
+	assert_int_equal(src, BUDGET_LIMIT_BUDGET);
+
+	in.headroom_known = true;
+	in.headroom = 20 * MiB;
+	in.margin = 4 * MiB;
+	assert_int_equal(budget_safe_limit(&in, &src), 8 * MiB);
+	assert_int_equal(src, BUDGET_LIMIT_BUDGET);
+
+	in.headroom = 10 * MiB;
+	assert_int_equal(budget_safe_limit(&in, &src), 6 * MiB);
+	assert_int_equal(src, BUDGET_LIMIT_HEADROOM);
+	assert_string_equal(budget_limit_source_name(src), "headroom");
+
+	/* headroom below the margin: nothing may stay merged */
+	in.headroom = 3 * MiB;
+	assert_int_equal(budget_safe_limit(&in, &src), 0);
+
+	/* unknown headroom (no memcg v2) is ignored, not taken as 0 */
+	in.headroom_known = false;
+	assert_int_equal(budget_safe_limit(&in, &src), 8 * MiB);
+	/* an unlimited headroom does not bind */
+	in.headroom_known = true;
+	in.headroom = BUDGET_UNLIMITED;
+	in.merge_budget = BUDGET_UNLIMITED;
+	assert_int_equal(budget_safe_limit(&in, &src), BUDGET_UNLIMITED);
+	assert_int_equal(src, BUDGET_LIMIT_NONE);
+}
+
+static void test_plan_biggest_first(void **state)
+{
+	/* pids 1..5 with debts 10, 300, 50, 300, 0 pages */
+	BudgetProc p[] = {{1, 10, 0}, {2, 300, 0}, {3, 40, 10}, {4, 300, 0}, {5, 0, 0}};
+	BudgetInput in = {.page_size = PS, .merge_budget = 100 * PS};
+	_cleanup_free_ size_t *order = NULL;
+	BudgetVerdict v;
+	assert_int_equal(budget_plan(p, 5, &in, &order, &v), 0);
+	assert_int_equal(v.debt, 660 * PS);
+	assert_int_equal(v.limit, 100 * PS);
+	assert_true(v.over);
+	/* ties broken by pid: 2 before 4, then 3, 1, 5 */
+	size_t want[] = {1, 3, 2, 0, 4};
+	for (size_t i = 0; i < 5; i++)
+		assert_int_equal(order[i], want[i]);
+	/* 660 - 300 - 300 = 60 <= 100: two processes are enough */
+	assert_int_equal(v.n_unmerge, 2);
+	assert_int_equal(v.debt_after, 60 * PS);
+}
+
+static void test_plan_under_and_edge(void **state)
+{
+	BudgetProc p[] = {{1, 10, 0}, {2, 20, 0}};
+	BudgetInput in = {.page_size = PS, .merge_budget = 30 * PS};
+	_cleanup_free_ size_t *order = NULL;
+	BudgetVerdict v;
+	/* exactly at the limit is not over */
+	assert_int_equal(budget_plan(p, 2, &in, &order, &v), 0);
+	assert_false(v.over);
+	assert_int_equal(v.n_unmerge, 0);
+	free(TAKE_PTR(order));
+
+	/* limit 0 (headroom under the margin): everyone */
+	in.merge_budget = BUDGET_UNLIMITED;
+	in.headroom_known = true;
+	in.headroom = 1 * MiB;
+	in.margin = 2 * MiB;
+	assert_int_equal(budget_plan(p, 2, &in, &order, &v), 0);
+	assert_true(v.over);
+	assert_int_equal(v.source, BUDGET_LIMIT_HEADROOM);
+	assert_int_equal(v.n_unmerge, 2);
+	assert_int_equal(v.debt_after, 0);
+	free(TAKE_PTR(order));
+
+	/* zero-debt processes are not unmerged for nothing */
+	BudgetProc q[] = {{1, 0, 0}, {2, 5, 0}, {3, 0, 0}};
+	in.headroom = 2 * MiB; /* limit 0 */
+	assert_int_equal(budget_plan(q, 3, &in, &order, &v), 0);
+	assert_int_equal(v.n_unmerge, 1);
+	assert_int_equal(order[0], 1);
+	free(TAKE_PTR(order));
+
+	/* empty cgroup */
+	assert_int_equal(budget_plan(NULL, 0, &in, &order, &v), 0);
+	assert_null(order);
+	assert_false(v.over);
+
+	in.page_size = 0;
+	assert_int_equal(budget_plan(p, 2, &in, &order, &v), -EINVAL);
+}
+
+/* The scenario the VM test runs: memory.max just above usage, merged pages
+ * whose unmerging would not fit. */
+static void test_plan_headroom_scenario(void **state)
+{
+	CgMemory m = {.current = 40 * MiB, .max = 44 * MiB, .swap_present = true, .swap_max = 0};
+	uint64_t h = budget_headroom(&m, 1, 256 * MiB);
+	BudgetProc p[] = {{100, 8192, 0}, {101, 256, 0}}; /* 32 MiB + 1 MiB */
+	BudgetInput in = {.page_size = PS, .merge_budget = BUDGET_UNLIMITED, .headroom_known = true,
+			  .headroom = h, .margin = 1 * MiB};
+	_cleanup_free_ size_t *order = NULL;
+	BudgetVerdict v;
+	assert_int_equal(budget_plan(p, 2, &in, &order, &v), 0);
+	assert_int_equal(v.limit, 3 * MiB);
+	assert_true(v.over);
+	assert_int_equal(v.n_unmerge, 1);
+	assert_int_equal(p[order[0]].pid, 100);
+	assert_int_equal(v.debt_after, 1 * MiB);
+
+	/* the same cgroup allowed to swap 64 MiB: fits */
+	m.swap_max = 64 * MiB;
+	in.headroom = budget_headroom(&m, 1, 256 * MiB);
+	free(TAKE_PTR(order));
+	assert_int_equal(budget_plan(p, 2, &in, &order, &v), 0);
+	assert_false(v.over);
+}
+
+static void test_unmerge_prediction(void **state)
+{
+	UnmergePrediction p;
+	char buf[UNMERGE_PREDICTION_MAX];
+	unmerge_predict(1000, 24, PS, 1 * MiB, 2 * MiB, 1 * MiB, &p);
+	assert_int_equal(p.need, 1024 * PS + 1 * MiB);
+	assert_int_equal(p.available, 3 * MiB);
+	assert_false(p.fits); /* 5 MiB > 3 MiB */
+	unmerge_prediction_format(&p, buf, sizeof(buf));
+	assert_non_null(strstr(buf, "needs 5.0 MiB"));
+	assert_non_null(strstr(buf, "pages_sharing 1000"));
+	assert_non_null(strstr(buf, "but only 3.0 MiB is available"));
+	assert_non_null(strstr(buf, "MemAvailable 2097152"));
+	assert_non_null(strstr(buf, "SwapFree 1048576"));
+
+	unmerge_predict(1000, 24, PS, 1 * MiB, 4 * MiB, 1 * MiB, &p);
+	assert_true(p.fits); /* exactly enough */
+	unmerge_prediction_format(&p, buf, sizeof(buf));
+	assert_non_null(strstr(buf, " and 5.0 MiB is available"));
+
+	unmerge_predict(UINT64_MAX, 0, PS, 0, 0, 0, &p);
+	assert_int_equal(p.need, UINT64_MAX);
+	assert_false(p.fits);
+}
+
+static void test_cgroup_fits(void **state)
+{
+	assert_true(budget_cgroup_unmerge_fits(10 * MiB, 12 * MiB, 2 * MiB));
+	assert_false(budget_cgroup_unmerge_fits(10 * MiB, 12 * MiB, 3 * MiB));
+	assert_true(budget_cgroup_unmerge_fits(UINT64_MAX, BUDGET_UNLIMITED, 0));
+	assert_false(budget_cgroup_unmerge_fits(UINT64_MAX, UINT64_MAX - 1, 1));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_debt),
+		cmocka_unit_test(test_headroom),
+		cmocka_unit_test(test_safe_limit),
+		cmocka_unit_test(test_plan_biggest_first),
+		cmocka_unit_test(test_plan_under_and_edge),
+		cmocka_unit_test(test_plan_headroom_scenario),
+		cmocka_unit_test(test_unmerge_prediction),
+		cmocka_unit_test(test_cgroup_fits),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
