@@ -160,9 +160,9 @@ const char *unmerge_prediction_format(const UnmergePrediction *p, char *buf, siz
 {
 	char need[FORMAT_BYTES_MAX], avail[FORMAT_BYTES_MAX];
 	snprintf(buf, size,
-		 "unmerging needs %s (pages_sharing %" PRIu64 " + ksm_zero_pages %" PRIu64 " pages of %" PRIu64
-		 " bytes, plus a margin of %" PRIu64 " bytes) %s %s is available (MemAvailable %" PRIu64
-		 " + SwapFree %" PRIu64 " bytes)",
+		 "unmerging needs %s (pages_sharing %" PRIu64 " + ksm_zero_pages %" PRIu64
+		 " pages of %" PRIu64 " bytes, plus a margin of %" PRIu64
+		 " bytes) %s %s is available (MemAvailable %" PRIu64 " + SwapFree %" PRIu64 " bytes)",
 		 format_bytes(need, sizeof(need), p->need), p->pages_sharing, p->zero_pages, p->page_size,
 		 p->margin, p->fits ? "and" : "but only", format_bytes(avail, sizeof(avail), p->available),
 		 p->mem_available, p->swap_free);

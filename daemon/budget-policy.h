@@ -85,7 +85,7 @@ const char *budget_limit_source_name(BudgetLimitSource s); /* none|budget|headro
  * grows by about (pages_sharing + ksm_zero_pages) * PAGE_SIZE. It is allowed
  * when that plus the margin fits in MemAvailable + SwapFree. */
 typedef struct UnmergePrediction {
-	uint64_t need;      /* (pages_sharing + zero_pages) * page_size + margin */
+	uint64_t need;	    /* (pages_sharing + zero_pages) * page_size + margin */
 	uint64_t available; /* mem_available + swap_free */
 	uint64_t pages_sharing, zero_pages, page_size, margin, mem_available, swap_free;
 	bool fits;

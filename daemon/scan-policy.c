@@ -17,9 +17,9 @@ static uint64_t clamp_u64(double v, uint64_t lo, uint64_t hi)
 
 int scan_policy_compute(const ScanPolicyConfig *c, uint64_t managed_pages, ScanPolicy *ret)
 {
-	if (c->target_scan_ms == 0 || !(c->cpu_budget > 0) || c->cpu_budget > 1 || !(c->pages_per_cpu_ms > 0) ||
-	    c->sleep_ms == 0 || c->min_pages_to_scan == 0 || c->max_pages_to_scan < c->min_pages_to_scan ||
-	    c->max_sleep_ms < c->sleep_ms)
+	if (c->target_scan_ms == 0 || !(c->cpu_budget > 0) || c->cpu_budget > 1 ||
+	    !(c->pages_per_cpu_ms > 0) || c->sleep_ms == 0 || c->min_pages_to_scan == 0 ||
+	    c->max_pages_to_scan < c->min_pages_to_scan || c->max_sleep_ms < c->sleep_ms)
 		return -EINVAL;
 
 	ScanPolicy p = {};

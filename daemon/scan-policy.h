@@ -22,31 +22,31 @@
 #include <stdint.h>
 
 typedef struct ScanPolicyConfig {
-	uint64_t target_scan_ms;   /* one full scan of the managed memory */
-	double cpu_budget;         /* share of one CPU ksmd may use, 0 < c <= 1 */
-	double pages_per_cpu_ms;   /* k, calibrated */
-	uint64_t sleep_ms;         /* preferred sleep (granularity), e.g. 20 */
+	uint64_t target_scan_ms;    /* one full scan of the managed memory */
+	double cpu_budget;	    /* share of one CPU ksmd may use, 0 < c <= 1 */
+	double pages_per_cpu_ms;    /* k, calibrated */
+	uint64_t sleep_ms;	    /* preferred sleep (granularity), e.g. 20 */
 	uint64_t min_pages_to_scan; /* keep batches at least this big, e.g. 64 */
 	uint64_t max_pages_to_scan;
 	uint64_t max_sleep_ms;
 } ScanPolicyConfig;
 
-#define SCAN_POLICY_CONFIG_DEFAULT                                                                    \
-	((ScanPolicyConfig){.target_scan_ms = 60000,                                                  \
-			    .cpu_budget = 0.10,                                                       \
-			    .pages_per_cpu_ms = 1000,                                                 \
-			    .sleep_ms = 20,                                                           \
-			    .min_pages_to_scan = 64,                                                  \
-			    .max_pages_to_scan = 1u << 20,                                            \
+#define SCAN_POLICY_CONFIG_DEFAULT                         \
+	((ScanPolicyConfig){.target_scan_ms = 60000,       \
+			    .cpu_budget = 0.10,            \
+			    .pages_per_cpu_ms = 1000,      \
+			    .sleep_ms = 20,                \
+			    .min_pages_to_scan = 64,       \
+			    .max_pages_to_scan = 1u << 20, \
 			    .max_sleep_ms = 10000})
 
 typedef struct ScanPolicy {
 	uint64_t pages_to_scan;
 	uint64_t sleep_ms;
 	double rate_pages_per_ms; /* what the model expects ksmd to do */
-	double cpu_share;         /* expected ksmd share of one CPU */
-	uint64_t scan_time_ms;    /* expected full-scan time (>= target when capped) */
-	bool capped;              /* the CPU budget made the scan slower than the target */
+	double cpu_share;	  /* expected ksmd share of one CPU */
+	uint64_t scan_time_ms;	  /* expected full-scan time (>= target when capped) */
+	bool capped;		  /* the CPU budget made the scan slower than the target */
 } ScanPolicy;
 
 /* -EINVAL for a config outside its ranges. managed_pages == 0 gives the

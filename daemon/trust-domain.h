@@ -40,15 +40,15 @@ TrustMode trust_mode_from_string(const char *s); /* _TRUST_MODE_INVALID for garb
 bool trust_domain_name_valid(const char *name);
 
 typedef enum TrustVerdict {
-	TRUST_ALLOW,          /* same domain as the active one, or mode off */
+	TRUST_ALLOW,	      /* same domain as the active one, or mode off */
 	TRUST_ALLOW_TAKEOVER, /* no active domain: this one becomes active */
-	TRUST_REFUSE,         /* TrustDomainConflict */
+	TRUST_REFUSE,	      /* TrustDomainConflict */
 } TrustVerdict;
 
 typedef struct TrustState {
-	const char *active;         /* NULL: none */
-	uint64_t active_cgroups;    /* cgroups of the active domain with merging enabled */
-	uint64_t active_merged;     /* their merging pages (sum) */
+	const char *active;	 /* NULL: none */
+	uint64_t active_cgroups; /* cgroups of the active domain with merging enabled */
+	uint64_t active_merged;	 /* their merging pages (sum) */
 } TrustState;
 
 /* requested NULL or "" means TRUST_DOMAIN_DEFAULT. */

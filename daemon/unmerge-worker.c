@@ -107,7 +107,8 @@ static int child_merge_across_nodes(const char *dir, bool value, uint64_t shared
 		if (shared == 0)
 			break;
 		if (now_usec() > deadline) {
-			snprintf(msg, size, "pages_shared is still %llu after unmerging", (unsigned long long)shared);
+			snprintf(msg, size, "pages_shared is still %llu after unmerging",
+				 (unsigned long long)shared);
 			return -ETIMEDOUT;
 		}
 		usleep(10000);
@@ -147,8 +148,9 @@ static _noreturn_ void child_main(UnmergeWorker *w, int fd)
 		rep.error = child_unmerge_all(w->ksm_dir, rep.message, sizeof(rep.message));
 		break;
 	case UNMERGE_JOB_MERGE_ACROSS_NODES:
-		rep.error = child_merge_across_nodes(w->ksm_dir, p->merge_across_nodes, p->shared_timeout_usec,
-						     rep.message, sizeof(rep.message));
+		rep.error =
+			child_merge_across_nodes(w->ksm_dir, p->merge_across_nodes, p->shared_timeout_usec,
+						 rep.message, sizeof(rep.message));
 		break;
 	case UNMERGE_JOB_CUSTOM:
 		rep.error = p->job_fn(p->job_data, rep.message, sizeof(rep.message));
@@ -161,8 +163,8 @@ static _noreturn_ void child_main(UnmergeWorker *w, int fd)
 	int r = restore_run(w->ksm_dir, p->run_after);
 	if (r < 0) {
 		size_t l = strlen(rep.message);
-		snprintf(rep.message + l, sizeof(rep.message) - l, "%srestoring run=%llu failed: %s", l ? "; " : "",
-			 (unsigned long long)p->run_after, strerror(-r));
+		snprintf(rep.message + l, sizeof(rep.message) - l, "%srestoring run=%llu failed: %s",
+			 l ? "; " : "", (unsigned long long)p->run_after, strerror(-r));
 		if (rep.error == 0)
 			rep.error = r;
 		rep.run_restored = UNMERGE_RUN_KEEP;
@@ -227,7 +229,8 @@ static void worker_finish(UnmergeWorker *w)
 			int r = ksm_write_field(w->ksm_dir, KSM_run, w->params.run_after);
 			if (r < 0)
 				log_error_errno(r, "Restoring KSM run=%llu after %s failed: %m",
-						(unsigned long long)w->params.run_after, unmerge_job_name(w->params.job));
+						(unsigned long long)w->params.run_after,
+						unmerge_job_name(w->params.job));
 			else
 				res.run_restored = w->params.run_after;
 		} else if (res.run_restored == UNMERGE_RUN_KEEP)
@@ -319,7 +322,8 @@ int unmerge_worker_start(sd_event *e, const UnmergeWorkerParams *p, UnmergeWorke
 	if (r < 0)
 		return r;
 	(void)sd_event_source_set_description(w->io, "unmerge-worker-pipe");
-	r = sd_event_add_time_relative(e, &w->timer, CLOCK_MONOTONIC, w->params.progress_usec, 1000, on_timer, w);
+	r = sd_event_add_time_relative(e, &w->timer, CLOCK_MONOTONIC, w->params.progress_usec, 1000, on_timer,
+				       w);
 	if (r < 0)
 		return r;
 	(void)sd_event_source_set_description(w->timer, "unmerge-worker-progress");

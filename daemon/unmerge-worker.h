@@ -42,35 +42,36 @@ typedef struct UnmergeWorker UnmergeWorker;
 #define UNMERGE_MESSAGE_MAX 256
 
 typedef enum UnmergeJob {
-	UNMERGE_JOB_ALL,                /* run=2 */
+	UNMERGE_JOB_ALL,		/* run=2 */
 	UNMERGE_JOB_MERGE_ACROSS_NODES, /* run=2, wait pages_shared==0, knob, run back */
-	UNMERGE_JOB_CUSTOM,             /* a function run in the child */
+	UNMERGE_JOB_CUSTOM,		/* a function run in the child */
 } UnmergeJob;
 
 typedef struct UnmergeResult {
-	int error;      /* 0, or -EINTR/-ENOMEM/-EBUSY/... (-ECANCELED when cancelled) */
-	bool killed;    /* the child died of a signal (OOM killer) */
+	int error;   /* 0, or -EINTR/-ENOMEM/-EBUSY/... (-ECANCELED when cancelled) */
+	bool killed; /* the child died of a signal (OOM killer) */
 	int signal;
 	char message[UNMERGE_MESSAGE_MAX]; /* human readable, "" on success */
 	uint64_t pages_sharing_before;
 	uint64_t pages_sharing_after;
-	uint64_t usec; /* wall time of the job */
+	uint64_t usec;	       /* wall time of the job */
 	uint64_t run_restored; /* value of run afterwards (UNMERGE_RUN_KEEP: untouched) */
 } UnmergeResult;
 
-typedef void (*unmerge_progress_t)(UnmergeWorker *w, uint64_t pages_sharing, uint64_t pages_shared, void *userdata);
+typedef void (*unmerge_progress_t)(UnmergeWorker *w, uint64_t pages_sharing, uint64_t pages_shared,
+				   void *userdata);
 typedef void (*unmerge_done_t)(UnmergeWorker *w, const UnmergeResult *r, void *userdata);
 /* Runs in the forked child; returns 0 or a negative errno and may fill msg. */
 typedef int (*unmerge_job_fn_t)(void *data, char *msg, size_t msg_size);
 
 typedef struct UnmergeWorkerParams {
-	const char *ksm_dir;    /* NULL: KSM_SYSFS_DIR */
+	const char *ksm_dir; /* NULL: KSM_SYSFS_DIR */
 	UnmergeJob job;
-	bool merge_across_nodes;  /* UNMERGE_JOB_MERGE_ACROSS_NODES */
-	unmerge_job_fn_t job_fn;  /* UNMERGE_JOB_CUSTOM */
+	bool merge_across_nodes; /* UNMERGE_JOB_MERGE_ACROSS_NODES */
+	unmerge_job_fn_t job_fn; /* UNMERGE_JOB_CUSTOM */
 	void *job_data;
-	uint64_t run_after;       /* run to restore afterwards, or UNMERGE_RUN_KEEP */
-	uint64_t progress_usec;   /* 0: 250 ms */
+	uint64_t run_after;	      /* run to restore afterwards, or UNMERGE_RUN_KEEP */
+	uint64_t progress_usec;	      /* 0: 250 ms */
 	uint64_t shared_timeout_usec; /* MERGE_ACROSS_NODES wait for pages_shared==0; 0: 30 s */
 	unmerge_progress_t progress;
 	unmerge_done_t done;

@@ -53,7 +53,8 @@ int meminfo_parse(const char *text, MemInfo *ret)
 		if (colon) {
 			for (size_t i = 0; i < ELEMENTSOF(fields); i++) {
 				size_t nlen = strlen(fields[i].name);
-				if ((size_t)(colon - line) != nlen || strncmp(line, fields[i].name, nlen) != 0)
+				if ((size_t)(colon - line) != nlen ||
+				    strncmp(line, fields[i].name, nlen) != 0)
 					continue;
 				char value[64];
 				size_t vlen = len - nlen - 1;

@@ -82,7 +82,8 @@ static UnmergeWorker *run_worker(Ctx *c, UnmergeWorkerParams p, bool cancel)
 	p.userdata = c;
 	if (!p.progress_usec)
 		p.progress_usec = 20 * 1000;
-	assert_int_equal(sd_event_add_time_relative(c->e, &tick, CLOCK_MONOTONIC, 10 * 1000, 1, on_tick, c), 0);
+	assert_int_equal(sd_event_add_time_relative(c->e, &tick, CLOCK_MONOTONIC, 10 * 1000, 1, on_tick, c),
+			 0);
 	assert_int_equal(unmerge_worker_start(c->e, &p, &w), 0);
 	assert_true(unmerge_worker_running(w));
 	assert_true(unmerge_worker_pid(w) != getpid());
@@ -130,7 +131,8 @@ static void test_unmerge_all(void **state)
 	uint64_t before = live_ksm_read(KSM_pages_sharing);
 
 	Ctx c = {};
-	UnmergeWorker *w = run_worker(&c, (UnmergeWorkerParams){.job = UNMERGE_JOB_ALL, .run_after = 0}, false);
+	UnmergeWorker *w =
+		run_worker(&c, (UnmergeWorkerParams){.job = UNMERGE_JOB_ALL, .run_after = 0}, false);
 	printf("# event loop: %u ticks, longest gap %" PRId64 " ms during %.3f s of unmerging\n", c.ticks,
 	       c.max_gap_ms, (double)c.res.usec / 1e6);
 	assert_int_equal(c.res.error, 0);
@@ -159,7 +161,8 @@ static void test_run_restored_to_config(void **state)
 	LiveChild child;
 	merge_workload(&child);
 	Ctx c = {};
-	UnmergeWorker *w = run_worker(&c, (UnmergeWorkerParams){.job = UNMERGE_JOB_ALL, .run_after = 1}, false);
+	UnmergeWorker *w =
+		run_worker(&c, (UnmergeWorkerParams){.job = UNMERGE_JOB_ALL, .run_after = 1}, false);
 	assert_int_equal(c.res.error, 0);
 	assert_int_equal(c.res.run_restored, 1);
 	assert_int_equal(live_ksm_read(KSM_run), 1);
@@ -172,7 +175,8 @@ static void test_cancel(void **state)
 	LiveChild child;
 	merge_workload(&child);
 	Ctx c = {};
-	UnmergeWorker *w = run_worker(&c, (UnmergeWorkerParams){.job = UNMERGE_JOB_ALL, .run_after = 1}, true);
+	UnmergeWorker *w =
+		run_worker(&c, (UnmergeWorkerParams){.job = UNMERGE_JOB_ALL, .run_after = 1}, true);
 	/* either the kill landed mid-write or before it: cancelled, run back */
 	assert_int_equal(c.res.error, -ECANCELED);
 	assert_true(c.res.killed);
@@ -227,7 +231,8 @@ static void test_custom_jobs(void **state)
 	UnmergeWorker *bad = NULL;
 	sd_event *e = NULL;
 	assert_true(sd_event_new(&e) >= 0);
-	assert_int_equal(unmerge_worker_start(e, &(UnmergeWorkerParams){.job = UNMERGE_JOB_CUSTOM}, &bad), -EINVAL);
+	assert_int_equal(unmerge_worker_start(e, &(UnmergeWorkerParams){.job = UNMERGE_JOB_CUSTOM}, &bad),
+			 -EINVAL);
 	sd_event_unref(e);
 }
 
@@ -238,7 +243,8 @@ static void test_merge_across_nodes(void **state)
 		printf("# merge_across_nodes absent (no CONFIG_NUMA): -EOPNOTSUPP expected\n");
 		Ctx c = {};
 		UnmergeWorker *w = run_worker(
-			&c, (UnmergeWorkerParams){.job = UNMERGE_JOB_MERGE_ACROSS_NODES, .run_after = 1}, false);
+			&c, (UnmergeWorkerParams){.job = UNMERGE_JOB_MERGE_ACROSS_NODES, .run_after = 1},
+			false);
 		assert_int_equal(c.res.error, -EOPNOTSUPP);
 		ctx_done(&c, w);
 		return;

@@ -157,8 +157,11 @@ static void test_plan_headroom_scenario(void **state)
 	CgMemory m = {.current = 40 * MiB, .max = 44 * MiB, .swap_present = true, .swap_max = 0};
 	uint64_t h = budget_headroom(&m, 1, 256 * MiB);
 	BudgetProc p[] = {{100, 8192, 0}, {101, 256, 0}}; /* 32 MiB + 1 MiB */
-	BudgetInput in = {.page_size = PS, .merge_budget = BUDGET_UNLIMITED, .headroom_known = true,
-			  .headroom = h, .margin = 1 * MiB};
+	BudgetInput in = {.page_size = PS,
+			  .merge_budget = BUDGET_UNLIMITED,
+			  .headroom_known = true,
+			  .headroom = h,
+			  .margin = 1 * MiB};
 	_cleanup_free_ size_t *order = NULL;
 	BudgetVerdict v;
 	assert_int_equal(budget_plan(p, 2, &in, &order, &v), 0);

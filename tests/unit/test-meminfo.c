@@ -37,13 +37,14 @@ static void test_parse(void **state)
 	assert_int_equal(m.swap_free, 1024 * 1024);
 
 	/* pre-3.14: MemAvailable missing -> MemFree, flagged */
-	assert_int_equal(meminfo_parse("MemTotal: 1000 kB\nMemFree: 10 kB\nSwapTotal: 0 kB\nSwapFree: 0 kB", &m),
-			 0);
+	assert_int_equal(
+		meminfo_parse("MemTotal: 1000 kB\nMemFree: 10 kB\nSwapTotal: 0 kB\nSwapFree: 0 kB", &m), 0);
 	assert_false(m.mem_available_present);
 	assert_int_equal(m.mem_available, 10 * 1024);
 	/* a prefix of a name is not the name */
-	assert_int_equal(meminfo_parse("MemTotalX: 1 kB\nMemFree: 1 kB\nSwapTotal: 0 kB\nSwapFree: 0 kB\n", &m),
-			 -EINVAL);
+	assert_int_equal(
+		meminfo_parse("MemTotalX: 1 kB\nMemFree: 1 kB\nSwapTotal: 0 kB\nSwapFree: 0 kB\n", &m),
+		-EINVAL);
 }
 
 static void test_garbage(void **state)
