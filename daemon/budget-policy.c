@@ -9,6 +9,12 @@
 #include "macro.h"
 #include "quantity.h"
 
+static inline void *mfree(void *p)
+{
+	free(p);
+	return NULL;
+}
+
 static uint64_t sat_add(uint64_t a, uint64_t b)
 {
 	return a > UINT64_MAX - b ? UINT64_MAX : a + b;
@@ -92,14 +98,20 @@ static int order_cmp(const void *a, const void *b, void *userdata)
 	return (x->pid > y->pid) - (x->pid < y->pid);
 }
 
-int budget_plan(const BudgetProc *procs, size_t n, const BudgetInput *in, size_t **ret_order,
+int budget_plan(const BudgetProc *procs, size_t n, const BudgetInput *in, size_t **ret_unmerge,
 		BudgetVerdict *ret)
 {
 	if (in->page_size == 0)
 		return -EINVAL;
 
+	BudgetVerdict v = {};
+	v.debt = budget_debt(procs, n, in->page_size);
+	v.limit = budget_safe_limit(in, &v.source);
+	v.over = v.debt > v.limit;
+	v.debt_after = v.debt;
+
 	_cleanup_free_ size_t *order = NULL;
-	if (n > 0) {
+	if (v.over) {
 		order = calloc(n, sizeof(size_t));
 		if (!order)
 			return -ENOMEM;
@@ -107,21 +119,34 @@ int budget_plan(const BudgetProc *procs, size_t n, const BudgetInput *in, size_t
 			order[i] = i;
 		SortCtx ctx = {procs, in->page_size};
 		qsort_r(order, n, sizeof(size_t), order_cmp, &ctx);
+
+		/* Biggest mergers first: fewest processes touched for the most
+		 * debt; skip those whose unmerging would not fit. */
+		uint64_t room = in->unmerge_room;
+		if (room != BUDGET_UNLIMITED)
+			room = room > in->margin ? room - in->margin : 0;
+		size_t k = 0;
+		for (size_t i = 0; i < n && v.debt_after > v.limit; i++) {
+			uint64_t d = budget_proc_debt(&procs[order[i]], in->page_size);
+			if (d == 0)
+				break; /* sorted: the rest have nothing to give back */
+			if (room != BUDGET_UNLIMITED) {
+				if (d > room) {
+					v.n_unsafe++;
+					continue;
+				}
+				room -= d;
+			}
+			v.debt_after -= d;
+			order[k++] = order[i];
+		}
+		v.n_unmerge = k;
+		if (k == 0)
+			order = mfree(order);
 	}
 
-	BudgetVerdict v = {};
-	v.debt = budget_debt(procs, n, in->page_size);
-	v.limit = budget_safe_limit(in, &v.source);
-	v.over = v.debt > v.limit;
-	v.debt_after = v.debt;
-	/* Biggest mergers first: fewest processes touched for the most debt. */
-	for (size_t i = 0; i < n && v.debt_after > v.limit; i++) {
-		v.debt_after -= budget_proc_debt(&procs[order[i]], in->page_size);
-		v.n_unmerge = i + 1;
-	}
-
-	if (ret_order)
-		*ret_order = TAKE_PTR(order);
+	if (ret_unmerge)
+		*ret_unmerge = TAKE_PTR(order);
 	*ret = v;
 	return 0;
 }

@@ -18,7 +18,12 @@
  * is conservative.
  *
  * Safe limit: min(merge budget, headroom - margin). Over it, the biggest
- * mergers are unmerged first until the debt is under it.
+ * mergers are unmerged first until the debt is under it -- but only those
+ * whose unmerging fits in the room left (unmerge_room - margin, shrinking
+ * with each one): unmerging a process that does not fit would OOM-kill in
+ * the very cgroup the budget protects. Those are skipped (n_unsafe) and the
+ * cgroup stays over its limit, loudly, until room appears (memory.max
+ * raised, swap allowed, processes exiting) or an operator forces it.
  */
 
 #include <stdbool.h>
@@ -58,6 +63,10 @@ typedef struct BudgetInput {
 	bool headroom_known;   /* false without the v2 memory controller */
 	uint64_t headroom;     /* from budget_headroom() */
 	uint64_t margin;       /* bytes kept free for growth between sweeps */
+	/* What unmerging may consume without an OOM: the headroom when
+	 * known, else the system's MemAvailable + SwapFree;
+	 * BUDGET_UNLIMITED skips the check. */
+	uint64_t unmerge_room;
 } BudgetInput;
 
 typedef struct BudgetVerdict {
@@ -65,18 +74,19 @@ typedef struct BudgetVerdict {
 	uint64_t limit; /* BUDGET_UNLIMITED when source == NONE */
 	BudgetLimitSource source;
 	bool over;
-	/* Unmerge procs[order[0..n_unmerge)] (biggest first); debt_after is
-	 * what stays merged afterwards (<= limit). */
+	/* Unmerge procs[unmerge[0..n_unmerge)] (biggest first); debt_after is
+	 * what stays merged afterwards: <= limit unless n_unsafe > 0. */
 	size_t n_unmerge;
+	size_t n_unsafe; /* over the limit, but unmerging them would not fit */
 	uint64_t debt_after;
 } BudgetVerdict;
 
 uint64_t budget_safe_limit(const BudgetInput *in, BudgetLimitSource *ret_source);
 
-/* Decide for one cgroup. *ret_order (malloc'd, n entries, may be NULL when
- * n == 0) lists indices of procs, biggest debt first, ties by pid so the
- * result is deterministic. */
-int budget_plan(const BudgetProc *procs, size_t n, const BudgetInput *in, size_t **ret_order,
+/* Decide for one cgroup. *ret_unmerge (malloc'd, may be NULL when nothing
+ * is to be done) lists indices of procs to unmerge, biggest debt first, ties
+ * by pid so the result is deterministic. */
+int budget_plan(const BudgetProc *procs, size_t n, const BudgetInput *in, size_t **ret_unmerge,
 		BudgetVerdict *ret);
 
 const char *budget_limit_source_name(BudgetLimitSource s); /* none|budget|headroom */

@@ -93,33 +93,78 @@ static void test_plan_biggest_first(void **state)
 {
 	/* pids 1..5 with debts 10, 300, 50, 300, 0 pages */
 	BudgetProc p[] = {{1, 10, 0}, {2, 300, 0}, {3, 40, 10}, {4, 300, 0}, {5, 0, 0}};
-	BudgetInput in = {.page_size = PS, .merge_budget = 100 * PS};
+	BudgetInput in = {.page_size = PS, .merge_budget = 100 * PS, .unmerge_room = BUDGET_UNLIMITED};
 	_cleanup_free_ size_t *order = NULL;
 	BudgetVerdict v;
 	assert_int_equal(budget_plan(p, 5, &in, &order, &v), 0);
 	assert_int_equal(v.debt, 660 * PS);
 	assert_int_equal(v.limit, 100 * PS);
 	assert_true(v.over);
-	/* ties broken by pid: 2 before 4, then 3, 1, 5 */
-	size_t want[] = {1, 3, 2, 0, 4};
-	for (size_t i = 0; i < 5; i++)
-		assert_int_equal(order[i], want[i]);
-	/* 660 - 300 - 300 = 60 <= 100: two processes are enough */
+	/* ties broken by pid: 2 before 4; 660 - 300 - 300 = 60 <= 100: two
+	 * processes are enough */
 	assert_int_equal(v.n_unmerge, 2);
+	assert_int_equal(order[0], 1);
+	assert_int_equal(order[1], 3);
 	assert_int_equal(v.debt_after, 60 * PS);
+	assert_int_equal(v.n_unsafe, 0);
+	free(TAKE_PTR(order));
+
+	/* a lower budget walks on down: 3 (50 pages) then 1 (10) */
+	in.merge_budget = 0;
+	assert_int_equal(budget_plan(p, 5, &in, &order, &v), 0);
+	assert_int_equal(v.n_unmerge, 4);
+	size_t want[] = {1, 3, 2, 0};
+	for (size_t i = 0; i < 4; i++)
+		assert_int_equal(order[i], want[i]);
+	assert_int_equal(v.debt_after, 0);
+}
+
+/* Unmerging must itself fit: a process whose copy-back would not fit in the
+ * room left is skipped (the cgroup stays over, n_unsafe says why), smaller
+ * ones that fit are still taken, and the room shrinks with each one. */
+static void test_plan_fit(void **state)
+{
+	BudgetProc p[] = {{1, 1000, 0}, {2, 300, 0}, {3, 200, 0}, {4, 100, 0}};
+	BudgetInput in = {.page_size = PS,
+			  .merge_budget = 0,
+			  .headroom_known = true,
+			  .headroom = BUDGET_UNLIMITED,
+			  .margin = 50 * PS,
+			  .unmerge_room = 600 * PS};
+	_cleanup_free_ size_t *sel = NULL;
+	BudgetVerdict v;
+	assert_int_equal(budget_plan(p, 4, &in, &sel, &v), 0);
+	assert_true(v.over);
+	/* room 550: 1 (1000) skipped, 2 (300) taken -> 250 left, 3 (200) taken
+	 * -> 50 left, 4 (100) skipped */
+	assert_int_equal(v.n_unmerge, 2);
+	assert_int_equal(sel[0], 1);
+	assert_int_equal(sel[1], 2);
+	assert_int_equal(v.n_unsafe, 2);
+	assert_int_equal(v.debt_after, 1100 * PS);
+	assert_true(v.debt_after > v.limit);
+	free(TAKE_PTR(sel));
+
+	/* no room at all: nothing is touched, all are unsafe */
+	in.unmerge_room = 10 * PS;
+	assert_int_equal(budget_plan(p, 4, &in, &sel, &v), 0);
+	assert_int_equal(v.n_unmerge, 0);
+	assert_null(sel);
+	assert_int_equal(v.n_unsafe, 4);
+	assert_int_equal(v.debt_after, v.debt);
 }
 
 static void test_plan_under_and_edge(void **state)
 {
 	BudgetProc p[] = {{1, 10, 0}, {2, 20, 0}};
-	BudgetInput in = {.page_size = PS, .merge_budget = 30 * PS};
+	BudgetInput in = {.page_size = PS, .merge_budget = 30 * PS, .unmerge_room = BUDGET_UNLIMITED};
 	_cleanup_free_ size_t *order = NULL;
 	BudgetVerdict v;
 	/* exactly at the limit is not over */
 	assert_int_equal(budget_plan(p, 2, &in, &order, &v), 0);
 	assert_false(v.over);
 	assert_int_equal(v.n_unmerge, 0);
-	free(TAKE_PTR(order));
+	assert_null(order);
 
 	/* limit 0 (headroom under the margin): everyone */
 	in.merge_budget = BUDGET_UNLIMITED;
@@ -161,7 +206,8 @@ static void test_plan_headroom_scenario(void **state)
 			  .merge_budget = BUDGET_UNLIMITED,
 			  .headroom_known = true,
 			  .headroom = h,
-			  .margin = 1 * MiB};
+			  .margin = 1 * MiB,
+			  .unmerge_room = BUDGET_UNLIMITED};
 	_cleanup_free_ size_t *order = NULL;
 	BudgetVerdict v;
 	assert_int_equal(budget_plan(p, 2, &in, &order, &v), 0);
@@ -170,6 +216,19 @@ static void test_plan_headroom_scenario(void **state)
 	assert_int_equal(v.n_unmerge, 1);
 	assert_int_equal(p[order[0]].pid, 100);
 	assert_int_equal(v.debt_after, 1 * MiB);
+	free(TAKE_PTR(order));
+
+	/* ... but with the room checked (as pagemeldd does), the 32 MiB copy
+	 * back cannot fit in 4 MiB: pid 100 is left merged, unsafe, rather
+	 * than OOM-killed by its own unmerging; pid 101 (1 MiB) fits */
+	in.unmerge_room = h;
+	assert_int_equal(budget_plan(p, 2, &in, &order, &v), 0);
+	assert_true(v.over);
+	assert_int_equal(v.n_unmerge, 1);
+	assert_int_equal(p[order[0]].pid, 101);
+	assert_int_equal(v.n_unsafe, 1);
+	assert_int_equal(v.debt_after, 32 * MiB);
+	in.unmerge_room = BUDGET_UNLIMITED;
 
 	/* the same cgroup allowed to swap 64 MiB: fits */
 	m.swap_max = 64 * MiB;
@@ -220,6 +279,7 @@ int main(void)
 		cmocka_unit_test(test_safe_limit),
 		cmocka_unit_test(test_plan_biggest_first),
 		cmocka_unit_test(test_plan_under_and_edge),
+		cmocka_unit_test(test_plan_fit),
 		cmocka_unit_test(test_plan_headroom_scenario),
 		cmocka_unit_test(test_unmerge_prediction),
 		cmocka_unit_test(test_cgroup_fits),
