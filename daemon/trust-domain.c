@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "trust-domain.h"
 
-#include <ctype.h>
 #include <string.h>
 
 #include "macro.h"
@@ -22,19 +21,6 @@ TrustMode trust_mode_from_string(const char *s)
 		if (streq(s, trust_mode_table[i]))
 			return (TrustMode)i;
 	return _TRUST_MODE_INVALID;
-}
-
-bool trust_domain_name_valid(const char *name)
-{
-	size_t l = name ? strlen(name) : 0;
-	if (l == 0 || l > 63)
-		return false;
-	if (!isalnum((unsigned char)name[0]) || !isalnum((unsigned char)name[l - 1]))
-		return false;
-	for (size_t i = 0; i < l; i++)
-		if (!isalnum((unsigned char)name[i]) && !strchr("._-", name[i]))
-			return false;
-	return true;
 }
 
 TrustVerdict trust_decide(TrustMode mode, const TrustState *s, const char *requested)

@@ -35,9 +35,8 @@ typedef enum TrustMode {
 const char *trust_mode_to_string(TrustMode m);
 TrustMode trust_mode_from_string(const char *s); /* _TRUST_MODE_INVALID for garbage */
 
-/* Kubernetes label-value rules: 1..63 of [A-Za-z0-9._-], alphanumeric at both
- * ends. */
-bool trust_domain_name_valid(const char *name);
+/* Names are validated where annotations are parsed:
+ * trust_domain_name_valid() in annotations.h. */
 
 typedef enum TrustVerdict {
 	TRUST_ALLOW,	      /* same domain as the active one, or mode off */

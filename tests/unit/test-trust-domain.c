@@ -14,25 +14,6 @@ static void test_mode_names(void **state)
 	assert_null(trust_mode_to_string(_TRUST_MODE_MAX));
 }
 
-static void test_names(void **state)
-{
-	assert_true(trust_domain_name_valid("tenant-a"));
-	assert_true(trust_domain_name_valid("a"));
-	assert_true(trust_domain_name_valid("team.blue_1"));
-	assert_false(trust_domain_name_valid(""));
-	assert_false(trust_domain_name_valid(NULL));
-	assert_false(trust_domain_name_valid("-a"));
-	assert_false(trust_domain_name_valid("a-"));
-	assert_false(trust_domain_name_valid("a b"));
-	assert_false(trust_domain_name_valid("a/b"));
-	char long_name[65];
-	memset(long_name, 'x', 64);
-	long_name[64] = '\0';
-	assert_false(trust_domain_name_valid(long_name));
-	long_name[63] = '\0';
-	assert_true(trust_domain_name_valid(long_name));
-}
-
 static void test_single(void **state)
 {
 	TrustState none = {};
@@ -72,7 +53,6 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_mode_names),
-		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_single),
 		cmocka_unit_test(test_off),
 	};
