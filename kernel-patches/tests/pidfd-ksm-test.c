@@ -441,6 +441,10 @@ static void test_nobody_same_uid(void)
 		close(p[0]);
 		if (setgroups(0, NULL) < 0 || setgid(NOBODY) < 0 || setuid(NOBODY) < 0)
 			_exit(100);
+		/* the uid change made us non-dumpable, which only
+		 * CAP_SYS_PTRACE may look past: be an ordinary process */
+		if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0)
+			_exit(101);
 		(void)!write(p[1], "r", 1);
 		pause();
 		_exit(0);
