@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Built only while lib/remote.c (issue 3) has not landed: the pidfd helpers
- * work, remote merge control reports -EOPNOTSUPP (no fake success), so the
- * daemon can still manage processes that enabled merging themselves.
+ * work; on a kernel with the pidfd KSM ioctls of kernel-patches/ merge-any
+ * is set and read through them (lib/remote-pidfd.c); otherwise remote merge
+ * control reports -EOPNOTSUPP (no fake success), so the daemon can still
+ * manage processes that enabled merging themselves.
  */
 #include <sys/syscall.h>
 
 #include "macro.h"
+#include "pidfd-ksm.h"
 #include "remote.h"
 
 const char *remote_backend_name(RemoteBackend b)
@@ -16,7 +19,10 @@ const char *remote_backend_name(RemoteBackend b)
 
 RemoteBackend remote_backend(void)
 {
-	return REMOTE_BACKEND_PTRACE;
+	static int cached = -1;
+	if (cached < 0)
+		cached = remote_pidfd_ksm_probe() > 0 ? REMOTE_BACKEND_PIDFD_IOCTL : REMOTE_BACKEND_PTRACE;
+	return (RemoteBackend)cached;
 }
 
 int remote_pidfd_open(pid_t pid, int *ret_pidfd)
@@ -35,11 +41,15 @@ int remote_pidfd_get_pid(int pidfd, pid_t *ret_pid)
 
 int remote_set_merge_any(int pidfd, bool enable)
 {
+	if (remote_backend() == REMOTE_BACKEND_PIDFD_IOCTL)
+		return remote_pidfd_ksm_set_merge_any(pidfd, enable);
 	return -EOPNOTSUPP;
 }
 
 int remote_get_merge_any(int pidfd, bool *ret)
 {
+	if (remote_backend() == REMOTE_BACKEND_PIDFD_IOCTL)
+		return remote_pidfd_ksm_get_merge_any(pidfd, ret);
 	return -EOPNOTSUPP;
 }
 
