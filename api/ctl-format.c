@@ -27,7 +27,14 @@ const CtlField ctl_manager_fields[] = {
 	FIELD("KsmZeroPages", CTL_FIELD_U64, CtlManager, ksm_zero_pages),
 	FIELD("GeneralProfit", CTL_FIELD_I64, CtlManager, general_profit),
 	FIELD("ManagedCgroups", CTL_FIELD_U64, CtlManager, managed_cgroups),
+	FIELD("ManagedContainers", CTL_FIELD_U64, CtlManager, managed_containers),
 	FIELD("TrustDomain", CTL_FIELD_STR, CtlManager, trust_domain),
+	FIELD("MergeAcrossNodes", CTL_FIELD_U64, CtlManager, merge_across_nodes),
+	FIELD("PagesToScan", CTL_FIELD_U64, CtlManager, pages_to_scan),
+	FIELD("SleepMillisecs", CTL_FIELD_U64, CtlManager, sleep_millisecs),
+	FIELD("AdvisorMode", CTL_FIELD_STR, CtlManager, advisor_mode),
+	FIELD("Sweeps", CTL_FIELD_U64, CtlManager, sweeps),
+	FIELD("SweepIntervalUSec", CTL_FIELD_U64, CtlManager, sweep_interval_usec),
 	{NULL, 0, 0},
 };
 
@@ -63,6 +70,7 @@ void ctl_manager_done(CtlManager *m)
 	strv_free(m->kernel_features);
 	free(m->ksm_run);
 	free(m->trust_domain);
+	free(m->advisor_mode);
 	*m = (CtlManager){0};
 }
 
@@ -132,7 +140,14 @@ void ctl_print_status(FILE *f, const CtlManager *m, uint64_t page_size)
 	fprintf(f, "Unshared:      %" PRIu64 " pages scanned, not merged\n", m->pages_unshared);
 	fprintf(f, "Volatile:      %" PRIu64 " pages changing too fast to merge\n", m->pages_volatile);
 	fprintf(f, "Skipped:       %" PRIu64 " pages (smart scan)\n", m->pages_skipped);
-	fprintf(f, "Cgroups:       %" PRIu64 " managed\n", m->managed_cgroups);
+	fprintf(f,
+		"Managed:       %" PRIu64 " cgroups, %" PRIu64 " containers, %" PRIu64
+		" sweeps (every %gs)\n",
+		m->managed_cgroups, m->managed_containers, m->sweeps, (double)m->sweep_interval_usec / 1e6);
+	fprintf(f,
+		"Scan:          %" PRIu64 " pages every %" PRIu64 " ms, advisor %s, merge across nodes %s\n",
+		m->pages_to_scan, m->sleep_millisecs, str_or(m->advisor_mode, "none"),
+		m->merge_across_nodes ? "on" : "off");
 	fprintf(f, "Trust domain:  %s\n", str_or(m->trust_domain, "(none)"));
 }
 
@@ -216,7 +231,14 @@ json_object *ctl_manager_to_json(const CtlManager *m, uint64_t page_size)
 			       json_object_new_uint64(pages_to_bytes(m->pages_sharing, page_size)));
 	json_object_object_add(o, "general_profit_bytes", json_object_new_int64(m->general_profit));
 	json_object_object_add(o, "managed_cgroups", json_object_new_uint64(m->managed_cgroups));
+	json_object_object_add(o, "managed_containers", json_object_new_uint64(m->managed_containers));
 	json_object_object_add(o, "trust_domain", json_str_or_null(m->trust_domain));
+	json_object_object_add(o, "merge_across_nodes", json_object_new_boolean(m->merge_across_nodes != 0));
+	json_object_object_add(o, "pages_to_scan", json_object_new_uint64(m->pages_to_scan));
+	json_object_object_add(o, "sleep_millisecs", json_object_new_uint64(m->sleep_millisecs));
+	json_object_object_add(o, "advisor_mode", json_str_or_null(m->advisor_mode));
+	json_object_object_add(o, "sweeps", json_object_new_uint64(m->sweeps));
+	json_object_object_add(o, "sweep_interval_usec", json_object_new_uint64(m->sweep_interval_usec));
 	return o;
 }
 
@@ -311,6 +333,16 @@ static const Metric manager_metrics[] = {
 	 offsetof(CtlManager, general_profit)},
 	{"pagemeld_managed_cgroups", "gauge", NULL, "Cgroups pagemeldd manages", METRIC_U64,
 	 offsetof(CtlManager, managed_cgroups)},
+	{"pagemeld_managed_containers", "gauge", NULL, "Containers registered with pagemeldd", METRIC_U64,
+	 offsetof(CtlManager, managed_containers)},
+	{"pagemeld_sweeps", "counter", NULL, "Sweeps of the managed cgroups since pagemeldd started",
+	 METRIC_U64, offsetof(CtlManager, sweeps)},
+	{"pagemeld_ksm_pages_to_scan", "gauge", NULL, "Pages ksmd scans per wake-up", METRIC_U64,
+	 offsetof(CtlManager, pages_to_scan)},
+	{"pagemeld_ksm_sleep_millisecs", "gauge", NULL, "Milliseconds ksmd sleeps between scans", METRIC_U64,
+	 offsetof(CtlManager, sleep_millisecs)},
+	{"pagemeld_ksm_merge_across_nodes", "gauge", NULL, "1 when KSM merges pages across NUMA nodes",
+	 METRIC_U64, offsetof(CtlManager, merge_across_nodes)},
 };
 
 static const Metric cgroup_metrics[] = {

@@ -43,7 +43,14 @@ typedef struct CtlManager {
 	uint64_t ksm_zero_pages;
 	int64_t general_profit; /* bytes */
 	uint64_t managed_cgroups;
+	uint64_t managed_containers;
 	char *trust_domain;
+	uint64_t merge_across_nodes; /* 0/1 */
+	uint64_t pages_to_scan;
+	uint64_t sleep_millisecs;
+	char *advisor_mode;
+	uint64_t sweeps;
+	uint64_t sweep_interval_usec;
 } CtlManager;
 
 typedef struct CtlCgroup {

@@ -37,9 +37,13 @@ static struct {
 	double interval; /* top: seconds */
 	const char *merge;
 	const char *swap;
+	uint64_t merge_bytes;
+	uint64_t swap_bytes;
 } arg = {
 	.iterations = -1,
 	.interval = 2.0,
+	.merge_bytes = CTL_UNLIMITED,
+	.swap_bytes = CTL_UNLIMITED,
 };
 
 static uint64_t page_size;
@@ -529,35 +533,21 @@ static int find_cgroup(sd_bus *bus, const char *path, CtlCgroup *ret)
 	return -CTL_EXIT_NOT_FOUND;
 }
 
-static int parse_budget(const char *opt, const char *s, uint64_t *ret)
+static int parse_budget(const char *s, uint64_t *ret)
 {
 	if (streq(s, "max") || streq(s, "none")) {
 		*ret = CTL_UNLIMITED;
 		return 0;
 	}
-	int r = parse_quantity(s, ret);
-	if (r < 0) {
-		fprintf(stderr, "pagemeldctl: %s: invalid quantity '%s' (e.g. 512Mi, 1.5Gi, 1G, max): %s\n",
-			opt, s, strerror(-r));
-		return -CTL_EXIT_USAGE;
-	}
-	return 0;
+	return parse_quantity(s, ret);
 }
 
 static int cmd_budget(sd_bus *bus, const char *cgroup)
 {
 	_cleanup_bus_error_ sd_bus_error error = SD_BUS_ERROR_NULL;
-	uint64_t merge = CTL_UNLIMITED, swap = CTL_UNLIMITED;
+	uint64_t merge = arg.merge_bytes, swap = arg.swap_bytes;
 	int r;
 
-	if (!arg.merge && !arg.swap) {
-		fprintf(stderr, "pagemeldctl: budget needs --merge and/or --swap\n");
-		return CTL_EXIT_USAGE;
-	}
-	if (arg.merge && (r = parse_budget("--merge", arg.merge, &merge)) < 0)
-		return -r;
-	if (arg.swap && (r = parse_budget("--swap", arg.swap, &swap)) < 0)
-		return -r;
 	if (!arg.merge || !arg.swap) {
 		/* Keep the budget that was not given. */
 		CtlCgroup c = {0};
@@ -585,19 +575,20 @@ static int cmd_enable(sd_bus *bus, const char *method, const char *cgroup)
 	return 0;
 }
 
+static int parse_on_off(const char *value)
+{
+	if (streq(value, "on") || streq(value, "1") || streq(value, "yes"))
+		return 1;
+	if (streq(value, "off") || streq(value, "0") || streq(value, "no"))
+		return 0;
+	return -EINVAL;
+}
+
 static int cmd_merge_across_nodes(sd_bus *bus, const char *value)
 {
 	_cleanup_bus_error_ sd_bus_error error = SD_BUS_ERROR_NULL;
-	int on;
-	if (streq(value, "on") || streq(value, "1") || streq(value, "yes"))
-		on = 1;
-	else if (streq(value, "off") || streq(value, "0") || streq(value, "no"))
-		on = 0;
-	else {
-		fprintf(stderr, "pagemeldctl: merge-across-nodes takes on or off, not '%s'\n", value);
-		return CTL_EXIT_USAGE;
-	}
-	int r = call(bus, "SetMergeAcrossNodes", LONG_CALL_TIMEOUT_USEC, &error, NULL, "b", on);
+	int r = call(bus, "SetMergeAcrossNodes", LONG_CALL_TIMEOUT_USEC, &error, NULL, "b",
+		     parse_on_off(value));
 	if (r < 0)
 		return report(&error, r, "switching merge_across_nodes");
 	return 0;
@@ -802,7 +793,8 @@ int main(int argc, char *argv[])
 	char *end;
 	int c, r;
 
-	while ((c = getopt_long(argc, argv, "jn:i:fwhV", options, NULL)) >= 0) {
+	opterr = 0; /* our own messages, without argv[0]'s full path */
+	while ((c = getopt_long(argc, argv, ":jn:i:fwhV", options, NULL)) >= 0) {
 		switch (c) {
 		case 'j':
 			arg.json = true;
@@ -840,8 +832,14 @@ int main(int argc, char *argv[])
 		case 'V':
 			printf("pagemeldctl %s\n", PAGEMELD_VERSION);
 			return 0;
+		case ':':
+			if (optopt > 0 && optopt < 0x100)
+				return usage_error("option '-%c' needs an argument", optopt);
+			return usage_error("option '%s' needs an argument", argv[optind - 1]);
 		default:
-			return usage_error("%s", "invalid option");
+			if (optopt > 0 && optopt < 0x100)
+				return usage_error("unknown option '-%c'", optopt);
+			return usage_error("unknown option '%s'", argv[optind - 1]);
 		}
 	}
 
@@ -864,6 +862,14 @@ int main(int argc, char *argv[])
 		return usage_error("--merge/--swap are for budget, not %s", name);
 	if ((arg.force || arg.wait) && cmd != CMD_UNMERGE_ALL)
 		return usage_error("--force/--wait are for unmerge-all, not %s", name);
+	if (cmd == CMD_BUDGET && !arg.merge && !arg.swap)
+		return usage_error("%s", "budget needs --merge and/or --swap");
+	if (arg.merge && parse_budget(arg.merge, &arg.merge_bytes) < 0)
+		return usage_error("--merge: invalid quantity '%s' (e.g. 512Mi, 1.5Gi, 1G, max)", arg.merge);
+	if (arg.swap && parse_budget(arg.swap, &arg.swap_bytes) < 0)
+		return usage_error("--swap: invalid quantity '%s' (e.g. 512Mi, 1.5Gi, 1G, max)", arg.swap);
+	if (cmd == CMD_MERGE_ACROSS_NODES && parse_on_off(argv[optind]) < 0)
+		return usage_error("merge-across-nodes takes on or off, not '%s'", argv[optind]);
 
 	long ps = sysconf(_SC_PAGESIZE);
 	page_size = ps > 0 ? (uint64_t)ps : 4096;

@@ -20,7 +20,7 @@ packages=(
 	# benchmarks, docs, packaging
 	hyperfine scdoc dpkg-dev debhelper fakeroot
 	# pagemeldctl metrics parse check; systemd-analyze verify of the man pages
-	python3-prometheus-client man-db
+	python3-prometheus-client man-db bash-completion
 	# vm tier
 	qemu-system-x86 cpio xz-utils zstd
 	# kernel-patches/check: the source it patches, and what building it needs

@@ -31,7 +31,12 @@ static void fill(CtlManager *m, CtlCgroup c[2])
 		.full_scans = 7,
 		.general_profit = -5,
 		.managed_cgroups = 2,
+		.managed_containers = 3,
 		.trust_domain = strdup(""),
+		.pages_to_scan = 100,
+		.sleep_millisecs = 20,
+		.sweeps = 9,
+		.sweep_interval_usec = 2500000,
 	};
 	c[0] = (CtlCgroup){
 		.object = strdup("/io/pagemeld1/cgroup/a"),
@@ -72,6 +77,9 @@ static void test_status_text(void **state)
 	assert_non_null(strstr(buf, "Saved:         3.9 MiB (1000 pages sharing 10 shared pages)\n"));
 	assert_non_null(strstr(buf, "Profit:        -5 B"));
 	assert_non_null(strstr(buf, "Trust domain:  (none)\n"));
+	assert_non_null(strstr(buf, "Managed:       2 cgroups, 3 containers, 9 sweeps (every 2.5s)\n"));
+	assert_non_null(
+		strstr(buf, "Scan:          100 pages every 20 ms, advisor none, merge across nodes off\n"));
 	free(buf);
 	ctl_manager_done(&m);
 	ctl_cgroup_done(&c[0]);
@@ -173,6 +181,8 @@ static void test_metrics(void **state)
 	/* a counter family's sample carries _total */
 	assert_non_null(strstr(buf, "# TYPE pagemeld_ksm_full_scans counter\n"));
 	assert_non_null(strstr(buf, "pagemeld_ksm_full_scans_total 7\n"));
+	assert_non_null(strstr(buf, "pagemeld_sweeps_total 9\n"));
+	assert_non_null(strstr(buf, "pagemeld_managed_containers 3\n"));
 	/* units where apt, and the family name ends in the unit */
 	assert_non_null(strstr(buf, "# UNIT pagemeld_cgroup_merge_debt_bytes bytes\n"));
 	assert_non_null(strstr(buf, "pagemeld_ksm_general_profit_bytes -5\n"));
@@ -198,7 +208,7 @@ static void test_metrics(void **state)
 	for (const char *p = buf; (p = strstr(p, "# HELP ")); p++)
 		helps++;
 	assert_int_equal(types, helps);
-	assert_int_equal(types, 21);
+	assert_int_equal(types, 26);
 	const char *once = strstr(buf, "# TYPE pagemeld_cgroup_state ");
 	assert_non_null(once);
 	assert_null(strstr(once + 1, "# TYPE pagemeld_cgroup_state "));
