@@ -3,6 +3,7 @@
 
 #include <inttypes.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 
@@ -68,6 +69,8 @@ Manager *manager_free(Manager *m)
 	free(m->cgroup_mount);
 	free(m->ksm_sender);
 	free(m->trust_domain);
+	free(m->sweep_buf);
+	free(m->sweep_pids);
 	free(m);
 	return NULL;
 }
@@ -585,6 +588,13 @@ int manager_startup(Manager *m)
 		return log_oom();
 	if (mkdir(m->state_dir, 0700) < 0 && errno != EEXIST)
 		return log_error_errno(errno, "Cannot create state directory %s: %m", m->state_dir);
+
+	/* The sweep keeps one fd per managed process (ksm_stat) open. */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) >= 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
 
 	FeatureRoots roots = FEATURE_ROOTS_DEFAULT;
 	r = kernel_features_probe(&roots, &m->features);

@@ -79,6 +79,12 @@ struct CgroupState {
 	uint64_t last_sweep_usec;
 	unsigned enable_failures; /* processes merging could not be enabled in, last sweep */
 
+	/* sweep.c's cache: cgroup.procs and each process's ksm_stat stay open
+	 * between sweeps and are pread() again (one syscall per process). */
+	int procs_fd;
+	struct SweepProc *procs; /* sorted by pid */
+	size_t n_procs;
+
 	void *budget; /* budget.c's per-cgroup data (issue 5) */
 	CgroupState *next, *prev;
 };
@@ -114,6 +120,10 @@ struct Manager {
 	char *trust_domain; /* Manager.TrustDomain: the domain merging on this node, "" none */
 	uint64_t sweeps;
 	uint64_t last_sweep_cpu_usec;
+	char *sweep_buf; /* scratch buffers of the sweep, reused */
+	size_t sweep_buf_size;
+	pid_t *sweep_pids;
+	size_t sweep_pids_size;
 
 	void *budget; /* budget.c's data (issue 5) */
 };

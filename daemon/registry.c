@@ -3,6 +3,7 @@
 
 #include "budget.h"
 #include "macro.h"
+#include "sweep.h"
 
 #define LIST_PREPEND(next, prev, head, item)   \
 	do {                                   \
@@ -61,6 +62,7 @@ int registry_add_cgroup(Manager *m, const char *path, CgroupState **ret)
 	}
 	cg->enabled = true;
 	cg->status = CGROUP_MERGING;
+	cg->procs_fd = -EBADF;
 	cg->merge_budget = m->config.default_merge_budget;
 	cg->swap_budget = m->config.default_swap_budget;
 	LIST_PREPEND(next, prev, m->cgroups, cg);
@@ -97,6 +99,7 @@ void registry_remove_cgroup(Manager *m, CgroupState *cg)
 	while (cg->containers)
 		registry_remove_container(m, cg->containers);
 	budget_cgroup_free(cg);
+	sweep_cgroup_forget(cg);
 	LIST_REMOVE(next, prev, m->cgroups, cg);
 	m->n_cgroups--;
 	free(cg->trust_domain);

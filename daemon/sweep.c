@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "sweep.h"
 
+#include <fcntl.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <time.h>
 
 #include "budget.h"
@@ -47,41 +49,200 @@ int sweep_enable_process(Manager *m, pid_t pid, int pidfd)
 	return 1;
 }
 
+void sweep_cgroup_forget(CgroupState *cg)
+{
+	for (size_t i = 0; i < cg->n_procs; i++)
+		safe_close(cg->procs[i].fd);
+	free(cg->procs);
+	cg->procs = NULL;
+	cg->n_procs = 0;
+	cg->procs_fd = safe_close(cg->procs_fd);
+}
+
+/* pread() the whole of fd from offset 0 into m->sweep_buf (NUL-terminated). */
+static ssize_t pread_all(Manager *m, int fd)
+{
+	size_t n = 0;
+	for (;;) {
+		if (m->sweep_buf_size - n < 4096) {
+			size_t ns = m->sweep_buf_size ? m->sweep_buf_size * 2 : 65536;
+			char *nb = realloc(m->sweep_buf, ns);
+			if (!nb)
+				return -ENOMEM;
+			m->sweep_buf = nb;
+			m->sweep_buf_size = ns;
+		}
+		ssize_t k = pread(fd, m->sweep_buf + n, m->sweep_buf_size - n - 1, (off_t)n);
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (k == 0)
+			break;
+		n += (size_t)k;
+	}
+	m->sweep_buf[n] = '\0';
+	return (ssize_t)n;
+}
+
+static int open_procs(Manager *m, CgroupState *cg)
+{
+	_cleanup_free_ char *p = cg_file_path(m->cgroup_mount, cg->path, "cgroup.procs");
+	if (!p)
+		return -ENOMEM;
+	int fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT || errno == ENODEV ? -ENOENT : -errno;
+	cg->procs_fd = fd;
+	return 0;
+}
+
+/* cgroup.procs into m->sweep_pids, sorted; -ENOENT when the cgroup is gone. */
+static int read_procs(Manager *m, CgroupState *cg, size_t *ret_n)
+{
+	ssize_t l = -EBADF;
+	int r;
+
+	if (cg->procs_fd >= 0)
+		l = pread_all(m, cg->procs_fd);
+	if (l < 0) {
+		/* a removed cgroup answers ENODEV on the old fd: reopen to tell */
+		cg->procs_fd = safe_close(cg->procs_fd);
+		r = open_procs(m, cg);
+		if (r < 0)
+			return r;
+		l = pread_all(m, cg->procs_fd);
+		if (l == -ENODEV)
+			return -ENOENT;
+		if (l < 0)
+			return (int)l;
+	}
+
+	size_t n = 0;
+	for (char *p = m->sweep_buf; *p;) {
+		char *e;
+		unsigned long v = strtoul(p, &e, 10);
+		if (e == p || v == 0 || v > INT32_MAX)
+			return -EBADMSG;
+		if (n == m->sweep_pids_size) {
+			size_t ns = n ? n * 2 : 1024;
+			pid_t *np = reallocarray(m->sweep_pids, ns, sizeof(pid_t));
+			if (!np)
+				return -ENOMEM;
+			m->sweep_pids = np;
+			m->sweep_pids_size = ns;
+		}
+		m->sweep_pids[n++] = (pid_t)v;
+		p = e;
+		while (*p == '\n')
+			p++;
+	}
+	/* cgroup.procs is mostly sorted already; insertion sort is cheap then */
+	for (size_t i = 1; i < n; i++) {
+		pid_t v = m->sweep_pids[i];
+		size_t j = i;
+		for (; j > 0 && m->sweep_pids[j - 1] > v; j--)
+			m->sweep_pids[j] = m->sweep_pids[j - 1];
+		m->sweep_pids[j] = v;
+	}
+	*ret_n = n;
+	return 0;
+}
+
+/* Keep the cached entries of pids still present, add new ones (fd not yet
+ * open), close the rest. Both lists are sorted. */
+static int merge_procs(Manager *m, CgroupState *cg, size_t n)
+{
+	SweepProc *np = n ? calloc(n, sizeof(SweepProc)) : NULL;
+	if (n && !np)
+		return -ENOMEM;
+	size_t i = 0, j = 0;
+	for (; j < n; j++) {
+		while (i < cg->n_procs && cg->procs[i].pid < m->sweep_pids[j])
+			safe_close(cg->procs[i++].fd);
+		np[j].pid = m->sweep_pids[j];
+		if (i < cg->n_procs && cg->procs[i].pid == m->sweep_pids[j])
+			np[j].fd = cg->procs[i++].fd;
+		else
+			np[j].fd = -EBADF;
+	}
+	for (; i < cg->n_procs; i++)
+		safe_close(cg->procs[i].fd);
+	free(cg->procs);
+	cg->procs = np;
+	cg->n_procs = n;
+	return 0;
+}
+
+static int open_ksm_stat(Manager *m, pid_t pid)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "%s/%d/ksm_stat", m->proc_root, (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+/* ksm_stat of one cached process: pread on the kept fd; on failure (the
+ * process died, maybe its pid was reused by a newcomer) reopen once. */
+static int read_proc_stat(Manager *m, SweepProc *p, KsmStat *ret)
+{
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if (p->fd < 0) {
+			int fd = open_ksm_stat(m, p->pid);
+			if (fd == -EMFILE || fd == -ENFILE)
+				/* out of fds: read without caching */
+				return ksm_stat_read(m->proc_root, p->pid, ret);
+			if (fd < 0)
+				return -ESRCH;
+			p->fd = fd;
+		}
+		ssize_t l = pread_all(m, p->fd);
+		if (l > 0)
+			return ksm_stat_parse(m->sweep_buf, ret);
+		p->fd = safe_close(p->fd); /* gone, a zombie, or a recycled pid */
+	}
+	return -ESRCH;
+}
+
 int sweep_cgroup(Manager *m, CgroupState *cg)
 {
-	_cleanup_free_ pid_t *pids = NULL;
-	size_t n = 0;
 	uint64_t merging = 0, rmap = 0, zero = 0;
 	int64_t profit = 0;
 	uint32_t procs = 0;
 	unsigned failures = 0;
+	size_t n = 0;
 	int r;
 
 	if (!m->cgroup_mount)
 		return -ENOENT;
-	r = cg_list_procs(m->cgroup_mount, cg->path, &pids, &n);
-	if (r == -ENOENT || r == -ENODEV)
+	r = read_procs(m, cg, &n);
+	if (r == -ENOENT)
 		return -ENOENT;
 	if (r < 0)
 		return log_warning_errno(r, "Cannot list processes of cgroup %s: %m", cg->path);
+	r = merge_procs(m, cg, n);
+	if (r < 0)
+		return log_warning_errno(r, "Cannot track processes of cgroup %s: %m", cg->path);
 
 	bool want = cg->enabled && cg->status != CGROUP_UNSUPPORTED && policy_may_merge(m, cg, NULL);
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < cg->n_procs; i++) {
+		SweepProc *p = &cg->procs[i];
 		KsmStat st;
-		if (pids[i] == getpid())
+		if (p->pid == getpid())
 			continue; /* never ourselves, should we sit in a managed cgroup */
-		r = ksm_stat_read(m->proc_root, pids[i], &st);
+		r = read_proc_stat(m, p, &st);
 		if (r < 0)
-			continue; /* exited meanwhile, or a kernel thread */
+			continue; /* exited meanwhile */
 		if (want && st.merge_any != KSM_TRISTATE_YES) {
-			r = sweep_enable_process(m, pids[i], -EBADF);
+			r = sweep_enable_process(m, p->pid, -EBADF);
 			if (r > 0)
 				log_info("Enabled merging in pid %d of %s (entered after registration)",
-					 (int)pids[i], cg->path);
+					 (int)p->pid, cg->path);
 			else if (r < 0 && r != -ESRCH) {
 				failures++;
 				log_full_errno(cg->enable_failures ? LOG_DEBUG : LOG_WARNING, r,
-					       "Cannot enable merging in pid %d of %s: %m", (int)pids[i],
+					       "Cannot enable merging in pid %d of %s: %m", (int)p->pid,
 					       cg->path);
 			}
 		}

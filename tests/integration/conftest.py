@@ -525,3 +525,64 @@ def cgroup():
         for cg in reversed(made):
             cg.remove()
         _try_rmdir(CGROUP_V2 / base.lstrip("/"))
+
+
+class SignalRecorder:
+    """Records io.pagemeld1 signals (CgroupAdded, PropertiesChanged, ...)
+    on a private bus through dbus-python's GLib main loop."""
+
+    def __init__(self, address):
+        import dbus
+        import dbus.bus
+        from dbus.mainloop.glib import DBusGMainLoop
+        from gi.repository import GLib
+        self.glib = GLib
+        self.conn = dbus.bus.BusConnection(address, mainloop=DBusGMainLoop())
+        self.signals = []
+        self.conn.add_signal_receiver(self._record, sender_keyword="sender", path_keyword="path",
+                                      member_keyword="member", interface_keyword="interface",
+                                      bus_name=PAGEMELD_BUS_NAME)
+
+    def _record(self, *args, sender=None, path=None, member=None, interface=None):
+        self.signals.append((str(interface), str(member), str(path), [_plain(a) for a in args]))
+
+    def pump(self, seconds=0.2):
+        ctx = self.glib.MainContext.default()
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            while ctx.iteration(False):
+                pass
+            time.sleep(0.01)
+
+    def wait(self, member, timeout=10, pred=lambda s: True):
+        def found():
+            self.pump(0.05)
+            return [s for s in self.signals if s[1] == member and pred(s)]
+        return wait_for(found, timeout, what=f"signal {member}")
+
+    def close(self):
+        self.conn.close()
+
+
+def _plain(v):
+    import dbus
+    if isinstance(v, dbus.Dictionary):
+        return {str(k): _plain(x) for k, x in v.items()}
+    if isinstance(v, (dbus.Array, list)):
+        return [_plain(x) for x in v]
+    if isinstance(v, dbus.Boolean):
+        return bool(v)
+    if isinstance(v, (dbus.String, dbus.ObjectPath)):
+        return str(v)
+    if isinstance(v, (dbus.Int64, dbus.UInt64, dbus.UInt32, dbus.Int32, dbus.Byte)):
+        return int(v)
+    return v
+
+
+def ksm_stat(pid):
+    """/proc/PID/ksm_stat as a dict (yes/no -> bool)."""
+    out = {}
+    for line in open(f"/proc/{pid}/ksm_stat"):
+        k, v = line.replace(":", " ").split()
+        out[k] = v == "yes" if v in ("yes", "no") else int(v)
+    return out

@@ -1,0 +1,272 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""pagemeldd's life: persistence and crash restore, the sweep, SIGHUP
+reload, configuration errors, seccomp, KSM start and tunables (issue 4)."""
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import (DEFAULT_DAEMON_CONFIG, Daemon, SignalRecorder, build_path, dbus_error_name, ksm_fast_scan,
+                      ksm_stat, wait_for)
+
+
+def all_container_ids(client):
+    ids = set()
+    for row in client.list_cgroups():
+        ids.update(str(c) for c in client.cgroup_props(str(row[0]))["Containers"])
+    return ids
+
+
+def test_sigkill_while_registering_loses_no_acknowledged_registration(daemon, cgroup):
+    cgs = [cgroup() for _ in range(8)]
+    procs = [cg.spawn_memfill(same=4, unique=1, merge=True) for cg in cgs]
+    acked, stop = [], threading.Event()
+    errors = []
+
+    def stream():
+        c = daemon.client()
+        i = 0
+        try:
+            while not stop.is_set():
+                cid = f"crash-{i}"
+                try:
+                    c.register(cid, procs[i % len(procs)].pid, {"merge-budget.pagemeld.io": f"{i + 1}Mi"})
+                except Exception as e:  # the daemon died under us: expected
+                    errors.append(e)
+                    return
+                acked.append(cid)
+                i += 1
+        finally:
+            c.close()
+
+    t = threading.Thread(target=stream)
+    t.start()
+    wait_for(lambda: len(acked) >= 50, 30, what="50 acknowledged registrations")
+    daemon.kill()
+    stop.set()
+    t.join(30)
+    assert errors, "the stream should have hit the dead daemon"
+    assert len(acked) >= 50
+
+    daemon.start()
+    c = daemon.client()
+    try:
+        got = all_container_ids(c)
+        missing = [cid for cid in acked if cid not in got]
+        assert not missing, f"{len(missing)} acknowledged registrations lost: {missing[:5]}"
+        assert c.get("ManagedCgroups") == len(cgs)
+        # annotations (the budget) came back too: the last registration per cgroup wins
+        rows = {str(r[1]): int(r[7]) for r in c.list_cgroups()}
+        assert all(v >= 1 << 20 for v in rows.values())
+    finally:
+        c.close()
+
+
+def test_restart_drops_gone_cgroups_and_reapplies_merging(daemon, cgroup):
+    keep, gone = cgroup("keep"), cgroup("gone")
+    pk = keep.spawn_memfill(merge=True)
+    pg = gone.spawn_memfill(merge=True)
+    c = daemon.client()
+    c.register("keep-1", pk.pid)
+    c.register("gone-1", pg.pid)
+    c.close()
+    assert daemon.stop() == 0
+    gone.remove()
+    # a process that entered while the daemon was down, without merging
+    late = keep.spawn_memfill(merge=False)
+    assert not ksm_stat(late.pid)["ksm_merge_any"]
+    daemon.start()
+    c = daemon.client()
+    try:
+        assert all_container_ids(c) == {"keep-1"}
+        assert ksm_stat(late.pid)["ksm_merge_any"], "merging not re-applied after restart"
+        assert "cgroup " + gone.path + " is gone" in daemon.read_log()
+    finally:
+        c.close()
+
+
+def test_sweep_enables_late_processes_on_timer(bus, cgroup):
+    d = Daemon(bus, config=DEFAULT_DAEMON_CONFIG.replace("SweepIntervalSec=3600", "SweepIntervalSec=1"))
+    try:
+        d.start()
+        cg = cgroup()
+        p = cg.spawn_memfill(merge=False)
+        c = d.client()
+        obj = c.register("timer-1", p.pid)
+        assert ksm_stat(p.pid)["ksm_merge_any"], "RegisterContainer must enable merging"
+        assert c.cgroup_props(obj)["Processes"] == 1
+        late = cg.spawn_memfill(merge=False)  # like `runc exec`
+        wait_for(lambda: ksm_stat(late.pid)["ksm_merge_any"], 10, what="the timer sweep to enable merging")
+        wait_for(lambda: c.cgroup_props(obj)["Processes"] == 2, 10, what="Processes == 2")
+        assert c.get("Sweeps") >= 1
+        assert c.get("SweepIntervalUSec") == 1000000
+        c.close()
+    finally:
+        d.cleanup()
+
+
+def test_sweep_on_demand_drops_gone_cgroup_with_signal(daemon, cgroup):
+    rec = SignalRecorder(daemon.bus_address)
+    try:
+        cg = cgroup()
+        p = cg.spawn_memfill(merge=True)
+        c = daemon.client()
+        obj = c.register("drop-1", p.pid)
+        rec.wait("CgroupAdded", pred=lambda s: s[3] == [obj])
+        cg.remove()
+        c.sweep()
+        rec.wait("CgroupRemoved", pred=lambda s: s[3] == [obj])
+        assert c.get("ManagedCgroups") == 0
+        assert c.list_cgroups() == []
+        c.close()
+    finally:
+        rec.close()
+
+
+def test_figures_and_properties_changed_after_merging(ksm, daemon, cgroup):
+    rec = SignalRecorder(daemon.bus_address)
+    try:
+        cg = cgroup()
+        a = cg.spawn_memfill(same=512, unique=32, merge=False)
+        b = cg.spawn_memfill(same=512, unique=32, merge=False)
+        c = daemon.client()
+        obj = c.register("fig-1", a.pid)
+        ksm_fast_scan()
+        wait_for(lambda: ksm_stat(a.pid)["ksm_merging_pages"] + ksm_stat(b.pid)["ksm_merging_pages"] >= 900, 60,
+                 what="memfill pages merged")
+        c.sweep()
+        props = c.cgroup_props(obj)
+        want = sum(ksm_stat(p.pid)["ksm_merging_pages"] for p in (a, b))
+        assert props["Processes"] == 2
+        assert abs(props["MergingPages"] - want) <= 16
+        assert props["MergeDebt"] == props["MergingPages"] * os.sysconf("SC_PAGE_SIZE")
+        assert props["RmapItems"] > 0
+        rec.wait("PropertiesChanged", pred=lambda s: s[2] == obj and "MergingPages" in s[3][1])
+        row = [r for r in c.list_cgroups() if str(r[0]) == obj][0]
+        assert int(row[2]) == props["MergingPages"] and int(row[6]) == props["MergeDebt"]
+        g = c.get_all()
+        assert g["PagesSharing"] > 0 and g["KsmRun"] == "running"
+        c.close()
+    finally:
+        rec.close()
+
+
+def test_start_ksm_on_first_registration(ksm, bus, cgroup):
+    from conftest import write_knob, read_knob
+    write_knob("run", 0)
+    d = Daemon(bus, config=DEFAULT_DAEMON_CONFIG.replace("StartKsm=no", "StartKsm=yes"))
+    try:
+        d.start()
+        assert read_knob("run") == "0"  # nothing registered yet
+        cg = cgroup()
+        p = cg.spawn_memfill(merge=True)
+        c = d.client()
+        c.register("start-1", p.pid)
+        assert read_knob("run") == "1"
+        assert c.get("KsmRun") == "running"
+        c.close()
+    finally:
+        d.cleanup()
+
+
+def test_tunables_written_and_kernel_errors_mapped(ksm, daemon):
+    from conftest import read_knob, MANAGER_PATH, MANAGER_IFACE
+    m = ["io.pagemeld1", MANAGER_PATH, MANAGER_IFACE]
+    if os.path.exists("/sys/kernel/mm/ksm/advisor_mode"):
+        daemon.busctl("set-property", *m, "AdvisorMode", "s", "none")
+    daemon.busctl("set-property", *m, "PagesToScan", "t", "321")
+    assert read_knob("pages_to_scan") == "321"
+    daemon.busctl("set-property", *m, "SleepMillisecs", "t", "77")
+    assert read_knob("sleep_millisecs") == "77"
+    if os.path.exists("/sys/kernel/mm/ksm/smart_scan"):
+        daemon.busctl("set-property", *m, "SmartScan", "b", "false")
+        assert read_knob("smart_scan") == "0"
+        daemon.busctl("set-property", *m, "SmartScan", "b", "true")
+        assert read_knob("smart_scan") == "1"
+    r = daemon.busctl("get-property", *m, "PagesToScan")
+    assert r.stdout.strip() == "t 321"
+    # our own validation
+    r = daemon.busctl("set-property", *m, "MaxPageSharing", "t", "1", check=False)
+    assert r.returncode != 0 and "at least 2" in r.stderr
+    r = daemon.busctl("set-property", *m, "AdvisorMode", "s", "fastest", check=False)
+    assert r.returncode != 0 and "none or scan-time" in r.stderr
+    # the kernel's refusal, with its reason: pages_to_scan is the advisor's
+    if os.path.exists("/sys/kernel/mm/ksm/advisor_mode"):
+        daemon.busctl("set-property", *m, "AdvisorMode", "s", "scan-time")
+        r = daemon.busctl("set-property", *m, "PagesToScan", "t", "100", check=False)
+        assert r.returncode != 0 and "kernel refused pages_to_scan=100" in r.stderr, r.stderr
+        assert "Invalid argument" in r.stderr
+        daemon.busctl("set-property", *m, "AdvisorMode", "s", "none")
+    assert daemon.alive()
+
+
+def test_max_page_sharing_busy_while_shared(ksm, daemon, cgroup):
+    from conftest import ksm_counter, MANAGER_PATH, MANAGER_IFACE
+    cg = cgroup()
+    cg.spawn_memfill(same=256, unique=8, merge=True)
+    cg.spawn_memfill(same=256, unique=8, merge=True)
+    ksm_fast_scan()
+    wait_for(lambda: ksm_counter("pages_shared") > 0, 60, what="pages shared")
+    cur = int(open("/sys/kernel/mm/ksm/max_page_sharing").read())
+    r = daemon.busctl("set-property", "io.pagemeld1", MANAGER_PATH, MANAGER_IFACE, "MaxPageSharing", "t",
+                      str(cur + 1), check=False)
+    assert r.returncode != 0
+    assert "io.pagemeld1.Error.Busy" in r.stderr or "busy" in r.stderr.lower(), r.stderr
+
+
+def test_sighup_reload_keeps_old_config_when_invalid(daemon, manager):
+    assert manager.get("SweepIntervalUSec") == 3600 * 1000000
+    daemon.write_config("[Daemon]\nSweepIntervalSec=0\n")
+    daemon.reload()
+    assert daemon.alive()
+    assert manager.get("SweepIntervalUSec") == 3600 * 1000000
+    assert "keeping the running configuration" in daemon.read_log()
+    assert "SweepIntervalSec=0" in daemon.read_log()
+    daemon.write_config("[Daemon]\nSweepIntervalSec=7\nStartKsm=no\n")
+    daemon.reload()
+    assert manager.get("SweepIntervalUSec") == 7 * 1000000
+    assert "RELOADING=1" in daemon.messages
+
+
+def test_invalid_config_at_start_exits_1(bus):
+    d = Daemon(bus, config="[Daemon]\nSweepIntervalSec=5\nLogLevel=chatty\n")
+    try:
+        d.start(wait=False)
+        assert d.proc.wait(30) == 1
+        log = d.read_log()
+        assert "Invalid configuration" in log and "LogLevel" in log
+    finally:
+        d.cleanup()
+
+
+def test_second_daemon_cannot_take_the_name(daemon):
+    d2 = Daemon(daemon.bus)
+    try:
+        d2.start(wait=False)
+        assert d2.proc.wait(30) == 1
+        assert "Cannot own io.pagemeld1" in d2.read_log()
+    finally:
+        d2.cleanup()
+    assert daemon.alive()
+
+
+def test_seccomp_refuses_outside_syscalls():
+    r = subprocess.run([build_path("daemon", "pagemeldd"), "--seccomp-test"], capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode == 0, r.stderr
+    for bad in ("execve", "socket", "mount", "unshare"):
+        assert f"{bad} refused with EPERM" in r.stderr
+    for good in ("pidfd_open", "process_vm_readv", "waitid", "ptrace"):
+        assert f"{good} allowed" in r.stderr
+
+
+def test_logs_carry_sd_daemon_priority_prefixes(daemon):
+    daemon.stop()
+    lines = [l for l in daemon.read_log().splitlines() if l]
+    assert lines
+    assert all(re.match(r"^<[0-7]>", l) for l in lines), lines[:5]
+    assert any(l.startswith("<6>") and "ready" in l for l in lines)
