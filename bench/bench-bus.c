@@ -41,14 +41,15 @@ static int one_call(sd_bus *bus, const char *what, size_t *ret_items)
 	int r;
 
 	if (strcmp(what, "getall") == 0)
-		r = sd_bus_call_method(bus, "io.pagemeld1", "/io/pagemeld1", "org.freedesktop.DBus.Properties", "GetAll",
-				       &error, &reply, "s", "io.pagemeld1.Manager");
+		r = sd_bus_call_method(bus, "io.pagemeld1", "/io/pagemeld1",
+				       "org.freedesktop.DBus.Properties", "GetAll", &error, &reply, "s",
+				       "io.pagemeld1.Manager");
 	else if (strcmp(what, "list") == 0)
-		r = sd_bus_call_method(bus, "io.pagemeld1", "/io/pagemeld1", "io.pagemeld1.Manager", "ListCgroups",
-				       &error, &reply, NULL);
+		r = sd_bus_call_method(bus, "io.pagemeld1", "/io/pagemeld1", "io.pagemeld1.Manager",
+				       "ListCgroups", &error, &reply, NULL);
 	else
-		r = sd_bus_call_method(bus, "io.pagemeld1", "/io/pagemeld1", "io.pagemeld1.Manager", "Sweep", &error,
-				       &reply, NULL);
+		r = sd_bus_call_method(bus, "io.pagemeld1", "/io/pagemeld1", "io.pagemeld1.Manager", "Sweep",
+				       &error, &reply, NULL);
 	if (r < 0) {
 		fprintf(stderr, "%s: %s\n", what, error.message ?: strerror(-r));
 		sd_bus_error_free(&error);
@@ -61,8 +62,8 @@ static int one_call(sd_bus *bus, const char *what, size_t *ret_items)
 		uint64_t a, b, c, d, e;
 		int64_t x;
 		r = sd_bus_message_enter_container(reply, 'a', "(ostttxtts)");
-		while (r >= 0 &&
-		       (r = sd_bus_message_read(reply, "(ostttxtts)", &o, &p, &a, &b, &c, &x, &d, &e, &s)) > 0)
+		while (r >= 0 && (r = sd_bus_message_read(reply, "(ostttxtts)", &o, &p, &a, &b, &c, &x, &d,
+							  &e, &s)) > 0)
 			n++;
 		*ret_items = n;
 	}
@@ -73,8 +74,8 @@ static int one_call(sd_bus *bus, const char *what, size_t *ret_items)
 static int get_u64(sd_bus *bus, const char *prop, uint64_t *ret)
 {
 	sd_bus_error error = SD_BUS_ERROR_NULL;
-	int r = sd_bus_get_property_trivial(bus, "io.pagemeld1", "/io/pagemeld1", "io.pagemeld1.Manager", prop, &error,
-					    't', ret);
+	int r = sd_bus_get_property_trivial(bus, "io.pagemeld1", "/io/pagemeld1", "io.pagemeld1.Manager",
+					    prop, &error, 't', ret);
 	sd_bus_error_free(&error);
 	return r;
 }
@@ -119,7 +120,8 @@ int main(int argc, char **argv)
 		printf(" items=%zu", items);
 	if (strcmp(what, "sweep") == 0) {
 		qsort(cpu, n, sizeof(uint64_t), cmp_u64);
-		printf(" sweep_cpu_p50_us=%" PRIu64 " sweep_cpu_max_us=%" PRIu64, pct(cpu, n, 0.5), cpu[n - 1]);
+		printf(" sweep_cpu_p50_us=%" PRIu64 " sweep_cpu_max_us=%" PRIu64, pct(cpu, n, 0.5),
+		       cpu[n - 1]);
 	}
 	printf("\n");
 	free(lat);
