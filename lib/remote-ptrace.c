@@ -1,0 +1,689 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Syscall injection with ptrace, the way CRIU's compel and gdb's "call" do
+ * it, reduced to one syscall and never writing the target's memory:
+ *
+ *  1. pick one live thread (the mm is shared), check nobody traces it,
+ *     PTRACE_SEIZE it, check through the pidfd that the pid still names the
+ *     process we were given, PTRACE_INTERRUPT and wait for the trap. A
+ *     signal-delivery-stop met on the way is let through with its own
+ *     signal (so no signal is lost or changed) before the trap.
+ *  2. save the registers and the signal mask, then block every signal but
+ *     the synchronous ones, so no handler can run on our registers; pending
+ *     and newly arriving signals stay queued, with their siginfo, until we
+ *     restore the mask.
+ *  3. a thread interrupted inside a blocking syscall that the kernel will
+ *     restart (-ERESTARTSYS, -ERESTARTNOINTR, -ERESTARTNOHAND,
+ *     -ERESTART_RESTARTBLOCK) is resumed untouched with PTRACE_SYSCALL: the
+ *     kernel applies its own restart (re-issue, or restart_syscall with the
+ *     task's restart_block), and we catch it at syscall entry. Otherwise we
+ *     point the thread at a `syscall` / `svc #0` instruction found in its
+ *     vdso (or libc text) and catch the entry of that.
+ *  4. at the entry stop, replace the syscall number and arguments with ours,
+ *     run to the exit stop, read the result;
+ *  5. restore the registers (for the restart case: those of the moment
+ *     before the restarted syscall instruction, so it is issued again
+ *     exactly as the kernel had prepared it), the signal mask, and detach.
+ *     A group stop in force is re-entered by the kernel at detach.
+ *
+ * Every error path restores and detaches. The tracer is the calling thread:
+ * ptrace ties a tracee to one thread of the tracer.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <linux/ptrace.h>
+
+#include "fileio.h"
+#include "log.h"
+#include "macro.h"
+#include "remote-internal.h"
+
+/* How long a thread may take to reach the first stop (a task in an
+ * uninterruptible sleep, a vfork parent, a v1-frozen cgroup never does). */
+#define FIRST_STOP_TIMEOUT_NS (5LL * 1000 * 1000 * 1000)
+#define MAX_PASSED_SIGNALS 64
+#define MAX_DEFERRED_SIGNALS 8
+
+typedef enum StopKind {
+	STOP_EVENT,   /* PTRACE_EVENT_STOP: interrupt trap or group stop */
+	STOP_SYSCALL, /* syscall-entry or -exit stop (SIGTRAP | 0x80) */
+	STOP_SIGNAL,  /* signal-delivery-stop */
+	STOP_OTHER,   /* another PTRACE_EVENT_* we did not ask for */
+} StopKind;
+
+typedef struct Stop {
+	StopKind kind;
+	int sig;
+} Stop;
+
+typedef struct Tracee {
+	int pidfd;
+	pid_t pid; /* thread-group id */
+	pid_t tid; /* the thread we trace */
+	/* The test suite's own children: their exit status belongs to the
+	 * caller's waitpid, so an exit seen here is left unreaped. */
+	bool keep_zombie;
+	bool dead;
+	bool mask_saved;
+	bool regs_dirty;
+	uint64_t saved_mask;
+	RemoteRegs restore;
+	void *extra;
+	siginfo_t deferred[MAX_DEFERRED_SIGNALS];
+	size_t n_deferred;
+} Tracee;
+
+/* Threads we seized whose first stop did not come in time; detached by the
+ * next call on this thread (only this thread can). */
+typedef struct PendingDetach {
+	pid_t tid;
+	bool keep_zombie;
+} PendingDetach;
+static _Thread_local PendingDetach pending_detach[16];
+static _Thread_local size_t n_pending_detach;
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* Polling is only for the first stop, which may never come (a thread in
+ * an uninterruptible sleep): spin briefly, then sleep with a growing step.
+ * Sleeping rather than sched_yield() matters on a loaded machine: a woken
+ * sleeper runs soon, a yielder waits for every busy thread's slice. */
+static void backoff(unsigned *iter, int64_t start)
+{
+	unsigned i = (*iter)++;
+	if (now_ns() - start < 20 * 1000)
+		return;
+	long step = i < 64 ? 10 * 1000 : i < 512 ? 100 * 1000 : 1000 * 1000;
+	struct timespec ts = {.tv_nsec = step};
+	nanosleep(&ts, NULL);
+}
+
+static int xptrace(int req, pid_t tid, void *addr, void *data)
+{
+	if (ptrace(req, tid, addr, data) < 0)
+		return negative_errno();
+	return 0;
+}
+
+/* Wait for the next report of t->tid: blocking without a deadline (every
+ * wait after the first stop is for a thread we resumed into one syscall
+ * instruction), polling up to the deadline otherwise. Exits are consumed
+ * only where that is ours to do (we trace it and are not its real parent:
+ * the kernel then passes the exit on to the parent), never reaped from
+ * under a parent. */
+static int wait_stop(Tracee *t, int64_t deadline, Stop *ret)
+{
+	int64_t start = deadline > 0 ? now_ns() : 0;
+	for (unsigned iter = 0;;) {
+		siginfo_t si = {};
+		int flags = WEXITED | WSTOPPED | __WALL | WNOWAIT | (deadline > 0 ? WNOHANG : 0);
+		if (waitid(P_PID, (id_t)t->tid, &si, flags) < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == ECHILD) {
+				t->dead = true;
+				return -ESRCH;
+			}
+			return negative_errno();
+		}
+		if (si.si_pid == 0) {
+			if (now_ns() > deadline)
+				return -ETIMEDOUT;
+			backoff(&iter, start);
+			continue;
+		}
+		if (si.si_code == CLD_EXITED || si.si_code == CLD_KILLED || si.si_code == CLD_DUMPED) {
+			t->dead = true;
+			if (!t->keep_zombie) {
+				siginfo_t si2 = {};
+				(void)waitid(P_PID, (id_t)t->tid, &si2, WEXITED | __WALL | WNOHANG);
+			}
+			return -ESRCH;
+		}
+		/* a stop: consume it */
+		siginfo_t si2 = {};
+		if (waitid(P_PID, (id_t)t->tid, &si2, WSTOPPED | __WALL | WNOHANG) < 0)
+			return negative_errno();
+		int status = si.si_status;
+		int sig = status & 0xff, event = (status >> 8) & 0xff;
+		if (si.si_code != CLD_TRAPPED) /* CLD_STOPPED/CONTINUED: not for a tracer */
+			*ret = (Stop){.kind = STOP_OTHER, .sig = sig};
+		else if (event == PTRACE_EVENT_STOP)
+			*ret = (Stop){.kind = STOP_EVENT, .sig = sig};
+		else if (event != 0)
+			*ret = (Stop){.kind = STOP_OTHER, .sig = sig};
+		else if (sig == (SIGTRAP | 0x80))
+			*ret = (Stop){.kind = STOP_SYSCALL, .sig = SIGTRAP};
+		else
+			*ret = (Stop){.kind = STOP_SIGNAL, .sig = sig};
+		return 0;
+	}
+}
+
+static void drain_pending_detach(void)
+{
+	for (size_t i = 0; i < n_pending_detach;) {
+		pid_t tid = pending_detach[i].tid;
+		siginfo_t si = {};
+		bool done = false;
+		if (waitid(P_PID, (id_t)tid, &si, WEXITED | WSTOPPED | __WALL | WNOHANG | WNOWAIT) < 0)
+			done = true; /* gone, or no longer ours */
+		else if (si.si_pid != 0) {
+			if (si.si_code == CLD_TRAPPED) {
+				(void)waitid(P_PID, (id_t)tid, &si, WSTOPPED | __WALL | WNOHANG);
+				(void)ptrace(PTRACE_DETACH, tid, NULL, NULL);
+			} else if (!pending_detach[i].keep_zombie)
+				/* an exit: collect it, so its parent hears of it */
+				(void)waitid(P_PID, (id_t)tid, &si, WEXITED | __WALL | WNOHANG);
+			done = true;
+		}
+		if (done)
+			pending_detach[i] = pending_detach[--n_pending_detach];
+		else
+			i++;
+	}
+}
+
+static int read_task_status(pid_t pid, pid_t tid, RemoteTaskStatus *ret)
+{
+	char path[64];
+	_cleanup_free_ char *text = NULL;
+	if (tid == pid)
+		snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	else
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/status", (int)pid, (int)tid);
+	int r = read_full_file(path, 64 * 1024, &text, NULL);
+	if (r < 0)
+		return r == -ENOENT ? -ESRCH : r;
+	return remote_parse_status(text, ret);
+}
+
+/* The thread to trace: the leader, unless it is a zombie (it called
+ * pthread_exit while other threads go on). */
+static int pick_thread(pid_t pid, pid_t *ret_tid, RemoteTaskStatus *ret_status)
+{
+	RemoteTaskStatus st;
+	int r = read_task_status(pid, pid, &st);
+	if (r < 0)
+		return r;
+	if (st.state != 'Z' && st.state != 'X') {
+		*ret_tid = pid;
+		*ret_status = st;
+		return 0;
+	}
+
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	DIR *d = opendir(path);
+	if (!d)
+		return errno == ENOENT ? -ESRCH : negative_errno();
+	r = -ESRCH;
+	for (struct dirent *de; (de = readdir(d));) {
+		char *end;
+		long tid = strtol(de->d_name, &end, 10);
+		if (*end || tid <= 0 || tid == pid)
+			continue;
+		if (read_task_status(pid, (pid_t)tid, &st) < 0 || st.state == 'Z' || st.state == 'X')
+			continue;
+		*ret_tid = (pid_t)tid;
+		*ret_status = st;
+		r = 0;
+		break;
+	}
+	closedir(d);
+	return r;
+}
+
+/* Still the process the pidfd names, and tid still one of its threads? */
+static int check_identity(const Tracee *t)
+{
+	if (syscall(SYS_pidfd_send_signal, t->pidfd, 0, NULL, 0) < 0 && errno != EPERM)
+		return errno == ESRCH ? -ESRCH : negative_errno();
+	if (t->tid != t->pid && syscall(SYS_tgkill, t->pid, t->tid, 0) < 0 && errno != EPERM)
+		return -ESRCH;
+	return 0;
+}
+
+static int read_mem(pid_t tid, uint64_t addr, void *buf, size_t size, size_t *ret_read)
+{
+	struct iovec local = {.iov_base = buf, .iov_len = size};
+	struct iovec remote = {.iov_base = (void *)(uintptr_t)addr, .iov_len = size};
+	ssize_t n = process_vm_readv(tid, &local, 1, &remote, 1, 0);
+	if (n > 0) {
+		*ret_read = (size_t)n;
+		return 0;
+	}
+	/* execute-only text, or no process_vm_readv: the tracee is stopped,
+	 * PEEKTEXT reads with FOLL_FORCE. */
+	size_t done = 0;
+	while (done < size) {
+		errno = 0;
+		long w = ptrace(PTRACE_PEEKTEXT, tid, (void *)(uintptr_t)(addr + done), NULL);
+		if (errno != 0)
+			break;
+		size_t k = MIN(sizeof(w), size - done);
+		memcpy((uint8_t *)buf + done, &w, k);
+		done += k;
+	}
+	if (done == 0)
+		return -EFAULT;
+	*ret_read = done;
+	return 0;
+}
+
+static int scan_range(pid_t tid, uint64_t start, uint64_t end, uint64_t *ret)
+{
+	enum {
+		CHUNK = 64 * 1024
+	};
+	_cleanup_free_ uint8_t *buf = malloc(CHUNK + 16);
+	if (!buf)
+		return -ENOMEM;
+	size_t overlap = remote_arch_syscall_insn_size - 1;
+	for (uint64_t a = start; a < end; a += CHUNK) {
+		size_t want = (size_t)MIN((uint64_t)CHUNK + overlap, end - a), got;
+		if (read_mem(tid, a, buf, want, &got) < 0)
+			return -ENOENT;
+		if (remote_find_syscall_insn(buf, got, a, ret) >= 0)
+			return 0;
+		if (got < want)
+			return -ENOENT;
+	}
+	return -ENOENT;
+}
+
+/* A syscall instruction already mapped executable in the target: the vdso
+ * (from the auxv, no maps walk), else libc text, else any text. */
+static int find_syscall_insn(const Tracee *t, uint64_t *ret)
+{
+	char path[64];
+	uint64_t vdso;
+	int r;
+
+	snprintf(path, sizeof(path), "/proc/%d/auxv", (int)t->pid);
+	_cleanup_free_ char *auxv = NULL;
+	size_t auxv_size;
+	if (read_full_file(path, 64 * 1024, &auxv, &auxv_size) >= 0 &&
+	    remote_parse_auxv_vdso(auxv, auxv_size, &vdso) >= 0 &&
+	    scan_range(t->tid, vdso, vdso + 64 * 1024, ret) >= 0)
+		return 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)t->pid);
+	_cleanup_free_ char *maps = NULL;
+	r = read_full_file(path, 64 * 1024 * 1024, &maps, NULL);
+	if (r < 0)
+		return r == -ENOENT ? -ESRCH : r;
+	_cleanup_free_ RemoteExecRange *ranges = NULL;
+	size_t n;
+	r = remote_parse_maps_exec(maps, &ranges, &n);
+	if (r < 0)
+		return r == -ENOENT ? -ENOEXEC : r;
+	uint64_t budget = 256ULL * 1024 * 1024;
+	for (size_t i = 0; i < n && budget > 0; i++) {
+		uint64_t end = MIN(ranges[i].end, ranges[i].start + budget);
+		if (scan_range(t->tid, ranges[i].start, end, ret) >= 0)
+			return 0;
+		budget -= end - ranges[i].start;
+	}
+	return -ENOEXEC;
+}
+
+static bool signal_is_synchronous(int sig)
+{
+	return sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE || sig == SIGTRAP ||
+	       sig == SIGSYS;
+}
+
+/* The kernel's sigset for PTRACE_[GS]ETSIGMASK is one 64-bit word. */
+static uint64_t sigbit(int sig)
+{
+	return 1ULL << (sig - 1);
+}
+
+/* Restore registers and mask where we changed them, then detach; only valid
+ * while the tracee sits in a ptrace stop. */
+static int restore_and_detach(Tracee *t)
+{
+	int r = 0, k;
+	if (t->dead)
+		return -ESRCH;
+	if (t->regs_dirty) {
+		k = remote_arch_set_regs(t->tid, &t->restore);
+		if (k < 0)
+			r = k;
+		else
+			t->regs_dirty = false;
+	}
+	if (t->extra) {
+		k = remote_arch_extra_restore(t->tid, t->extra);
+		if (k < 0 && r == 0)
+			r = k;
+	}
+	if (t->mask_saved) {
+		k = xptrace(PTRACE_SETSIGMASK, t->tid, (void *)sizeof(t->saved_mask), &t->saved_mask);
+		if (k < 0 && r == 0)
+			r = k;
+		else if (k == 0)
+			t->mask_saved = false;
+	}
+	k = xptrace(PTRACE_DETACH, t->tid, NULL, NULL);
+	if (k < 0 && r == 0)
+		r = k;
+	return r;
+}
+
+/* Signals we had to take off the thread during the injection (only ones
+ * sent by user space can get there: everything else was blocked) go back
+ * to it, with their siginfo where the kernel lets us. */
+static void redeliver_deferred(Tracee *t)
+{
+	for (size_t i = 0; i < t->n_deferred; i++) {
+		siginfo_t *si = &t->deferred[i];
+		int r;
+		if (si->si_code < 0 && si->si_code != SI_TKILL)
+			r = (int)syscall(SYS_rt_tgsigqueueinfo, t->pid, t->tid, si->si_signo, si);
+		else
+			r = (int)syscall(SYS_tgkill, t->pid, t->tid, si->si_signo);
+		if (r < 0)
+			log_debug("remote: re-sending signal %d to %d failed: %m", si->si_signo, (int)t->tid);
+	}
+	t->n_deferred = 0;
+}
+
+/* Resume with `req` and wait for the next syscall stop, dealing with what
+ * may come first: a spurious interrupt trap or group stop (resume again),
+ * SIGSTOP (let it through: it group-stops the process, which we resume past
+ * as a debugger does; the kernel re-enters the stop when we detach), a
+ * user-sent synchronous signal (keep it for later), a fault caused by our
+ * own registers (abort). */
+static int resume_until_syscall_stop(Tracee *t)
+{
+	int sig = 0;
+	for (unsigned n = 0;; n++) {
+		if (n > MAX_PASSED_SIGNALS * 4)
+			return -ELOOP;
+		int r = xptrace(PTRACE_SYSCALL, t->tid, NULL, (void *)(uintptr_t)sig);
+		if (r < 0)
+			return r;
+		sig = 0;
+		Stop s;
+		r = wait_stop(t, 0, &s);
+		if (r < 0)
+			return r;
+		switch (s.kind) {
+		case STOP_SYSCALL:
+			return 0;
+		case STOP_EVENT:
+		case STOP_OTHER:
+			continue;
+		case STOP_SIGNAL: {
+			siginfo_t si = {};
+			if (xptrace(PTRACE_GETSIGINFO, t->tid, NULL, &si) < 0)
+				si.si_signo = s.sig;
+			if (!signal_is_synchronous(s.sig)) {
+				sig = s.sig; /* SIGSTOP */
+				continue;
+			}
+			if (si.si_code > 0 && si.si_code != SI_KERNEL)
+				return s.sig == SIGSYS ? -EPERM : -EFAULT; /* ours: seccomp, a fault */
+			if (t->n_deferred < MAX_DEFERRED_SIGNALS)
+				t->deferred[t->n_deferred++] = si;
+			continue;
+		}
+		}
+	}
+}
+
+static int syscall_info_op(pid_t tid)
+{
+	struct ptrace_syscall_info info = {};
+	long n = ptrace(PTRACE_GET_SYSCALL_INFO, tid, (void *)sizeof(info), &info);
+	if (n < 0)
+		return -1; /* pre-5.3: trust the entry/exit alternation */
+	return info.op;
+}
+
+static int insn_at(pid_t tid, uint64_t addr)
+{
+	uint8_t buf[16];
+	size_t got = 0;
+	return read_mem(tid, addr, buf, remote_arch_syscall_insn_size, &got) >= 0 &&
+	       got == remote_arch_syscall_insn_size &&
+	       memcmp(buf, remote_arch_syscall_insn, remote_arch_syscall_insn_size) == 0;
+}
+
+static int first_stop(Tracee *t, int64_t deadline);
+
+static int inject(Tracee *t, long nr, const uint64_t args[6], int64_t *ret_value)
+{
+	RemoteRegs orig, entry, exitr;
+	bool piggyback = false;
+	int r;
+
+	/* In a syscall the kernel will restart? Let it restart it, with the
+	 * signal mask untouched: a signal pending now is delivered first,
+	 * exactly as without us (EINTR or restart, per its SA_RESTART), and
+	 * we start over at the trap behind it. */
+	for (unsigned round = 0;; round++) {
+		if (round > MAX_PASSED_SIGNALS)
+			return -ELOOP;
+		r = remote_arch_get_regs(t->tid, &orig);
+		if (r < 0)
+			return r;
+		if (!remote_arch_restart_pending(&orig, insn_at(t->tid, remote_arch_pc(&orig))))
+			break;
+		r = xptrace(PTRACE_SYSCALL, t->tid, NULL, NULL);
+		if (r < 0)
+			return r;
+		Stop s;
+		r = wait_stop(t, 0, &s);
+		if (r < 0)
+			return r;
+		if (s.kind == STOP_SYSCALL) {
+			piggyback = true;
+			break;
+		}
+		if (s.kind == STOP_SIGNAL) {
+			r = xptrace(PTRACE_INTERRUPT, t->tid, NULL, NULL);
+			if (r < 0)
+				return r;
+			r = xptrace(PTRACE_CONT, t->tid, NULL, (void *)(uintptr_t)s.sig);
+			if (r < 0)
+				return r;
+			r = first_stop(t, 0);
+			if (r < 0)
+				return r;
+		}
+		/* an interrupt trap or group stop: registers unchanged, again */
+	}
+
+	r = xptrace(PTRACE_GETSIGMASK, t->tid, (void *)sizeof(t->saved_mask), &t->saved_mask);
+	if (r < 0)
+		return r;
+	uint64_t block = ~0ULL;
+	for (int sig = 1; sig <= 64; sig++)
+		if (signal_is_synchronous(sig) && !(t->saved_mask & sigbit(sig)))
+			block &= ~sigbit(sig);
+	r = xptrace(PTRACE_SETSIGMASK, t->tid, (void *)sizeof(block), &block);
+	if (r < 0)
+		return r;
+	t->mask_saved = true;
+
+	if (piggyback) {
+		/* At the entry of the restarted call (the re-issued one, or
+		 * restart_syscall for -ERESTART_RESTARTBLOCK). Restoring "just
+		 * before that syscall instruction" re-issues it as the kernel
+		 * prepared it; prctl and madvise leave restart_block alone. */
+		if (syscall_info_op(t->tid) == PTRACE_SYSCALL_INFO_EXIT)
+			return -EPROTO;
+		r = remote_arch_get_regs(t->tid, &entry);
+		if (r < 0)
+			return r;
+		t->restore = entry;
+		remote_arch_rewind_entry(&t->restore);
+		t->regs_dirty = true;
+	} else {
+		uint64_t insn;
+		r = find_syscall_insn(t, &insn);
+		if (r < 0)
+			return r;
+		r = remote_arch_extra_save(t->tid, &t->extra);
+		if (r < 0)
+			return r;
+		t->restore = orig;
+		RemoteRegs call = orig;
+		remote_arch_setup_call(&call, insn, nr, args);
+		t->regs_dirty = true;
+		r = remote_arch_set_regs(t->tid, &call);
+		if (r < 0)
+			return r;
+		r = resume_until_syscall_stop(t);
+		if (r < 0)
+			return r;
+		if (syscall_info_op(t->tid) == PTRACE_SYSCALL_INFO_EXIT)
+			return -EPROTO;
+		r = remote_arch_get_regs(t->tid, &entry);
+		if (r < 0)
+			return r;
+		if (remote_arch_entry_nr(&entry) != nr)
+			return -EPROTO;
+	}
+
+	r = remote_arch_replace_syscall(t->tid, &entry, nr, args);
+	if (r < 0)
+		return r;
+	r = resume_until_syscall_stop(t);
+	if (r < 0)
+		return r;
+	if (syscall_info_op(t->tid) == PTRACE_SYSCALL_INFO_ENTRY)
+		return -EPROTO;
+	r = remote_arch_get_regs(t->tid, &exitr);
+	if (r < 0)
+		return r;
+	*ret_value = remote_arch_return_value(&exitr);
+	return 0;
+}
+
+/* Wait for the stop PTRACE_INTERRUPT asked for. A signal-delivery-stop
+ * first is passed on unchanged (CRIU does the same) with another interrupt
+ * queued behind it, so the thread handles that signal exactly as it would
+ * have and then traps. */
+static int first_stop(Tracee *t, int64_t deadline)
+{
+	for (unsigned n = 0;; n++) {
+		Stop s;
+		int r = wait_stop(t, deadline, &s);
+		if (r < 0)
+			return r;
+		if (s.kind == STOP_EVENT)
+			return 0;
+		if (n >= MAX_PASSED_SIGNALS)
+			return -ELOOP;
+		int sig = s.kind == STOP_SIGNAL ? s.sig : 0;
+		r = xptrace(PTRACE_INTERRUPT, t->tid, NULL, NULL);
+		if (r < 0)
+			return r;
+		r = xptrace(PTRACE_CONT, t->tid, NULL, (void *)(uintptr_t)sig);
+		if (r < 0)
+			return r;
+	}
+}
+
+/* Restore, detach, collect an exit that happened under us, give back the
+ * signals we held. Returns the detach result. */
+static int finish(Tracee *t)
+{
+	int k = -ESRCH;
+	if (!t->dead) {
+		k = restore_and_detach(t);
+		if (k == -ESRCH) {
+			/* Killed under us: collect the exit report (it is held
+			 * for the tracer; the parent hears of it once we have). */
+			Stop s;
+			int w = wait_stop(t, now_ns() + FIRST_STOP_TIMEOUT_NS, &s);
+			if (w >= 0)
+				k = restore_and_detach(t);
+		}
+		if (k < 0 && !t->dead)
+			log_debug("remote: restoring and detaching %d failed: %s", (int)t->tid,
+				  errno_name(k));
+	}
+	remote_arch_extra_free(t->extra);
+	t->extra = NULL;
+	if (!t->dead)
+		redeliver_deferred(t);
+	return t->dead ? -ESRCH : k;
+}
+
+int remote_ptrace_syscall(int pidfd, pid_t pid, long nr, const uint64_t args[6], int64_t *ret_value)
+{
+	Tracee t = {.pidfd = pidfd, .pid = pid};
+	RemoteTaskStatus st;
+	int r, k;
+
+	drain_pending_detach();
+
+	r = pick_thread(pid, &t.tid, &st);
+	if (r < 0)
+		return r;
+	if (st.tracer_pid != 0)
+		return -EBUSY;
+	t.keep_zombie = t.tid == pid && st.ppid == getpid();
+
+	if (ptrace(PTRACE_SEIZE, t.tid, NULL, (void *)(uintptr_t)PTRACE_O_TRACESYSGOOD) < 0) {
+		r = negative_errno();
+		if (r == -EPERM && read_task_status(pid, t.tid, &st) >= 0) {
+			if (st.tracer_pid != 0)
+				return -EBUSY;
+			if (st.state == 'Z' || st.state == 'X')
+				return -ESRCH;
+		}
+		return r;
+	}
+
+	/* Seized by tid: from here on every path ends in a detach (or the
+	 * thread is dead). PTRACE_DETACH needs a stopped tracee, so even the
+	 * "not ours after all" path interrupts first. */
+	int identity = check_identity(&t);
+	r = xptrace(PTRACE_INTERRUPT, t.tid, NULL, NULL);
+	if (r == 0)
+		r = first_stop(&t, now_ns() + FIRST_STOP_TIMEOUT_NS);
+	if (r == -ETIMEDOUT) {
+		if (n_pending_detach < ELEMENTSOF(pending_detach))
+			pending_detach[n_pending_detach++] = (PendingDetach){t.tid, t.keep_zombie};
+		log_debug("remote: %d did not stop within %llds; detaching later", (int)t.tid,
+			  FIRST_STOP_TIMEOUT_NS / 1000000000LL);
+		return r;
+	}
+	if (r < 0)
+		goto fail;
+	/* Stopped: check again, the process cannot change under a stopped
+	 * thread of it any more. */
+	if (identity >= 0)
+		identity = check_identity(&t);
+	if (identity < 0) {
+		r = identity;
+		goto fail;
+	}
+
+	r = inject(&t, nr, args, ret_value);
+fail:
+	k = finish(&t);
+	if (r >= 0 && k < 0)
+		r = k == -ESRCH ? k : -EIO; /* ran, but we could not put it back */
+	return t.dead ? -ESRCH : r;
+}

@@ -1,0 +1,661 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Remote control on real processes (issue 3): switch merge-any on and off
+ * inside tests/helpers/remote-target while it does a known job, single- and
+ * 20-threaded, blocked in read / epoll_wait / futex / nanosleep / wait4, in
+ * a busy loop, under a stream of signals, exiting under us. Each asserts
+ * the job's result and exit code and ksm_stat's view after every switch;
+ * then the error cases (dead, recycled, traced, refused).
+ */
+#include "live-util.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/sched.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "ksm-stat.h"
+#include "macro.h"
+#include "remote.h"
+
+#define TARGET_PAGES 512
+#define MERGE_TIMEOUT_MS 30000
+
+typedef struct Target {
+	pid_t pid;
+	int pidfd;
+	int in_fd;
+	int out_fd;
+	FILE *out;
+} Target;
+
+static const char *target_path(void)
+{
+	static char path[4096];
+	const char *e = getenv("PAGEMELD_REMOTE_TARGET");
+	if (e)
+		return e;
+	ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 32);
+	assert_true(n > 0);
+	path[n] = '\0';
+	strcpy(strrchr(path, '/'), "/live/remote-target");
+	return path;
+}
+
+/* argv after the program name, NULL-terminated */
+static void target_start(Target *t, const char *const *args)
+{
+	int in[2], out[2];
+	assert_int_equal(pipe2(in, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		dup2(in[0], STDIN_FILENO);
+		dup2(out[1], STDOUT_FILENO);
+		const char *argv[32] = {target_path()};
+		for (size_t i = 0; args[i] && i < 30; i++)
+			argv[i + 1] = args[i];
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	close(in[0]);
+	close(out[1]);
+	*t = (Target){.pid = pid, .in_fd = in[1], .out_fd = out[0], .pidfd = -1};
+	t->out = fdopen(out[0], "r");
+	assert_non_null(t->out);
+	char line[128];
+	assert_non_null(fgets(line, sizeof(line), t->out));
+	assert_true(startswith(line, "ready "));
+	assert_int_equal(remote_pidfd_open(pid, &t->pidfd), 0);
+}
+
+/* Close its stdin, read its result line, reap it: returns the exit code
+ * (128 + signal when killed). */
+static int target_finish(Target *t, char *result, size_t size)
+{
+	if (t->in_fd >= 0)
+		close(t->in_fd);
+	t->in_fd = -1;
+	char line[256];
+	if (!result) {
+		result = line;
+		size = sizeof(line);
+	}
+	/* always read its last words: closing the pipe first would SIGPIPE it */
+	result[0] = '\0';
+	if (fgets(result, (int)size, t->out))
+		result[strcspn(result, "\n")] = '\0';
+	fclose(t->out);
+	t->out = NULL;
+	int status;
+	assert_int_equal(waitpid(t->pid, &status, 0), t->pid);
+	close(t->pidfd);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static KsmStat stat_of(pid_t pid)
+{
+	KsmStat st;
+	assert_int_equal(ksm_stat_read("/proc", pid, &st), 0);
+	return st;
+}
+
+static bool kernel_shows_merge_any(void)
+{
+	return stat_of(getpid()).merge_any != KSM_TRISTATE_ABSENT;
+}
+
+static void assert_merge_any(Target *t, bool on)
+{
+	bool v = !on;
+	assert_int_equal(remote_get_merge_any(t->pidfd, &v), 0);
+	assert_int_equal(v, on);
+	if (kernel_shows_merge_any())
+		assert_int_equal(stat_of(t->pid).merge_any, on ? KSM_TRISTATE_YES : KSM_TRISTATE_NO);
+}
+
+/* Switch merge-any on and off `rounds` times, checking each, then once
+ * more with the pages really merging: they merge, and after the switch-off
+ * ksm_merging_pages falls back to 0 (once ksmd has walked the mm again). */
+static void cycle(Target *t, int rounds, bool merge)
+{
+	for (int i = 0; i < rounds; i++) {
+		assert_int_equal(remote_set_merge_any(t->pidfd, true), 0);
+		assert_merge_any(t, true);
+		assert_int_equal(remote_set_merge_any(t->pidfd, false), 0);
+		assert_merge_any(t, false);
+	}
+	if (!merge)
+		return;
+	assert_int_equal(remote_set_merge_any(t->pidfd, true), 0);
+	assert_merge_any(t, true);
+	int64_t t0 = live_now_ms();
+	KsmStat st;
+	do {
+		usleep(10000);
+		st = stat_of(t->pid);
+	} while (st.merging_pages < TARGET_PAGES / 2 && live_now_ms() - t0 < MERGE_TIMEOUT_MS);
+	printf("#   merged %" PRIu64 " pages in %" PRId64 " ms\n", st.merging_pages, live_now_ms() - t0);
+	assert_true(st.merging_pages >= TARGET_PAGES / 2);
+
+	assert_int_equal(remote_set_merge_any(t->pidfd, false), 0);
+	assert_merge_any(t, false);
+	t0 = live_now_ms();
+	do {
+		st = stat_of(t->pid);
+		if (st.merging_pages == 0)
+			break;
+		usleep(10000);
+	} while (live_now_ms() - t0 < MERGE_TIMEOUT_MS);
+	printf("#   unmerged to %" PRIu64 " pages in %" PRId64 " ms\n", st.merging_pages, live_now_ms() - t0);
+	assert_int_equal(st.merging_pages, 0);
+}
+
+static void write_all(int fd, const void *buf, size_t n)
+{
+	const char *p = buf;
+	while (n > 0) {
+		ssize_t k = write(fd, p, n);
+		if (k < 0 && errno == EINTR)
+			continue;
+		assert_true(k > 0);
+		p += k;
+		n -= (size_t)k;
+	}
+}
+
+/* A target blocked reading stdin: feed it bytes between switches. */
+static void run_reader(const char *mode, const char *threads)
+{
+	const char *args[] = {mode, "--threads", threads, "--pages", "512", NULL};
+	Target t;
+	target_start(&t, args);
+	uint64_t sum = 0, n = 0;
+	unsigned char buf[1000];
+	for (int round = 0; round < 20; round++) {
+		usleep(2000); /* let it block again */
+		cycle(&t, 5, false);
+		for (size_t i = 0; i < sizeof(buf); i++) {
+			buf[i] = (unsigned char)(i * 7 + round);
+			sum += buf[i];
+		}
+		write_all(t.in_fd, buf, sizeof(buf));
+		n += sizeof(buf);
+	}
+	usleep(2000);
+	cycle(&t, 1, true);
+	char result[256], want[256];
+	assert_int_equal(target_finish(&t, result, sizeof(result)), 0);
+	printf("#   %s\n", result);
+	snprintf(want, sizeof(want), "result %s %" PRIu64 " ", mode, sum);
+	assert_true(startswith(result, want));
+	if (streq(mode, "read")) {
+		snprintf(want, sizeof(want), "result read %" PRIu64 " %" PRIu64, sum, n);
+		assert_string_equal(result, want);
+	}
+}
+
+static void test_read_1(void **state)
+{
+	run_reader("read", "1");
+}
+static void test_read_20(void **state)
+{
+	run_reader("read", "20");
+}
+static void test_epoll_1(void **state)
+{
+	run_reader("epoll", "1");
+}
+
+/* A target whose job runs by itself for a while: switch as it goes. */
+static void run_timed(const char *mode, const char *threads, const char *count, const char *ms,
+		      const char *want)
+{
+	const char *args[] = {mode,   "--threads", threads,   "--count", count,
+			      "--ms", ms,	   "--pages", "512",	 NULL};
+	Target t;
+	target_start(&t, args);
+	cycle(&t, 1, true);
+	/* then as many rounds as fit while the job runs */
+	int rounds = 0;
+	for (;;) {
+		int r = remote_set_merge_any(t.pidfd, (rounds & 1) == 0);
+		if (r == -ESRCH)
+			break;
+		assert_int_equal(r, 0);
+		rounds++;
+		usleep(rounds % 7 * 300);
+		char path[64];
+		snprintf(path, sizeof(path), "/proc/%d/stat", (int)t.pid);
+		/* finished (a zombie, our child): stop */
+		_cleanup_free_ char *st = NULL;
+		FILE *f = fopen(path, "re");
+		if (!f)
+			break;
+		char line[512] = "";
+		(void)!fgets(line, sizeof(line), f);
+		fclose(f);
+		char *p = strrchr(line, ')');
+		if (p && p[2] == 'Z')
+			break;
+	}
+	char result[256];
+	assert_int_equal(target_finish(&t, result, sizeof(result)), 0);
+	printf("#   %s after %d switches\n", result, rounds);
+	assert_true(rounds > 0);
+	assert_true(startswith(result, want));
+}
+
+static void test_futex_1(void **state)
+{
+	run_timed("futex", "1", "300", "2", "result futex 300 0");
+}
+static void test_futex_20(void **state)
+{
+	run_timed("futex", "20", "300", "2", "result futex 300 0");
+}
+static void test_futex_timeout(void **state)
+{
+	run_timed("futex-timeout", "1", "300", "2", "result futex-timeout 300 0");
+}
+static void test_nanosleep(void **state)
+{
+	run_timed("nanosleep", "1", "100", "5", "result nanosleep 100 ");
+}
+static void test_nanosleep_long(void **state)
+{
+	/* one 1 s sleep, switched ~thousands of times: restart_syscall must
+	 * continue the remaining time, a re-issued sleep would run over */
+	const char *args[] = {"nanosleep", "--count", "1", "--ms", "1000", NULL};
+	Target t;
+	target_start(&t, args);
+	int n = 0;
+	while (remote_set_merge_any(t.pidfd, (n & 1) == 0) == 0 && n < 200000) {
+		n++;
+		usleep(500);
+		char path[64];
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)t.pid, (int)t.pid);
+		FILE *f = fopen(path, "re");
+		char line[512] = "";
+		if (!f || !fgets(line, sizeof(line), f)) {
+			if (f)
+				fclose(f);
+			break;
+		}
+		fclose(f);
+		char *p = strrchr(line, ')');
+		if (p && p[2] == 'Z')
+			break;
+	}
+	char result[256];
+	assert_int_equal(target_finish(&t, result, sizeof(result)), 0);
+	printf("#   %s (late µs) after %d switches\n", result, n);
+	assert_true(n > 100);
+	unsigned long late_us = strtoul(strrchr(result, ' ') + 1, NULL, 10);
+	assert_true(late_us < 500000); /* less than half the period late */
+}
+static void test_wait4(void **state)
+{
+	run_timed("wait4", "1", "50", "10", "result wait4 50 0");
+}
+static void test_busy_1(void **state)
+{
+	run_timed("busy", "1", "30000", "0", "result busy ");
+}
+static void test_busy_20(void **state)
+{
+	run_timed("busy", "20", "30000", "0", "result busy ");
+}
+
+/* A steady stream of SIGRTMIN (queued, each with a value) while we switch:
+ * none may be lost, none duplicated. */
+static void test_signal_stream(void **state)
+{
+	const char *args[] = {"signals", "--threads", "1", "--pages", "512", NULL};
+	Target t;
+	target_start(&t, args);
+	uint64_t sent = 0, sum = 0;
+	for (int i = 0; i < 400; i++) {
+		union sigval v = {.sival_int = i};
+		if (sigqueue(t.pid, SIGRTMIN, v) == 0) {
+			sent++;
+			sum += (uint64_t)i;
+		} else
+			assert_int_equal(errno, EAGAIN); /* queue full: not sent, not counted */
+		if (i % 2 == 0)
+			cycle(&t, 1, false);
+	}
+	cycle(&t, 1, true);
+	usleep(20000);
+	char result[256], want[256];
+	assert_int_equal(target_finish(&t, result, sizeof(result)), 0);
+	printf("#   %s (sent %" PRIu64 ")\n", result, sent);
+	snprintf(want, sizeof(want), "result signals %" PRIu64 " %" PRIu64, sent, sum);
+	assert_string_equal(result, want);
+}
+
+/* The target exits (exit(7) from another thread) while we keep switching:
+ * every call succeeds or says ESRCH, the exit code is intact, and the
+ * zombie is left for us (its parent) to reap. */
+static void test_exit_during(void **state)
+{
+	for (int round = 0; round < 10; round++) {
+		const char *args[] = {"exit", "--threads", round % 2 ? "20" : "1", "--ms", "30", NULL};
+		Target t;
+		target_start(&t, args);
+		int ok = 0, gone = 0;
+		for (;;) {
+			int r = remote_set_merge_any(t.pidfd, ok % 2 == 0);
+			if (r == -ESRCH) {
+				gone++;
+				break;
+			}
+			assert_int_equal(r, 0);
+			ok++;
+		}
+		/* and again: the pidfd now names a dead process */
+		assert_int_equal(remote_set_merge_any(t.pidfd, true), -ESRCH);
+		bool v;
+		assert_int_equal(remote_get_merge_any(t.pidfd, &v), -ESRCH);
+		assert_int_equal(target_finish(&t, NULL, 0), 7);
+		if (round == 0)
+			printf("#   %d switches before exit\n", ok);
+	}
+}
+
+/* A stopped (SIGSTOP) target: switched, and still stopped afterwards. */
+static void test_stopped_target(void **state)
+{
+	const char *args[] = {"read", NULL};
+	Target t;
+	target_start(&t, args);
+	assert_int_equal(kill(t.pid, SIGSTOP), 0);
+	siginfo_t si = {};
+	assert_int_equal(waitid(P_PID, (id_t)t.pid, &si, WSTOPPED), 0);
+	cycle(&t, 3, false);
+	assert_int_equal(remote_set_merge_any(t.pidfd, true), 0);
+	char path[64], buf[4096];
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)t.pid);
+	FILE *f = fopen(path, "re");
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	assert_non_null(strstr(buf, "State:\tT (stopped)"));
+	assert_non_null(strstr(buf, "TracerPid:\t0"));
+	assert_int_equal(kill(t.pid, SIGCONT), 0);
+	write_all(t.in_fd, "abc", 3);
+	char result[256];
+	assert_int_equal(target_finish(&t, result, sizeof(result)), 0);
+	assert_string_equal(result, "result read 294 3");
+}
+
+/* 1000 enable/disable rounds against one long-running target (4 threads
+ * busy besides the one blocked in read: a 20-thread busy target on this
+ * 2-core machine makes every ptrace round trip wait for the scheduler, see
+ * bench/remote-enable). */
+static void test_thousand_rounds(void **state)
+{
+	const char *args[] = {"read", "--threads", "4", "--pages", "512", NULL};
+	Target t;
+	target_start(&t, args);
+	int failures = 0;
+	int64_t t0 = live_now_ms();
+	for (int i = 0; i < 1000; i++) {
+		int r1 = remote_set_merge_any(t.pidfd, true);
+		KsmStat on = stat_of(t.pid);
+		int r2 = remote_set_merge_any(t.pidfd, false);
+		KsmStat off = stat_of(t.pid);
+		bool shows = on.merge_any != KSM_TRISTATE_ABSENT;
+		if (r1 != 0 || r2 != 0 ||
+		    (shows && (on.merge_any != KSM_TRISTATE_YES || off.merge_any != KSM_TRISTATE_NO))) {
+			failures++;
+			fprintf(stderr, "round %d: %d %d %d %d\n", i, r1, r2, on.merge_any, off.merge_any);
+		}
+		if (i % 100 == 0)
+			write_all(t.in_fd, "x", 1);
+	}
+	printf("#   1000 rounds in %" PRId64 " ms, %d failures\n", live_now_ms() - t0, failures);
+	assert_int_equal(failures, 0);
+	cycle(&t, 0, true);
+	char result[256];
+	assert_int_equal(target_finish(&t, result, sizeof(result)), 0);
+	assert_string_equal(result, "result read 1200 10");
+}
+
+/* ---- errors ---- */
+
+static void test_dead_and_recycled(void **state)
+{
+	const char *args[] = {"read", NULL};
+	Target t;
+	target_start(&t, args);
+	int pidfd = t.pidfd;
+	t.pidfd = dup(pidfd);
+	assert_int_equal(target_finish(&t, NULL, 0), 0); /* reaped: the pid is free */
+	pid_t p;
+	assert_int_equal(remote_pidfd_get_pid(pidfd, &p), -ESRCH);
+	assert_int_equal(remote_set_merge_any(pidfd, true), -ESRCH);
+	const uint64_t args6[6] = {};
+	int64_t v;
+	assert_int_equal(remote_syscall(pidfd, SYS_getpid, args6, &v), -ESRCH);
+	close(pidfd);
+	/* a pid that is not there at all */
+	int fd;
+	assert_int_equal(remote_pidfd_open(0x3fffffff, &fd), -ESRCH);
+}
+
+/* The pid is recycled for a new process (clone3 set_tid puts it exactly
+ * there): the old pidfd must not reach the new process. */
+static void test_recycled_pid(void **state)
+{
+	const char *args[] = {"read", NULL};
+	Target t;
+	target_start(&t, args);
+	pid_t old = t.pid;
+	int pidfd = t.pidfd;
+	t.pidfd = dup(pidfd);
+	assert_int_equal(target_finish(&t, NULL, 0), 0);
+
+	int out[2];
+	assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+	int in[2];
+	assert_int_equal(pipe2(in, O_CLOEXEC), 0);
+	pid_t tid = old;
+	struct clone_args ca = {.exit_signal = SIGCHLD, .set_tid = (uintptr_t)&tid, .set_tid_size = 1};
+	long c = syscall(SYS_clone3, &ca, sizeof(ca));
+	if (c < 0 && (errno == EEXIST || errno == EBUSY)) {
+		/* someone took the pid first: nothing to prove this time */
+		printf("#   pid %d taken meanwhile: %m\n", (int)old);
+		close(pidfd);
+		return;
+	}
+	assert_true(c >= 0);
+	if (c == 0) {
+		dup2(in[0], STDIN_FILENO);
+		dup2(out[1], STDOUT_FILENO);
+		execl(target_path(), target_path(), "read", NULL);
+		_exit(127);
+	}
+	close(in[0]);
+	close(out[1]);
+	assert_int_equal(c, old);
+	Target n = {.pid = (pid_t)c, .in_fd = in[1], .out_fd = out[0], .out = fdopen(out[0], "r")};
+	char line[128];
+	assert_non_null(fgets(line, sizeof(line), n.out));
+	assert_true(startswith(line, "ready "));
+
+	assert_int_equal(remote_set_merge_any(pidfd, true), -ESRCH);
+	assert_int_equal(remote_set_merge_any(pidfd, false), -ESRCH);
+	close(pidfd);
+	/* untouched: not merging, not traced, and its job goes on */
+	if (kernel_shows_merge_any())
+		assert_int_equal(stat_of(n.pid).merge_any, KSM_TRISTATE_NO);
+	assert_int_equal(remote_pidfd_open(n.pid, &n.pidfd), 0);
+	write_all(n.in_fd, "abc", 3);
+	char result[256];
+	assert_int_equal(target_finish(&n, result, sizeof(result)), 0);
+	assert_string_equal(result, "result read 294 3");
+}
+
+static void test_injected_errno_and_syscall(void **state)
+{
+	const char *args[] = {"read", NULL};
+	Target t;
+	target_start(&t, args);
+	const uint64_t none[6] = {};
+	int64_t v = 0;
+	/* getpid runs in the target: its pid comes back */
+	assert_int_equal(remote_syscall(t.pidfd, SYS_getpid, none, &v), 0);
+	assert_int_equal(v, t.pid);
+	/* the kernel's own errno passes through */
+	assert_int_equal(remote_madvise(t.pidfd, 4097, 4096, MADV_MERGEABLE), -EINVAL);
+	const uint64_t bad[6] = {9999};
+	assert_int_equal(remote_syscall(t.pidfd, SYS_prctl, bad, &v), 0);
+	assert_int_equal(v, -EINVAL);
+	char result[256];
+	assert_int_equal(target_finish(&t, result, sizeof(result)), 0);
+	assert_string_equal(result, "result read 0 0");
+}
+
+static void test_already_traced(void **state)
+{
+	const char *args[] = {"read", NULL};
+	Target t;
+	target_start(&t, args);
+	/* a debugger: a forked tracer that seizes it and waits to be told */
+	int go[2];
+	assert_int_equal(pipe(go), 0);
+	pid_t dbg = fork();
+	assert_true(dbg >= 0);
+	if (dbg == 0) {
+		close(go[1]);
+		if (ptrace(PTRACE_SEIZE, t.pid, NULL, NULL) < 0)
+			_exit(1);
+		char c;
+		(void)!write(STDOUT_FILENO, "", 0);
+		(void)!read(go[0], &c, 1);
+		_exit(0);
+	}
+	close(go[0]);
+	/* wait until it traces */
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)t.pid);
+	int64_t t0 = live_now_ms();
+	for (;;) {
+		char buf[4096];
+		FILE *f = fopen(path, "re");
+		size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+		buf[n] = '\0';
+		fclose(f);
+		if (!strstr(buf, "TracerPid:\t0\n"))
+			break;
+		assert_true(live_now_ms() - t0 < 10000);
+		usleep(1000);
+	}
+	assert_int_equal(remote_set_merge_any(t.pidfd, true), -EBUSY);
+	close(go[1]);
+	int status;
+	assert_int_equal(waitpid(dbg, &status, 0), dbg);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	/* the debugger is gone: now it works */
+	assert_int_equal(remote_set_merge_any(t.pidfd, true), 0);
+	assert_merge_any(&t, true);
+	char result[256];
+	assert_int_equal(target_finish(&t, result, sizeof(result)), 0);
+}
+
+/* ptrace refused: an unprivileged caller (uid 65534) against a target of
+ * the same uid that made itself non-dumpable. */
+static void test_refused(void **state)
+{
+	int rp[2];
+	assert_int_equal(pipe(rp), 0);
+	pid_t child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		close(rp[0]);
+		if (setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0)
+			_exit(90);
+		int sync[2];
+		if (pipe(sync) < 0)
+			_exit(91);
+		pid_t target = fork();
+		if (target == 0) {
+			prctl(PR_SET_DUMPABLE, 0);
+			close(sync[0]);
+			close(sync[1]);
+			pause();
+			_exit(0);
+		}
+		usleep(100000);
+		int fd, r = remote_pidfd_open(target, &fd);
+		if (r == 0)
+			r = remote_set_merge_any(fd, true);
+		int r2 = 0;
+		if (r == -EPERM) {
+			/* and a dumpable sibling of the same uid works */
+			pid_t ok = fork();
+			if (ok == 0) {
+				/* setuid() left the mm non-dumpable */
+				prctl(PR_SET_DUMPABLE, 1);
+				pause();
+				_exit(0);
+			}
+			usleep(50000);
+			int fd2;
+			r2 = remote_pidfd_open(ok, &fd2);
+			if (r2 == 0)
+				r2 = remote_set_merge_any(fd2, true);
+			kill(ok, SIGKILL);
+			waitpid(ok, NULL, 0);
+		}
+		kill(target, SIGKILL);
+		waitpid(target, NULL, 0);
+		int res[2] = {r, r2};
+		(void)!write(rp[1], res, sizeof(res));
+		_exit(0);
+	}
+	close(rp[1]);
+	int res[2] = {1, 1};
+	assert_int_equal(read(rp[0], res, sizeof(res)), (ssize_t)sizeof(res));
+	close(rp[0]);
+	int status;
+	assert_int_equal(waitpid(child, &status, 0), child);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_int_equal(res[0], -EPERM);
+	assert_int_equal(res[1], 0);
+}
+
+int main(void)
+{
+	live_setup();
+	assert_int_equal(live_ksm_start(5000, 10), 0);
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_read_1),		cmocka_unit_test(test_read_20),
+		cmocka_unit_test(test_epoll_1),		cmocka_unit_test(test_futex_1),
+		cmocka_unit_test(test_futex_20),	cmocka_unit_test(test_futex_timeout),
+		cmocka_unit_test(test_nanosleep),	cmocka_unit_test(test_nanosleep_long),
+		cmocka_unit_test(test_wait4),		cmocka_unit_test(test_busy_1),
+		cmocka_unit_test(test_busy_20),		cmocka_unit_test(test_signal_stream),
+		cmocka_unit_test(test_exit_during),	cmocka_unit_test(test_stopped_target),
+		cmocka_unit_test(test_thousand_rounds), cmocka_unit_test(test_dead_and_recycled),
+		cmocka_unit_test(test_recycled_pid),	cmocka_unit_test(test_injected_errno_and_syscall),
+		cmocka_unit_test(test_already_traced),	cmocka_unit_test(test_refused),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
