@@ -10,6 +10,7 @@
 
 #include "fileio.h"
 #include "macro.h"
+#include "pidfd-ksm.h"
 #include "remote-internal.h"
 #include "remote.h"
 
@@ -190,7 +191,8 @@ static void test_backend(void **state)
 	assert_string_equal(remote_backend_name(REMOTE_BACKEND_PTRACE), "ptrace");
 	assert_string_equal(remote_backend_name(REMOTE_BACKEND_PIDFD_IOCTL), "pidfd-ioctl");
 	assert_null(remote_backend_name(_REMOTE_BACKEND_MAX));
-	assert_int_equal(remote_backend(), REMOTE_BACKEND_PTRACE);
+	assert_int_equal(remote_backend(),
+			 remote_pidfd_ksm_probe() > 0 ? REMOTE_BACKEND_PIDFD_IOCTL : REMOTE_BACKEND_PTRACE);
 }
 
 static void test_bad_pidfd(void **state)
