@@ -11,7 +11,7 @@ import time
 import pytest
 
 from conftest import (DEFAULT_DAEMON_CONFIG, Daemon, SignalRecorder, build_path, dbus_error_name, ksm_fast_scan,
-                      ksm_stat, wait_for)
+                      ksm_stat, needs_remote, wait_for)
 
 
 def all_container_ids(client):
@@ -66,6 +66,7 @@ def test_sigkill_while_registering_loses_no_acknowledged_registration(daemon, cg
         c.close()
 
 
+@needs_remote
 def test_restart_drops_gone_cgroups_and_reapplies_merging(daemon, cgroup):
     keep, gone = cgroup("keep"), cgroup("gone")
     pk = keep.spawn_memfill(merge=True)
@@ -89,6 +90,7 @@ def test_restart_drops_gone_cgroups_and_reapplies_merging(daemon, cgroup):
         c.close()
 
 
+@needs_remote
 def test_sweep_enables_late_processes_on_timer(bus, cgroup):
     d = Daemon(bus, config=DEFAULT_DAEMON_CONFIG.replace("SweepIntervalSec=3600", "SweepIntervalSec=1"))
     try:
@@ -127,6 +129,7 @@ def test_sweep_on_demand_drops_gone_cgroup_with_signal(daemon, cgroup):
         rec.close()
 
 
+@needs_remote
 def test_figures_and_properties_changed_after_merging(ksm, daemon, cgroup):
     rec = SignalRecorder(daemon.bus_address)
     try:

@@ -16,7 +16,9 @@ import tempfile
 
 import pytest
 
-from conftest import CGROUP_V2, build_path, ksm_stat, require_root, wait_for
+from conftest import CGROUP_V2, build_path, ksm_stat, needs_remote, require_root, wait_for
+
+pytestmark = needs_remote
 
 BUSYBOX = "/bin/busybox"
 
