@@ -174,5 +174,19 @@ def test_example_pod_plays(podman_env):
         assert ann.get("merge.pagemeld.io") == "true"
         assert ann.get("merge.pagemeld.io/sidecar") == "false"
     finally:
+        pod_id = podman(podman_env, "pod", "inspect", "--format", "{{.Id}}", pod["metadata"]["name"],
+                        check=False).stdout.strip()
         podman(podman_env, "kube", "down", str(K8S / "example-pod.yaml"), check=False)
+        remove_pod_cgroups(pod_id)
     assert pod["metadata"]["name"] not in podman(podman_env, "pod", "ps", "--format", "{{.Name}}").stdout
+
+
+def remove_pod_cgroups(pod_id):
+    """podman with cgroupfs leaves the pod's empty cgroup directories."""
+    if not re.fullmatch(r"[0-9a-f]{64}", pod_id):
+        return
+    for d in pathlib.Path("/sys/fs/cgroup").glob(f"*/libpod_parent/{pod_id}"):
+        try:
+            d.rmdir()
+        except OSError as e:
+            print(f"cannot remove {d}: {e}")
