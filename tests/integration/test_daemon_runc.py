@@ -8,6 +8,7 @@ runc (cgroupfs driver) on this hybrid host creates the container's directory
 in every v1 hierarchy it finds, memory included, and sets no limit there
 since the spec sets none; `runc delete` removes them all again. cgroupsPath
 is a single top-level name so nothing is left behind."""
+import glob
 import json
 import os
 import shutil
@@ -52,8 +53,13 @@ class Runc:
         spec["annotations"] = annotations or {}
         with open(os.path.join(bundle, "config.json"), "w") as f:
             json.dump(spec, f)
-        self.run("create", "--bundle", bundle, cid, stdin=subprocess.DEVNULL)
         self.ids.append(cid)
+        # runc init keeps the stdio it is given: a pipe would never reach EOF
+        with open(os.path.join(bundle, "create.log"), "w+") as log:
+            r = subprocess.run(["runc", "--root", self.root, "create", "--bundle", bundle, cid],
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log, timeout=60)
+            log.seek(0)
+            assert r.returncode == 0, f"runc create failed: {log.read()}"
         return cid
 
     def state(self, cid):
@@ -63,8 +69,27 @@ class Runc:
         for cid in self.ids:
             subprocess.run(["runc", "--root", self.root, "delete", "--force", cid], capture_output=True,
                            timeout=60)
+            # whatever runc left (a failed create): its processes and directories
+            procs = CGROUP_V2 / cid / "cgroup.procs"
+            for pid in procs.read_text().split() if procs.exists() else []:
+                try:
+                    os.kill(int(pid), 9)
+                except ProcessLookupError:
+                    pass
+            for d in glob.glob(f"/sys/fs/cgroup/*/{cid}"):
+                wait_for(lambda: _rmdir(d), 10, what=f"rmdir {d}")
         shutil.rmtree(self.root, ignore_errors=True)
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _rmdir(d):
+    try:
+        os.rmdir(d)
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return False
+    return True
 
 
 @pytest.fixture
