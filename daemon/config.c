@@ -185,6 +185,8 @@ static int handler(void *user, const char *section, const char *name, const char
 				r = -ENOMEM;
 		} else
 			r = -ENOKEY;
+	} else if (streq(section, "Hook") || streq(section, "hook")) {
+		return 1; /* pagemeld-oci-hook's section of the same file */
 	} else {
 		free(ps->error);
 		ps->error = strdup_printf("unknown section [%s]", section);

@@ -36,7 +36,9 @@ static void test_full(void **state)
 			   "[Budgets]\nDefaultMergeBudget=1Gi\nDefaultSwapBudget=unlimited\n"
 			   "[Scan]\nPagesToScan=500\nSleepMillisecs=\nSmartScan=yes\nAdvisorMode=scan-time\n"
 			   "MaxPageSharing=256\nUseZeroPages=no\n"
-			   "[TrustDomain]\nMode=single\nDomain=tenant-a\n";
+			   "[TrustDomain]\nMode=single\nDomain=tenant-a\n"
+			   /* the OCI hook's section of the same file is skipped */
+			   "[Hook]\nTimeoutMSec=2000\nFailMode=open\n";
 	assert_int_equal(config_parse_string(text, &c, &err), 0);
 	assert_int_equal(c.sweep_interval_usec, 2000000);
 	assert_int_equal(c.log_level, LOG_DEBUG);
