@@ -374,7 +374,8 @@ static void test_merge_unmerge(void)
 	 * private again now, before ksmd runs (it only fixes the counters). */
 	frames = distinct_frames(child, addr);
 	check(frames == NPAGES, "pagemap right after CLEAR: %d distinct frames of %d", frames, NPAGES);
-	check(wait_counter_zero(pidfd, &st), "ksm_merging_pages back to 0 after ksmd's pass (%llu)",
+	bool zero = wait_counter_zero(pidfd, &st);
+	check(zero, "ksm_merging_pages back to 0 after ksmd's pass (%llu)",
 	      (unsigned long long)st.merging_pages);
 	check(ksm_stat_field(child, "ksm_merge_any", v, sizeof(v)) && strcmp(v, "no") == 0,
 	      "ksm_stat ksm_merge_any after disable: '%s'", v);
