@@ -271,11 +271,12 @@ class Daemon:
             cmd.append("--no-seccomp")
         return cmd
 
-    def start(self, wait=True):
+    def start(self, wait=True, **env):
+        """env: extra environment, e.g. WATCHDOG_USEC="200000"."""
         self.log = open(self.log_path, "a")
         self.messages = []
         self.proc = subprocess.Popen(self.command(), stdout=self.log, stderr=subprocess.STDOUT,
-                                     env=self.bus.env(NOTIFY_SOCKET=self.notify_path))
+                                     env=self.bus.env(NOTIFY_SOCKET=self.notify_path, **env))
         if wait:
             self.wait_notify("READY=1", 30)
         return self

@@ -267,6 +267,22 @@ def test_seccomp_refuses_outside_syscalls():
         assert f"{good} allowed" in r.stderr
 
 
+def test_watchdog_pings_when_asked(bus):
+    d = Daemon(bus)
+    try:
+        d.start(WATCHDOG_USEC="400000")
+        d.messages = [m for m in d.messages if m != "WATCHDOG=1"]
+        d.wait_notify("WATCHDOG=1", 5)
+        # and not without WATCHDOG_USEC
+        d.stop()
+        d.start()
+        time.sleep(1)
+        d.poll_notify()
+        assert "WATCHDOG=1" not in d.messages
+    finally:
+        d.cleanup()
+
+
 def test_logs_carry_sd_daemon_priority_prefixes(daemon):
     daemon.stop()
     lines = [l for l in daemon.read_log().splitlines() if l]
