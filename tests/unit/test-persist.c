@@ -11,8 +11,8 @@
 #include "fileio.h"
 #include "persist.h"
 
-static char *annotations_a[] = {(char *)"merge.pagemeld.io", (char *)"true", (char *)"merge-budget.pagemeld.io",
-				(char *)"1Gi", NULL};
+static char *annotations_a[] = {(char *)"merge.pagemeld.io", (char *)"true",
+				(char *)"merge-budget.pagemeld.io", (char *)"1Gi", NULL};
 
 static void fill(Manager *m, CgroupState *cg, Container *c1, Container *c2, char *dir)
 {
@@ -101,12 +101,14 @@ static void test_refuses_garbage(void **state)
 	expect_parse("[]", -EINVAL);
 	expect_parse("{\"version\":2,\"cgroups\":[],\"containers\":[]}", -EPROTO);
 	expect_parse("{\"version\":1,\"cgroups\":[{\"path\":\"relative\"}],\"containers\":[]}", -EINVAL);
-	expect_parse("{\"version\":1,\"cgroups\":[],\"containers\":[{\"id\":\"x\",\"cgroup\":\"/a\"}]}", -EINVAL);
+	expect_parse("{\"version\":1,\"cgroups\":[],\"containers\":[{\"id\":\"x\",\"cgroup\":\"/a\"}]}",
+		     -EINVAL);
 	expect_parse("{\"version\":1,\"cgroups\":[],\"containers\":[{\"id\":\"x\",\"cgroup\":\"/a\","
 		     "\"annotations\":{\"k\":1}}]}",
 		     -EINVAL);
-	expect_parse("{\"version\":1,\"cgroups\":[{\"path\":\"/a\",\"merge_budget\":\"lots\"}],\"containers\":[]}",
-		     -EINVAL);
+	expect_parse(
+		"{\"version\":1,\"cgroups\":[{\"path\":\"/a\",\"merge_budget\":\"lots\"}],\"containers\":[]}",
+		-EINVAL);
 }
 
 static void test_missing(void **state)
