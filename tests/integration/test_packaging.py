@@ -66,6 +66,9 @@ def expected_files():
         files.add("usr/sbin/pagemeldd")
     if (SRC / "packaging/dbus/io.pagemeld1.conf").exists():
         files.add("usr/share/dbus-1/system.d/io.pagemeld1.conf")
+    for xml in ("io.pagemeld1.Manager.xml", "io.pagemeld1.Cgroup.xml"):
+        if (SRC / "api" / xml).exists():
+            files.add("usr/share/dbus-1/interfaces/" + xml)
     if (SRC / "packaging/pagemeld.conf").exists():
         files.add("etc/pagemeld/pagemeld.conf")
     if (SRC / "runtime-hook/meson.build").exists():
