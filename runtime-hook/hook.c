@@ -500,7 +500,7 @@ static int load_config(void)
 
 	hook_config_init(&config);
 	r = hook_config_load(arg_config, arg_config_explicit, &config, &err);
-	if (r < 0 && r != -ENOENT) {
+	if (r < 0 && (r != -ENOENT || arg_config_explicit)) {
 		report(LOG_ERR, "configuration: %s", err.msg);
 		return r;
 	}

@@ -1,0 +1,241 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""pagemeld-oci-hook on bad input and with pagemeld unavailable (issue 6):
+each case gives a clear message and the documented exit code
+(runtime-hook/README.md). The hook is run the way a runtime runs it: the
+state on stdin, DBUS_SYSTEM_BUS_ADDRESS in the environment."""
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import SRC, build_path, require_root
+from oci import Runc, Workspace, hook_entry, hook_path
+
+EXIT_DONE, EXIT_INTERNAL, EXIT_USAGE, EXIT_BAD_INPUT, EXIT_NO_PROCESS, EXIT_UNREACHABLE, EXIT_REFUSED = range(7)
+OPT_IN = {"merge.pagemeld.io": "true"}
+
+
+def state(pid=None, annotations=OPT_IN, cid="hooktest-1", **extra):
+    s = {"ociVersion": "1.0.2", "id": cid, "status": "creating", "bundle": "/nonexistent", **extra}
+    if pid is not None:
+        s["pid"] = pid
+    if annotations is not None:
+        s["annotations"] = annotations
+    return json.dumps(s)
+
+
+def hook(stdin, *args, stage="create", address="unix:path=/nonexistent/pagemeld-test-bus", timeout=15):
+    """Run the hook; returns (exit code, stderr)."""
+    env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=address)
+    p = subprocess.run([hook_path(), "--config", "/dev/null", *args, stage], input=stdin, env=env,
+                       capture_output=True, text=True, timeout=timeout)
+    assert p.stdout == ""
+    return p.returncode, p.stderr
+
+
+@pytest.fixture
+def sleeper():
+    """A live process to name in the state (the hook only opens a pidfd)."""
+    p = subprocess.Popen(["sleep", "300"])
+    try:
+        yield p.pid
+    finally:
+        p.kill()
+        p.wait()
+
+
+def dead_pid():
+    p = subprocess.Popen(["true"])
+    p.wait()
+    return p.pid  # reaped: no such process (pids are not reused this fast)
+
+
+@pytest.mark.parametrize("mode", ["open", "closed"])
+def test_malformed_json(mode):
+    rc, err = hook('{"id": "x", "pid": ', "--fail-mode", mode)
+    assert rc == EXIT_BAD_INPUT
+    assert "OCI state is not valid JSON" in err
+
+
+def test_not_an_object_and_no_id():
+    assert hook("[]")[0] == EXIT_BAD_INPUT
+    rc, err = hook('{"pid": 5, "annotations": {"merge.pagemeld.io": "true"}}')
+    assert rc == EXIT_BAD_INPUT and 'no container "id"' in err
+
+
+def test_empty_stdin():
+    rc, err = hook("")
+    assert rc == EXIT_BAD_INPUT and "OCI state is empty" in err
+
+
+def test_missing_pid_at_create():
+    rc, err = hook(state(pid=None))
+    assert rc == EXIT_BAD_INPUT
+    assert "container hooktest-1: the OCI state has no pid" in err
+
+
+def test_missing_pid_at_stop_is_fine():
+    # poststop states have no pid; pagemeld being absent is tolerated.
+    rc, err = hook(state(pid=None, status="stopped"), stage="stop")
+    assert rc == EXIT_DONE
+    assert "runs unmerged" in err or "not reachable" in err
+
+
+def test_dead_pid():
+    pid = dead_pid()
+    rc, err = hook(state(pid=pid))
+    assert rc == EXIT_NO_PROCESS
+    assert f"process {pid} of the OCI state does not exist" in err
+
+
+def test_huge_stdin():
+    big = '{"id": "x", "pad": "' + "a" * (1 << 20) + '"}'
+    rc, err = hook(big)
+    assert rc == EXIT_BAD_INPUT
+    assert "larger than 1048576 bytes" in err
+    # Just under the limit is read and parsed.
+    ok = '{"id": "x", "annotations": {}, "pad": "' + "a" * ((1 << 20) - 60) + '"}'
+    assert len(ok) <= 1 << 20
+    assert hook(ok)[0] == EXIT_DONE  # no annotations: nothing to do
+
+
+@pytest.mark.parametrize("key", ["merge.pagemeld.io", "merge.pagemeld.io/web"])
+def test_unknown_annotation_value(sleeper, key):
+    ann = {"merge.pagemeld.io": "true", "io.kubernetes.container.name": "web", key: "yes"}
+    for mode in ("open", "closed"):
+        rc, err = hook(state(pid=sleeper, annotations=ann), "--fail-mode", mode)
+        assert rc == EXIT_BAD_INPUT
+        assert f'annotation {key} has invalid value "yes": must be "true" or "false"' in err
+
+
+def test_not_opted_in_does_nothing(sleeper):
+    for ann in ({}, {"merge.pagemeld.io": "false"}, {"other": "x"},
+                {"merge.pagemeld.io": "true", "io.kubernetes.cri.container-type": "sandbox"}):
+        rc, err = hook(state(pid=sleeper, annotations=ann), "--fail-mode", "closed")
+        assert (rc, err) == (EXIT_DONE, "")
+
+
+def test_annotations_from_bundle(tmp_path, sleeper):
+    (tmp_path / "config.json").write_text(json.dumps({"ociVersion": "1.0.2", "annotations": {
+        "merge.pagemeld.io": "maybe"}}))
+    rc, err = hook(state(pid=sleeper, annotations=None, bundle=str(tmp_path)))
+    assert rc == EXIT_BAD_INPUT
+    assert "annotation merge.pagemeld.io has invalid value" in err
+
+
+def test_usage_and_config_errors(tmp_path):
+    p = subprocess.run([hook_path()], capture_output=True, text=True)
+    assert p.returncode == EXIT_USAGE and "expected one argument" in p.stderr
+    p = subprocess.run([hook_path(), "start"], capture_output=True, text=True)
+    assert p.returncode == EXIT_USAGE and 'unknown command "start"' in p.stderr
+    conf = tmp_path / "pagemeld.conf"
+    conf.write_text("[Hook]\nFailMode=sometimes\n")
+    p = subprocess.run([hook_path(), "--config", str(conf), "create"], input=state(pid=1), capture_output=True,
+                       text=True)
+    assert p.returncode == EXIT_USAGE
+    assert "FailMode=sometimes" in p.stderr and ":2:" in p.stderr
+    p = subprocess.run([hook_path(), "--config", str(tmp_path / "missing.conf"), "create"], input="",
+                       capture_output=True, text=True)
+    assert p.returncode == EXIT_USAGE and "cannot open" in p.stderr
+
+
+def test_shipped_config_is_read_by_hook_and_daemon(sleeper):
+    """packaging/pagemeld.conf has the hook's [Hook] section; pagemeldd skips it."""
+    conf = SRC / "packaging" / "pagemeld.conf"
+    if build_path("daemon", "pagemeldd").exists():
+        subprocess.run([build_path("daemon", "pagemeldd"), "--check-config", "-c", str(conf)], check=True,
+                       capture_output=True)
+    env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS="unix:path=/nonexistent/pagemeld-test-bus")
+    p = subprocess.run([hook_path(), "--config", str(conf), "create"], input=state(pid=sleeper), env=env,
+                       capture_output=True, text=True)
+    assert p.returncode == EXIT_DONE and "fail-mode=open" in p.stderr
+
+
+@pytest.mark.parametrize("mode,code", [("open", EXIT_DONE), ("closed", EXIT_UNREACHABLE)])
+def test_bus_down(sleeper, mode, code):
+    rc, err = hook(state(pid=sleeper), "--fail-mode", mode)
+    assert rc == code
+    assert "system bus unix:path=/nonexistent/pagemeld-test-bus not reachable" in err
+    assert ("runs unmerged" in err) == (mode == "open")
+
+
+@pytest.mark.parametrize("mode,code", [("open", EXIT_DONE), ("closed", EXIT_UNREACHABLE)])
+def test_daemon_absent(bus, sleeper, mode, code):
+    rc, err = hook(state(pid=sleeper), "--fail-mode", mode, address=bus.address)
+    assert rc == code
+    assert "pagemeldd is not running (no owner of io.pagemeld1" in err
+    rc, err = hook(state(pid=None, status="stopped"), "--fail-mode", mode, stage="stop", address=bus.address)
+    assert rc == code and "pagemeldd is not running" in err
+
+
+@pytest.mark.parametrize("mode,code", [("open", EXIT_DONE), ("closed", EXIT_UNREACHABLE)])
+def test_daemon_hung_times_out(daemon, sleeper, mode, code):
+    os.kill(daemon.pid, signal.SIGSTOP)
+    try:
+        t0 = time.monotonic()
+        rc, err = hook(state(pid=sleeper), "--fail-mode", mode, "--timeout-ms", "300", address=daemon.bus_address)
+        took = time.monotonic() - t0
+    finally:
+        os.kill(daemon.pid, signal.SIGCONT)
+    assert rc == code
+    assert "pagemeldd did not answer within 300 ms" in err
+    assert took < 1.5
+
+
+def test_stdin_never_closed_is_bounded():
+    """A runtime that never closes the hook's stdin does not block it past
+    the time limit (timeout + 1 s)."""
+    r, w = os.pipe()
+    try:
+        t0 = time.monotonic()
+        p = subprocess.run([hook_path(), "--config", "/dev/null", "--timeout-ms", "200", "--fail-mode", "closed",
+                            "create"], stdin=r, capture_output=True, text=True, timeout=10)
+        took = time.monotonic() - t0
+    finally:
+        os.close(r)
+        os.close(w)
+    assert p.returncode == EXIT_UNREACHABLE
+    assert "time limit reached while reading the OCI state" in p.stderr
+    assert 1.0 < took < 2.5
+
+
+@pytest.mark.parametrize("mode,code", [("open", EXIT_DONE), ("closed", EXIT_REFUSED)])
+def test_daemon_refuses(daemon, sleeper, mode, code):
+    ann = dict(OPT_IN, **{"merge-budget.pagemeld.io": "lots"})
+    rc, err = hook(state(pid=sleeper, annotations=ann), "--fail-mode", mode, address=daemon.bus_address)
+    assert rc == code
+    assert "pagemeldd refused: io.pagemeld1.Error.InvalidAnnotation" in err
+    assert "merge-budget.pagemeld.io" in err
+
+
+def test_stop_of_unknown_container_is_fine(daemon):
+    rc, err = hook(state(pid=None, status="stopped", cid="never-registered"), "--fail-mode", "closed",
+                   stage="stop", address=daemon.bus_address)
+    assert (rc, err) == (EXIT_DONE, "")
+
+
+def test_runc_shows_hook_errors():
+    """Through runc: an invalid value fails the container with the hook's
+    message; pagemeld absent lets it run (fail-open)."""
+    require_root()
+    ws = Workspace()
+    try:
+        rt = Runc(ws)
+        dead_bus = "unix:path=/nonexistent/pagemeld-test-bus"
+        hooks = {"createRuntime": [hook_entry("create", dead_bus)], "poststop": [hook_entry("stop", dead_bus)]}
+        bad = rt.bundle("bad", ["/bin/true"], {"merge.pagemeld.io": "yes"}, hooks)
+        assert rt.run_foreground(bad) != 0
+        # runc quotes the hook's stderr in its own error message
+        assert "exit status 3" in bad.output()
+        assert 'annotation merge.pagemeld.io has invalid value \\"yes\\"' in bad.output()
+        assert rt.state(bad.id) is None  # runc cleaned it up
+
+        ok = rt.bundle("absent", ["/bin/true"], OPT_IN, hooks)
+        # runc shows a hook's stderr only when the hook fails: the reason
+        # went to the journal/syslog (test_bus_down checks the message).
+        assert rt.run_foreground(ok) == 0, ok.output()
+    finally:
+        ws.cleanup()
