@@ -52,10 +52,12 @@ def v2_cgroup_of(pid):
 
 
 def ksm_stat(pid):
+    """/proc/PID/ksm_stat as a dict; "ksm_merge_any: yes|no" (6.14+) as 1/0."""
     out = {}
     for line in pathlib.Path(f"/proc/{pid}/ksm_stat").read_text().splitlines():
         k, v = line.split()
-        out[k] = int(v) if v.lstrip("-").isdigit() else v
+        k = k.rstrip(":")
+        out[k] = {"yes": 1, "no": 0}.get(v, int(v) if v.lstrip("-").isdigit() else v)
     return out
 
 
@@ -101,7 +103,7 @@ class Workspace:
 
 def hook_entry(stage, bus_address, extra_args=()):
     return {"path": hook_path(), "args": ["pagemeld-oci-hook", *extra_args, stage],
-            "env": [f"DBUS_SYSTEM_BUS_ADDRESS={bus_address}"], "timeout": 10}
+            "env": [f"DBUS_SYSTEM_BUS_ADDRESS={bus_address}"]}
 
 
 def memfill_args(same=2048, unique=256):
