@@ -206,8 +206,13 @@ static bool error_is_unreachable(const sd_bus_error *e, int r)
 	for (size_t i = 0; i < ELEMENTSOF(names); i++)
 		if (sd_bus_error_has_name(e, names[i]))
 			return true;
-	return !sd_bus_error_is_set(e) &&
-	       (r == -ETIMEDOUT || r == -EINTR || r == -ECONNRESET || r == -ENOTCONN || r == -EPIPE);
+	/* Local failures come back as r, or as System.Error.<ERRNO> names. */
+	if (sd_bus_error_is_set(e) && startswith(e->name, "System.Error."))
+		r = -sd_bus_error_get_errno(e);
+	else if (sd_bus_error_is_set(e))
+		return false;
+	return r == -ETIMEDOUT || r == -EINTR || r == -ECONNRESET || r == -ENOTCONN || r == -EPIPE ||
+	       r == -ECONNREFUSED || r == -ENOENT;
 }
 
 /* Call method; on failure return EXIT_UNREACHABLE or EXIT_REFUSED with a
@@ -220,7 +225,8 @@ static int call_daemon(sd_bus_message *m, sd_bus *bus, sd_bus_message **reply, s
 		return EXIT_DONE;
 
 	if (deadline_hit || r == -ETIMEDOUT || sd_bus_error_has_name(error, SD_BUS_ERROR_NO_REPLY) ||
-	    sd_bus_error_has_name(error, SD_BUS_ERROR_TIMEOUT)) {
+	    sd_bus_error_has_name(error, SD_BUS_ERROR_TIMEOUT) ||
+	    sd_bus_error_has_name(error, "System.Error.ETIMEDOUT")) {
 		snprintf(why, why_size, "pagemeldd did not answer within %llu ms",
 			 (unsigned long long)config.timeout_ms);
 		return EXIT_UNREACHABLE;

@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# What pagemeld-oci-hook adds to a container start (issue 6): `runc run` of a
+# busybox `true`, with the hook (createRuntime + poststop) talking to a real
+# pagemeldd on a private bus, against the same container without hooks.
+# Runs interleaved (the order flips every pair) and prints the medians, their
+# ratio and the milliseconds added. Target: ratio <= 1.05 and <= 3 ms added.
+#
+#   bench/hook-overhead.sh [BUILD_DIR] [RUNS]      (root; default build, 50)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+src=$PWD
+build=$(realpath "${1:-build}")
+runs=${2:-50}
+hook=$build/runtime-hook/pagemeld-oci-hook
+daemon=$build/daemon/pagemeldd
+for f in "$hook" "$daemon" "$build/tests/memfill"; do
+	[ -x "$f" ] || { echo "missing $f: build first (ninja -C $build)" >&2; exit 1; }
+done
+[ "$(id -u)" = 0 ] || { echo "needs root (runc)" >&2; exit 1; }
+
+tmp=$(mktemp -d /tmp/pagemeld-hookbench.XXXXXX)
+bus_pid= daemon_pid=
+cleanup() {
+	[ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null
+	[ -n "$bus_pid" ] && kill "$bus_pid" 2>/dev/null && wait "$bus_pid" 2>/dev/null
+	for id in $(runc --root "$tmp/runc" list -q 2>/dev/null); do runc --root "$tmp/runc" delete -f "$id"; done
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+# A private system bus with the real io.pagemeld1 policy, and pagemeldd on it.
+cat >"$tmp/bus.conf" <<EOF
+<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <listen>unix:path=$tmp/bus</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <deny own="*"/>
+    <deny send_type="method_call"/>
+    <allow send_type="signal"/>
+    <allow send_requested_reply="true" send_type="method_return"/>
+    <allow send_requested_reply="true" send_type="error"/>
+    <allow receive_type="method_call"/>
+    <allow receive_type="method_return"/>
+    <allow receive_type="error"/>
+    <allow receive_type="signal"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
+  </policy>
+  <include>$src/packaging/dbus/io.pagemeld1.conf</include>
+</busconfig>
+EOF
+dbus-daemon --config-file="$tmp/bus.conf" --nofork --nopidfile 2>"$tmp/bus.log" &
+bus_pid=$!
+addr=unix:path=$tmp/bus
+printf '[Daemon]\nSweepIntervalSec=3600\nLogLevel=warning\nStartKsm=no\n' >"$tmp/pagemeld.conf"
+for _ in $(seq 100); do [ -S "$tmp/bus" ] && break; sleep 0.05; done
+DBUS_SYSTEM_BUS_ADDRESS=$addr "$daemon" --config "$tmp/pagemeld.conf" --state-dir "$tmp/state" \
+	>"$tmp/daemon.log" 2>&1 &
+daemon_pid=$!
+for _ in $(seq 200); do
+	busctl --address="$addr" get-property io.pagemeld1 /io/pagemeld1 io.pagemeld1.Manager Version \
+		>/dev/null 2>&1 && break
+	sleep 0.05
+done
+
+# One rootfs, two bundles: with the hooks and without.
+rootfs=$tmp/rootfs
+mkdir -p "$rootfs/bin" "$rootfs/proc" "$rootfs/dev" "$rootfs/sys"
+cp /bin/busybox "$rootfs/bin/busybox"
+ln -s busybox "$rootfs/bin/true"
+make_bundle() { # name hooks-json
+	mkdir -p "$tmp/$1"
+	runc spec --bundle "$tmp/$1"
+	python3 - "$tmp/$1/config.json" "$rootfs" "$2" "$1" <<'EOF'
+import json, sys
+p, rootfs, hooks, name = sys.argv[1:]
+c = json.load(open(p))
+c["root"] = {"path": rootfs, "readonly": True}
+c["process"]["terminal"] = False
+c["process"]["args"] = ["/bin/true"]
+c["annotations"] = {"merge.pagemeld.io": "true"}
+c["linux"]["cgroupsPath"] = "pagemeld-hookbench-" + name
+if hooks != "none":
+    c["hooks"] = json.loads(hooks)
+json.dump(c, open(p, "w"))
+EOF
+}
+entry() { printf '{"path":"%s","args":["pagemeld-oci-hook","%s"],"env":["DBUS_SYSTEM_BUS_ADDRESS=%s"]}' \
+	"$hook" "$1" "$addr"; }
+make_bundle plain none
+make_bundle hooked "{\"createRuntime\":[$(entry create)],\"poststop\":[$(entry stop)]}"
+
+# What the hook runs into: a registration that merges, or a refusal.
+sleep 300 &
+sleeper=$!
+probe=$(printf '{"ociVersion":"1.0.2","id":"bench-probe","pid":%d,"annotations":{"merge.pagemeld.io":"true"}}' $sleeper)
+mkdir -p /sys/fs/cgroup/unified/pagemeld-hookbench-probe 2>/dev/null || true
+echo $sleeper >/sys/fs/cgroup/unified/pagemeld-hookbench-probe/cgroup.procs 2>/dev/null || true
+outcome=$(echo "$probe" | DBUS_SYSTEM_BUS_ADDRESS=$addr "$hook" --config /dev/null --fail-mode closed create 2>&1 \
+	&& echo registered) || true
+echo '{"ociVersion":"1.0.2","id":"bench-probe","annotations":{"merge.pagemeld.io":"true"}}' |
+	DBUS_SYSTEM_BUS_ADDRESS=$addr "$hook" --config /dev/null stop >/dev/null 2>&1 || true
+kill $sleeper; wait $sleeper 2>/dev/null || true
+rmdir /sys/fs/cgroup/unified/pagemeld-hookbench-probe 2>/dev/null || true
+
+one() { # bundle id -> elapsed ns
+	local t0 t1
+	t0=$(date +%s%N)
+	runc --root "$tmp/runc" run --bundle "$tmp/$1" "$2" </dev/null >/dev/null 2>"$tmp/run.err" ||
+		{ echo "runc run $1 failed: $(cat "$tmp/run.err")" >&2; exit 1; }
+	t1=$(date +%s%N)
+	echo $((t1 - t0))
+}
+: >"$tmp/plain.ns"
+: >"$tmp/hooked.ns"
+one plain warm-1 >/dev/null
+one hooked warm-2 >/dev/null
+for i in $(seq "$runs"); do
+	if [ $((i % 2)) = 0 ]; then
+		one plain "p-$i" >>"$tmp/plain.ns"
+		one hooked "h-$i" >>"$tmp/hooked.ns"
+	else
+		one hooked "h-$i" >>"$tmp/hooked.ns"
+		one plain "p-$i" >>"$tmp/plain.ns"
+	fi
+done
+left=$(busctl --address="$addr" call io.pagemeld1 /io/pagemeld1 io.pagemeld1.Manager ListCgroups 2>&1 || true)
+
+python3 - "$tmp/plain.ns" "$tmp/hooked.ns" "$runs" "$outcome" "$left" <<'EOF'
+import statistics, sys
+plain = [int(x) / 1e6 for x in open(sys.argv[1])]
+hooked = [int(x) / 1e6 for x in open(sys.argv[2])]
+runs, outcome, left = sys.argv[3], sys.argv[4].strip(), sys.argv[5].strip()
+mp, mh = statistics.median(plain), statistics.median(hooked)
+print(f"runc run of busybox true, {runs} runs each, interleaved")
+print(f"  hook outcome   : {'registered with pagemeldd (merging enabled in the container init)' if outcome.endswith('registered') else outcome}")
+print(f"  without hook   : median {mp:.2f} ms  (min {min(plain):.2f}, p90 {sorted(plain)[int(len(plain) * 0.9)]:.2f})")
+print(f"  with hook      : median {mh:.2f} ms  (min {min(hooked):.2f}, p90 {sorted(hooked)[int(len(hooked) * 0.9)]:.2f})")
+print(f"  median ratio   : {mh / mp:.3f}   (target <= 1.05)")
+print(f"  added at median: {mh - mp:.2f} ms (target <= 3 ms)")
+print(f"  ListCgroups after the runs: {left}")
+EOF
