@@ -167,8 +167,14 @@ static const char *format_containers(char *buf, size_t size, char *const *contai
 	return buf;
 }
 
-void ctl_print_list(FILE *f, const CtlCgroup *c, size_t n, uint64_t page_size)
+/* Everything before the CGROUP column of ctl_print_list(). */
+#define LIST_FIXED_COLUMNS 80
+#define LIST_MIN_PATH 16
+
+void ctl_print_list(FILE *f, const CtlCgroup *c, size_t n, uint64_t page_size, unsigned width)
 {
+	size_t max_path = width >= LIST_FIXED_COLUMNS + LIST_MIN_PATH ? width - LIST_FIXED_COLUMNS : SIZE_MAX;
+
 	fprintf(f, "%-12s %5s %10s %10s %21s %-16s %s\n", "STATE", "PROCS", "MERGED", "PROFIT", "DEBT/BUDGET",
 		"CONTAINERS", "CGROUP");
 	for (size_t i = 0; i < n; i++) {
@@ -177,11 +183,14 @@ void ctl_print_list(FILE *f, const CtlCgroup *c, size_t n, uint64_t page_size)
 
 		snprintf(db, sizeof(db), "%s/%s", format_bytes(debt, sizeof(debt), c[i].merge_debt),
 			 format_budget(budget, sizeof(budget), c[i].merge_budget));
-		fprintf(f, "%-12s %5" PRIu64 " %10s %10s %21s %-16s %s\n", str_or(c[i].state, "?"),
+		const char *path = str_or(c[i].path, "?");
+		size_t len = strlen(path);
+		fprintf(f, "%-12s %5" PRIu64 " %10s %10s %21s %-16s %s%s\n", str_or(c[i].state, "?"),
 			c[i].processes,
 			format_bytes(merged, sizeof(merged), pages_to_bytes(c[i].merging_pages, page_size)),
 			format_signed_bytes(profit, sizeof(profit), c[i].profit), db,
-			format_containers(ctr, sizeof(ctr), c[i].containers), str_or(c[i].path, "?"));
+			format_containers(ctr, sizeof(ctr), c[i].containers), len > max_path ? "..." : "",
+			len > max_path ? path + len - (max_path - 3) : path);
 	}
 	if (n == 0)
 		fprintf(f, "(no managed cgroups)\n");

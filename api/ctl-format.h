@@ -94,7 +94,9 @@ void ctl_cgroups_free(CtlCgroup *c, size_t n);
 
 /* Human text. */
 void ctl_print_status(FILE *f, const CtlManager *m, uint64_t page_size);
-void ctl_print_list(FILE *f, const CtlCgroup *c, size_t n, uint64_t page_size);
+/* width: the terminal's columns, 0 = no limit. Paths that do not fit keep
+ * their end (the container's own directory) behind "...". */
+void ctl_print_list(FILE *f, const CtlCgroup *c, size_t n, uint64_t page_size, unsigned width);
 void ctl_print_features(FILE *f, const CtlManager *m);
 
 /* JSON (json-c); the caller owns the result. NULL on OOM. */

@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <sys/ioctl.h>
 #include <systemd/sd-bus.h>
 #include <time.h>
 #include <unistd.h>
@@ -415,7 +416,7 @@ static int cmd_list(sd_bus *bus)
 		_cleanup_(json_object_putp) json_object *o = ctl_cgroups_to_json(l.items, l.n, page_size);
 		return print_json(o);
 	}
-	ctl_print_list(stdout, l.items, l.n, page_size);
+	ctl_print_list(stdout, l.items, l.n, page_size, 0);
 	return 0;
 }
 
@@ -455,6 +456,15 @@ static int cmd_metrics(sd_bus *bus)
 	}
 	ctl_print_metrics(stdout, &m, l.items, l.n, page_size);
 	return 0;
+}
+
+/* top fits the terminal; 0 (no limit) when stdout is not one. */
+static unsigned terminal_columns(void)
+{
+	struct winsize ws;
+	if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) < 0 || ws.ws_col == 0)
+		return 0;
+	return ws.ws_col;
 }
 
 static volatile sig_atomic_t interrupted;
@@ -510,7 +520,7 @@ static int cmd_top(sd_bus *bus)
 			printf("pagemeld top - %s - KSM %s - saved %s - %zu cgroups - every %gs\n\n", when,
 			       m.ksm_run ?: "?", format_bytes(saved, sizeof(saved), bytes), l.n,
 			       arg.interval);
-			ctl_print_list(stdout, l.items, l.n, page_size);
+			ctl_print_list(stdout, l.items, l.n, page_size, terminal_columns());
 		}
 		fflush(stdout);
 	}

@@ -96,7 +96,7 @@ static void test_list_text(void **state)
 
 	fill(&m, c);
 	f = open_memstream(&buf, &size);
-	ctl_print_list(f, c, 2, PAGE);
+	ctl_print_list(f, c, 2, PAGE, 0);
 	fclose(f);
 	char *line2 = strchr(buf, '\n') + 1;
 	assert_true(strncmp(buf, "STATE ", 6) == 0);
@@ -110,9 +110,34 @@ static void test_list_text(void **state)
 
 	buf = NULL;
 	f = open_memstream(&buf, &size);
-	ctl_print_list(f, NULL, 0, PAGE);
+	ctl_print_list(f, NULL, 0, PAGE, 0);
 	fclose(f);
 	assert_non_null(strstr(buf, "(no managed cgroups)"));
+	free(buf);
+
+	/* a 96-column terminal leaves 16 for the path: "..." and its end */
+	buf = NULL;
+	f = open_memstream(&buf, &size);
+	ctl_print_list(f, c, 1, PAGE, 96);
+	fclose(f);
+	line2 = strchr(buf, '\n') + 1;
+	assert_int_equal(strlen(line2), 96 + 1);
+	assert_non_null(strstr(line2, " ...ds/pod1/ctr-a\n"));
+	free(buf);
+	/* 100 columns: it fits exactly */
+	buf = NULL;
+	f = open_memstream(&buf, &size);
+	ctl_print_list(f, c, 1, PAGE, 100);
+	fclose(f);
+	assert_int_equal(strlen(strchr(buf, '\n') + 1), 100 + 1);
+	assert_non_null(strstr(buf, " /kubepods/pod1/ctr-a\n"));
+	free(buf);
+	/* too narrow to help: the whole path */
+	buf = NULL;
+	f = open_memstream(&buf, &size);
+	ctl_print_list(f, c, 1, PAGE, 60);
+	fclose(f);
+	assert_non_null(strstr(buf, " /kubepods/pod1/ctr-a\n"));
 	free(buf);
 	ctl_manager_done(&m);
 	ctl_cgroup_done(&c[0]);
