@@ -494,6 +494,8 @@ CtlExit ctl_exit_code(const char *error_name, int error)
 		"io.pagemeld1.Error.InsufficientHeadroom",
 		"io.pagemeld1.Error.Busy",
 		"io.pagemeld1.Error.Refused",
+		"io.pagemeld1.Error.NoMemoryController",
+		"io.pagemeld1.Error.TrustDomainConflict",
 		NULL,
 	};
 	static const char *const not_found[] = {

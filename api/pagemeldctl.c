@@ -273,6 +273,7 @@ static int list_objects(sd_bus *bus, char ***ret)
 	_cleanup_bus_error_ sd_bus_error error = SD_BUS_ERROR_NULL;
 	_cleanup_msg_ sd_bus_message *reply = NULL;
 	_cleanup_strv_free_ char **objects = NULL;
+	_cleanup_free_ char *inner = NULL;
 	const char *contents;
 	size_t n = 0;
 	char type;
@@ -287,7 +288,7 @@ static int list_objects(sd_bus *bus, char ***ret)
 	r = sd_bus_message_enter_container(reply, 'a', contents);
 	if (r < 0)
 		goto bad;
-	_cleanup_free_ char *inner = strndup(contents + 1, strlen(contents) - 2);
+	inner = strndup(contents + 1, strlen(contents) - 2);
 	if (!inner)
 		goto bad;
 	while ((r = sd_bus_message_enter_container(reply, 'r', inner)) > 0) {

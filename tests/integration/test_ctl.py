@@ -233,15 +233,27 @@ def test_disable_enable(daemon, manager, registered):
 
 
 def test_unmerge_all(daemon, manager, ksm):
-    """With the KSM lock held (the `ksm` fixture restores every knob)."""
+    """With the KSM lock held (the `ksm` fixture restores every knob). KSM
+    is stopped first, so after the unmerge (which puts run back as it was)
+    nothing can have merged again."""
+    from conftest import write_knob
+    write_knob("run", 0)
     r = ctl(daemon.bus_address, "unmerge-all", "--force", "--wait", timeout=300)
     if r.returncode == NOT_IMPLEMENTED:
         assert r.stderr == ("pagemeldctl: unmerge-all: not implemented by this pagemeldd: "
                             "UnmergeAll is not implemented yet\n")
-    else:
-        assert r.returncode == OK, r.stderr
-        assert r.stdout.startswith("unmerge-all finished")
-        assert int(manager.get("PagesSharing")) == 0
+        return
+    assert r.returncode == OK, r.stderr
+    assert r.stdout.startswith("unmerge-all finished: ")
+    assert int(manager.get("PagesSharing")) == 0
+    assert str(manager.get("KsmRun")) == "stopped"
+    # on a terminal, --wait draws the progress bar on stderr
+    if shutil.which("script"):
+        cmd = f"{build_path('api', 'pagemeldctl')} unmerge-all --force --wait"
+        p = subprocess.run(["script", "-qec", cmd, "/dev/null"], capture_output=True, text=True, timeout=300,
+                           env=dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=daemon.bus_address))
+        assert p.returncode == OK, p.stdout
+        assert re.search(r"\[#+\] 100%  0 B still shared", p.stdout), p.stdout
 
 
 def test_bash_completion():

@@ -243,7 +243,6 @@ static void run_timed(const char *mode, const char *threads, const char *count, 
 		char path[64];
 		snprintf(path, sizeof(path), "/proc/%d/stat", (int)t.pid);
 		/* finished (a zombie, our child): stop */
-		_cleanup_free_ char *st = NULL;
 		FILE *f = fopen(path, "re");
 		if (!f)
 			break;

@@ -277,6 +277,7 @@ static void test_exit_codes(void **state)
 	assert_int_equal(ctl_exit_code("io.pagemeld1.Error.NotImplemented", -EIO), CTL_EXIT_NOT_IMPLEMENTED);
 	assert_int_equal(ctl_exit_code("io.pagemeld1.Error.InsufficientHeadroom", -EIO), CTL_EXIT_REFUSED);
 	assert_int_equal(ctl_exit_code("io.pagemeld1.Error.Busy", -EBUSY), CTL_EXIT_REFUSED);
+	assert_int_equal(ctl_exit_code("io.pagemeld1.Error.NoMemoryController", -EIO), CTL_EXIT_REFUSED);
 	assert_int_equal(ctl_exit_code("io.pagemeld1.Error.NoSuchCgroup", -ENOENT), CTL_EXIT_NOT_FOUND);
 	assert_int_equal(ctl_exit_code("org.freedesktop.DBus.Error.InvalidArgs", -EINVAL), CTL_EXIT_USAGE);
 	assert_int_equal(ctl_exit_code("io.pagemeld1.Error.KernelRefused", -EIO), CTL_EXIT_DBUS);
