@@ -20,12 +20,15 @@ done
 [ "$(id -u)" = 0 ] || { echo "needs root (runc)" >&2; exit 1; }
 
 tmp=$(mktemp -d /tmp/pagemeld-hookbench.XXXXXX)
+# pagemeldd's state lives in /run/pagemeld, a tmpfs on a systemd host; here
+# /run is on disk, so give it a tmpfs as production has (its fsyncs are free).
+statedir=$(mktemp -d /dev/shm/pagemeld-hookbench-state.XXXXXX)
 bus_pid= daemon_pid=
 cleanup() {
 	[ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null
 	[ -n "$bus_pid" ] && kill "$bus_pid" 2>/dev/null && wait "$bus_pid" 2>/dev/null
 	for id in $(runc --root "$tmp/runc" list -q 2>/dev/null); do runc --root "$tmp/runc" delete -f "$id"; done
-	rm -rf "$tmp"
+	rm -rf "$tmp" "$statedir"
 }
 trap cleanup EXIT
 
@@ -58,7 +61,7 @@ bus_pid=$!
 addr=unix:path=$tmp/bus
 printf '[Daemon]\nSweepIntervalSec=3600\nLogLevel=warning\nStartKsm=no\n' >"$tmp/pagemeld.conf"
 for _ in $(seq 100); do [ -S "$tmp/bus" ] && break; sleep 0.05; done
-DBUS_SYSTEM_BUS_ADDRESS=$addr "$daemon" --config "$tmp/pagemeld.conf" --state-dir "$tmp/state" \
+DBUS_SYSTEM_BUS_ADDRESS=$addr "$daemon" --config "$tmp/pagemeld.conf" --state-dir "$statedir" \
 	>"$tmp/daemon.log" 2>&1 &
 daemon_pid=$!
 for _ in $(seq 200); do
@@ -100,12 +103,10 @@ sleeper=$!
 probe=$(printf '{"ociVersion":"1.0.2","id":"bench-probe","pid":%d,"annotations":{"merge.pagemeld.io":"true"}}' $sleeper)
 mkdir -p /sys/fs/cgroup/unified/pagemeld-hookbench-probe 2>/dev/null || true
 echo $sleeper >/sys/fs/cgroup/unified/pagemeld-hookbench-probe/cgroup.procs 2>/dev/null || true
-outcome=$(echo "$probe" | DBUS_SYSTEM_BUS_ADDRESS=$addr "$hook" --config /dev/null --fail-mode closed create 2>&1 \
-	&& echo registered) || true
-echo '{"ociVersion":"1.0.2","id":"bench-probe","annotations":{"merge.pagemeld.io":"true"}}' |
-	DBUS_SYSTEM_BUS_ADDRESS=$addr "$hook" --config /dev/null stop >/dev/null 2>&1 || true
-kill $sleeper; wait $sleeper 2>/dev/null || true
-rmdir /sys/fs/cgroup/unified/pagemeld-hookbench-probe 2>/dev/null || true
+outcome=$(DBUS_SYSTEM_BUS_ADDRESS=$addr "$hook" --config /dev/null --fail-mode closed create <<<"$probe" 2>&1 &&
+	echo registered) || true
+DBUS_SYSTEM_BUS_ADDRESS=$addr "$hook" --config /dev/null stop >/dev/null 2>&1 \
+	<<<'{"ociVersion":"1.0.2","id":"bench-probe","annotations":{"merge.pagemeld.io":"true"}}' || true
 
 one() { # bundle id -> elapsed ns
 	local t0 t1
@@ -128,13 +129,36 @@ for i in $(seq "$runs"); do
 		one plain "p-$i" >>"$tmp/plain.ns"
 	fi
 done
+
+# Where the time goes: the hook alone (create + stop against pagemeldd, the
+# same pair runc runs), the hook when nothing opts in (no D-Bus at all), and
+# spawning /bin/true twice (what any two hooks cost at least).
+stop_state='{"ociVersion":"1.0.2","id":"bench-probe","annotations":{"merge.pagemeld.io":"true"}}'
+noop_state=$(printf '{"ociVersion":"1.0.2","id":"bench-noop","pid":%d,"annotations":{}}' $sleeper)
+ns() { local t0; t0=$(date +%s%N); "$@"; echo $(($(date +%s%N) - t0)); }
+pair() {
+	DBUS_SYSTEM_BUS_ADDRESS=$addr "$hook" --config /dev/null create <<<"$probe" >/dev/null 2>&1
+	DBUS_SYSTEM_BUS_ADDRESS=$addr "$hook" --config /dev/null stop <<<"$stop_state" >/dev/null 2>&1
+}
+noop() { "$hook" --config /dev/null create <<<"$noop_state"; "$hook" --config /dev/null create <<<"$noop_state"; }
+trues() { /bin/true <<<x; /bin/true <<<x; }
+: >"$tmp/pair.ns"; : >"$tmp/noop.ns"; : >"$tmp/true.ns"
+for i in $(seq "$runs"); do
+	ns pair >>"$tmp/pair.ns"
+	ns noop >>"$tmp/noop.ns"
+	ns trues >>"$tmp/true.ns"
+done
+kill $sleeper; wait $sleeper 2>/dev/null || true
+rmdir /sys/fs/cgroup/unified/pagemeld-hookbench-probe 2>/dev/null || true
+
 left=$(busctl --address="$addr" call io.pagemeld1 /io/pagemeld1 io.pagemeld1.Manager ListCgroups 2>&1 || true)
 
-python3 - "$tmp/plain.ns" "$tmp/hooked.ns" "$runs" "$outcome" "$left" <<'EOF'
-import statistics, sys
+python3 - "$tmp/plain.ns" "$tmp/hooked.ns" "$runs" "$outcome" "$left" "$tmp" <<'EOF'
+import os, statistics, sys
 plain = [int(x) / 1e6 for x in open(sys.argv[1])]
 hooked = [int(x) / 1e6 for x in open(sys.argv[2])]
-runs, outcome, left = sys.argv[3], sys.argv[4].strip(), sys.argv[5].strip()
+runs, outcome, left, tmp = sys.argv[3], sys.argv[4].strip(), sys.argv[5].strip(), sys.argv[6]
+med = lambda name: statistics.median(int(x) / 1e6 for x in open(os.path.join(tmp, name + ".ns")))
 mp, mh = statistics.median(plain), statistics.median(hooked)
 print(f"runc run of busybox true, {runs} runs each, interleaved")
 print(f"  hook outcome   : {'registered with pagemeldd (merging enabled in the container init)' if outcome.endswith('registered') else outcome}")
@@ -143,4 +167,9 @@ print(f"  with hook      : median {mh:.2f} ms  (min {min(hooked):.2f}, p90 {sort
 print(f"  median ratio   : {mh / mp:.3f}   (target <= 1.05)")
 print(f"  added at median: {mh - mp:.2f} ms (target <= 3 ms)")
 print(f"  ListCgroups after the runs: {left}")
+print("where it goes (medians of the pair runc runs: createRuntime + poststop):")
+print(f"  hook create+stop with pagemeldd : {med('pair'):.2f} ms")
+print(f"  hook twice, nothing opted in    : {med('noop'):.2f} ms")
+print(f"  /bin/true twice (spawn floor)   : {med('true'):.2f} ms")
+print(f"  load average at the end         : {os.getloadavg()[0]:.2f} (2 cores; other jobs skew every figure)")
 EOF
