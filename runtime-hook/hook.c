@@ -567,11 +567,9 @@ static int run(bool create)
 		report(LOG_ERR, "%s", err.msg);
 		return EXIT_BAD_INPUT;
 	}
-	if (d.verdict != HOOK_VERDICT_MERGE) {
-		report(LOG_DEBUG, "%s%s%s, nothing to do", hook_verdict_to_string(d.verdict),
-		       d.decided_by ? " by " : "", d.decided_by ?: "");
+	/* Silent: under containerd the hook runs for every container. */
+	if (d.verdict != HOOK_VERDICT_MERGE)
 		return EXIT_DONE;
-	}
 
 	return create ? do_register(s, &d) : do_unregister(s);
 }
