@@ -322,8 +322,9 @@ events_logger = "file"
         self.podman("pod", "rm", "--all", "--force", "--time", "0")
         self.podman("rm", "--all", "--force", "--time", "0")
         left = self.podman("ps", "--all", "--quiet").stdout.split()
-        # podman's own mounts of the vfs store, if any, go before the rmtree.
-        self.podman("system", "reset", "--force")
+        # Not `podman system reset`: it would also drop the machine's CNI
+        # networks, which are shared with every other podman user.
+        self.podman("rmi", "--all", "--force")
         remove_cgroup_tree(self.cgroup_parent)
         for pod in self.pods:  # never /libpod_parent itself: others' pods may live there
             remove_cgroup_tree(f"/libpod_parent/{pod}")
