@@ -1,43 +1,1046 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Budgets in the daemon (issue 5): per-cgroup merge debt against
+ * min(merge budget, headroom - margin), over-budget unmerging of the biggest
+ * mergers that fit, swap budgets in memory.swap.max (the previous value put
+ * back when the cgroup goes), UnmergeAll / SetMergeAcrossNodes /
+ * DisableCgroup through the unmerge worker (a forked child: see
+ * unmerge-worker.h), and the scan policy. The arithmetic is in
+ * budget-policy.c and scan-policy.c (pure, unit-tested).
+ */
 #include "budget.h"
 
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "budget-policy.h"
+#include "cgroup.h"
 #include "errors.h"
+#include "fileio.h"
+#include "ksm-stat.h"
+#include "log.h"
+#include "macro.h"
+#include "meminfo.h"
+#include "quantity.h"
+#include "remote.h"
+#include "scan-policy.h"
+#include "sweep.h"
+#include "unmerge-worker.h"
+#include "util.h"
 
-static int not_implemented(sd_bus_error *error, const char *what)
+#define SWAP_SAVED_FILE "swap-saved"
+
+static char *mfree_str(char *s)
 {
-	return sd_bus_error_setf(error, PM_ERROR_NOT_IMPLEMENTED, "%s is not implemented yet", what);
+	free(s);
+	return NULL;
 }
 
-int budget_set(Manager *m, CgroupState *cg, uint64_t merge_budget, uint64_t swap_budget, sd_bus_error *error)
+typedef enum BudgetJob {
+	JOB_NONE,
+	JOB_UNMERGE_ALL,
+	JOB_MERGE_ACROSS_NODES,
+	JOB_CGROUP_DISABLE,
+	JOB_CGROUP_OVER_BUDGET,
+} BudgetJob;
+
+/* What the forked child needs to switch merge-any off in processes. */
+typedef struct ProcJob {
+	size_t n;
+	pid_t *pids;
+	int *pidfds;
+} ProcJob;
+
+typedef struct SwapSaved {
+	char *path;
+	uint64_t prev;
+} SwapSaved;
+
+typedef struct BudgetManager {
+	UnmergeWorker *worker;
+	BudgetJob job;
+	char *job_cgroup; /* path: the cgroup may be dropped while the job runs */
+	ProcJob procs;
+	sd_bus_message *reply; /* deferred method reply */
+	bool merge_across_nodes;
+
+	/* memory.swap.max values we replaced, persisted in the state dir so a
+	 * restart still puts them back */
+	SwapSaved *saved;
+	size_t n_saved;
+	bool saved_loaded;
+
+	bool advisor_warned;
+	bool scan_logged;
+	uint64_t scan_pages, scan_sleep;
+} BudgetManager;
+
+typedef struct BudgetCgroup {
+	bool memcg;
+	bool unsupported_logged;
+	bool headroom_known;
+	uint64_t headroom; /* BUDGET_UNLIMITED when nothing binds */
+	uint64_t limit;
+	uint64_t swap_applied; /* what we last wrote to memory.swap.max */
+	bool swap_applied_valid;
+	/* processes we switched merge-any off in: their ksm_stat lags until
+	 * ksmd walks them again, so their stale pages are not debt */
+	pid_t *unmerged;
+	size_t n_unmerged;
+} BudgetCgroup;
+
+static void proc_job_done(ProcJob *j)
 {
-	return not_implemented(error, "SetBudget");
+	for (size_t i = 0; i < j->n; i++)
+		safe_close(j->pidfds[i]);
+	free(j->pids);
+	free(j->pidfds);
+	*j = (ProcJob){};
 }
 
-int budget_disable_cgroup(Manager *m, CgroupState *cg, sd_bus_error *error)
+static BudgetManager *bm_get(Manager *m)
 {
-	return not_implemented(error, "DisableCgroup");
+	if (!m->budget)
+		m->budget = calloc(1, sizeof(BudgetManager));
+	return m->budget;
 }
 
-int budget_unmerge_all(Manager *m, bool force, sd_bus_error *error)
+static BudgetCgroup *bc_get(CgroupState *cg)
 {
-	return not_implemented(error, "UnmergeAll");
+	if (!cg->budget)
+		cg->budget = calloc(1, sizeof(BudgetCgroup));
+	return cg->budget;
 }
 
-int budget_set_merge_across_nodes(Manager *m, bool on, sd_bus_error *error)
+bool budget_ksm_busy(Manager *m)
 {
-	return not_implemented(error, "SetMergeAcrossNodes");
+	BudgetManager *bm = m->budget;
+	return bm && unmerge_worker_running(bm->worker);
+}
+
+int budget_busy_error(Manager *m, sd_bus_error *error)
+{
+	BudgetManager *bm = m->budget;
+	return sd_bus_error_setf(error, PM_ERROR_BUSY,
+				 "KSM is busy: %s is running (pid %d); /sys/kernel/mm/ksm cannot be written "
+				 "until it ends (UnmergeFinished)",
+				 bm && bm->job == JOB_MERGE_ACROSS_NODES ? "SetMergeAcrossNodes"
+				 : bm && bm->job == JOB_UNMERGE_ALL	 ? "UnmergeAll"
+									 : "an unmerge",
+				 bm ? (int)unmerge_worker_pid(bm->worker) : 0);
+}
+
+/* ---- saved memory.swap.max values ---- */
+
+static int swap_saved_write(Manager *m, BudgetManager *bm)
+{
+	_cleanup_free_ char *path = path_join(m->state_dir, SWAP_SAVED_FILE);
+	_cleanup_free_ char *tmp = path_join(m->state_dir, "." SWAP_SAVED_FILE ".tmp");
+	if (!path || !tmp)
+		return -ENOMEM;
+	_cleanup_fclose_ FILE *f = fopen(tmp, "we");
+	if (!f)
+		return -errno;
+	for (size_t i = 0; i < bm->n_saved; i++)
+		fprintf(f, "%" PRIu64 " %s\n", bm->saved[i].prev, bm->saved[i].path);
+	if (fflush(f) != 0 || ferror(f))
+		return -EIO;
+	if (rename(tmp, path) < 0)
+		return -errno;
+	return 0;
+}
+
+static void swap_saved_load(Manager *m, BudgetManager *bm)
+{
+	if (bm->saved_loaded)
+		return;
+	bm->saved_loaded = true;
+	_cleanup_free_ char *path = path_join(m->state_dir, SWAP_SAVED_FILE);
+	_cleanup_free_ char *text = NULL;
+	if (!path || read_full_file(path, 1 << 20, &text, NULL) < 0)
+		return;
+	for (char *line = text, *next; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		char *sp = strchr(line, ' ');
+		uint64_t prev;
+		if (!sp || sp[1] != '/')
+			continue;
+		*sp = '\0';
+		if (parse_u64_or_max(line, &prev) < 0 && parse_u64(line, &prev) < 0)
+			continue;
+		SwapSaved *n = realloc(bm->saved, (bm->n_saved + 1) * sizeof(SwapSaved));
+		if (!n)
+			return;
+		bm->saved = n;
+		bm->saved[bm->n_saved].path = strdup(sp + 1);
+		bm->saved[bm->n_saved].prev = prev;
+		if (bm->saved[bm->n_saved].path)
+			bm->n_saved++;
+	}
+}
+
+static SwapSaved *swap_saved_find(BudgetManager *bm, const char *path)
+{
+	for (size_t i = 0; i < bm->n_saved; i++)
+		if (streq(bm->saved[i].path, path))
+			return &bm->saved[i];
+	return NULL;
+}
+
+static void swap_saved_forget(Manager *m, BudgetManager *bm, const char *path)
+{
+	SwapSaved *s = swap_saved_find(bm, path);
+	if (!s)
+		return;
+	free(s->path);
+	*s = bm->saved[--bm->n_saved];
+	(void)swap_saved_write(m, bm);
+}
+
+/* Write the swap budget to memory.swap.max, remembering what was there; or
+ * with no budget, put the remembered value back. */
+static int apply_swap_budget(Manager *m, CgroupState *cg, BudgetCgroup *bc)
+{
+	BudgetManager *bm = bm_get(m);
+	if (!bm)
+		return -ENOMEM;
+	swap_saved_load(m, bm);
+	SwapSaved *s = swap_saved_find(bm, cg->path);
+
+	if (cg->swap_budget == UINT64_MAX) {
+		if (!s)
+			return 0;
+		int r = cg_write_limit(m->cgroup_mount, cg->path, "memory.swap.max", s->prev);
+		if (r < 0 && r != -ENOENT)
+			return log_warning_errno(r, "Cannot restore memory.swap.max of %s: %m", cg->path);
+		log_info("Restored memory.swap.max=%s%" PRIu64 " of %s",
+			 s->prev == CG_LIMIT_MAX ? "max/" : "", s->prev, cg->path);
+		swap_saved_forget(m, bm, cg->path);
+		bc->swap_applied_valid = false;
+		return 0;
+	}
+
+	uint64_t cur;
+	int r = cg_read_limit(m->cgroup_mount, cg->path, "memory.swap.max", &cur);
+	if (r < 0)
+		return r; /* -ENOENT: no swap accounting (CONFIG_SWAP off) */
+	if (bc->swap_applied_valid && bc->swap_applied == cg->swap_budget && cur == cg->swap_budget)
+		return 0;
+	if (!s) {
+		SwapSaved *n = realloc(bm->saved, (bm->n_saved + 1) * sizeof(SwapSaved));
+		if (!n)
+			return -ENOMEM;
+		bm->saved = n;
+		bm->saved[bm->n_saved] = (SwapSaved){strdup(cg->path), cur};
+		if (!bm->saved[bm->n_saved].path)
+			return -ENOMEM;
+		bm->n_saved++;
+		r = swap_saved_write(m, bm);
+		if (r < 0)
+			log_warning_errno(r, "Cannot save the previous memory.swap.max of %s: %m", cg->path);
+	}
+	r = cg_write_limit(m->cgroup_mount, cg->path, "memory.swap.max", cg->swap_budget);
+	if (r < 0)
+		return r;
+	char b[FORMAT_BYTES_MAX];
+	log_info("Swap budget of %s: memory.swap.max=%" PRIu64 " (%s)", cg->path, cg->swap_budget,
+		 format_bytes(b, sizeof(b), cg->swap_budget));
+	bc->swap_applied = cg->swap_budget;
+	bc->swap_applied_valid = true;
+	return 0;
+}
+
+/* ---- headroom ---- */
+
+/* min over the cgroup and its ancestors (below the root, which has no
+ * limits) of memory.max - memory.current + swap it may still use. */
+static int cgroup_headroom(Manager *m, const char *path, uint64_t swap_free, uint64_t *ret)
+{
+	_cleanup_free_ char *p = strdup(path);
+	if (!p)
+		return -ENOMEM;
+	uint64_t h = BUDGET_UNLIMITED;
+	bool first = true;
+	while (!streq(p, "/") && *p) {
+		CgMemory mem;
+		int r = cg_read_memory(m->cgroup_mount, p, &mem);
+		if (r == -EOPNOTSUPP && !first)
+			break; /* the controller stops here going up */
+		if (r < 0)
+			return r;
+		h = MIN(h, budget_headroom_one(&mem, swap_free));
+		first = false;
+		char *slash = strrchr(p, '/');
+		if (!slash || slash == p)
+			break;
+		*slash = '\0';
+	}
+	*ret = h;
+	return 0;
+}
+
+static void emit_budget_props(Manager *m, CgroupState *cg)
+{
+	if (m->bus)
+		(void)sd_bus_emit_properties_changed(m->bus, cg->object_path, PAGEMELD_CGROUP_INTERFACE,
+						     "MergeBudget", "SwapBudget", "State", NULL);
+}
+
+static void emit_budget_exceeded(Manager *m, CgroupState *cg, uint64_t debt, uint64_t limit)
+{
+	if (!m->bus)
+		return;
+	int r = sd_bus_emit_signal(m->bus, PAGEMELD_MANAGER_PATH, PAGEMELD_MANAGER_INTERFACE,
+				   "BudgetExceeded", "ott", cg->object_path, debt, limit);
+	if (r < 0)
+		log_debug_errno(r, "Cannot emit BudgetExceeded: %m");
+}
+
+static void emit_unmerge_finished(Manager *m, bool ok, const char *error)
+{
+	if (!m->bus)
+		return;
+	int r = sd_bus_emit_signal(m->bus, PAGEMELD_MANAGER_PATH, PAGEMELD_MANAGER_INTERFACE,
+				   "UnmergeFinished", "bs", ok, error ?: "");
+	if (r < 0)
+		log_debug_errno(r, "Cannot emit UnmergeFinished: %m");
+}
+
+static void emit_ksm_changed(Manager *m)
+{
+	m->ksm_valid = false;
+	if (m->bus)
+		(void)sd_bus_emit_properties_changed(m->bus, PAGEMELD_MANAGER_PATH,
+						     PAGEMELD_MANAGER_INTERFACE, "KsmRun", "PagesShared",
+						     "PagesSharing", NULL);
+}
+
+/* ---- the worker ---- */
+
+static int job_merge_any_off(void *data, char *msg, size_t size)
+{
+	ProcJob *j = data;
+	int first = 0;
+	unsigned ok = 0, gone = 0, failed = 0;
+	for (size_t i = 0; i < j->n; i++) {
+		int r = remote_set_merge_any(j->pidfds[i], false);
+		if (r == -ESRCH)
+			gone++;
+		else if (r < 0) {
+			if (!failed)
+				first = r;
+			failed++;
+		} else
+			ok++;
+	}
+	if (failed)
+		snprintf(msg, size, "merge-any could not be switched off in %u of %zu processes (first: %s)",
+			 failed, j->n, strerror(-first));
+	return failed ? first : 0;
+}
+
+static void unmerged_add(BudgetCgroup *bc, pid_t pid)
+{
+	for (size_t i = 0; i < bc->n_unmerged; i++)
+		if (bc->unmerged[i] == pid)
+			return;
+	pid_t *n = realloc(bc->unmerged, (bc->n_unmerged + 1) * sizeof(pid_t));
+	if (!n)
+		return;
+	bc->unmerged = n;
+	bc->unmerged[bc->n_unmerged++] = pid;
+}
+
+static bool unmerged_has(const BudgetCgroup *bc, pid_t pid)
+{
+	for (size_t i = 0; i < bc->n_unmerged; i++)
+		if (bc->unmerged[i] == pid)
+			return true;
+	return false;
+}
+
+static void reply_deferred(BudgetManager *bm, const UnmergeResult *res, const char *what)
+{
+	if (!bm->reply)
+		return;
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *msg = bm->reply;
+	bm->reply = NULL;
+	int r;
+	if (res->error == 0)
+		r = sd_bus_reply_method_return(msg, NULL);
+	else if (res->error == -EBUSY)
+		r = sd_bus_reply_method_errorf(msg, PM_ERROR_BUSY, "%s: %s", what, res->message);
+	else if (res->error == -EOPNOTSUPP)
+		r = sd_bus_reply_method_errorf(msg, SD_BUS_ERROR_NOT_SUPPORTED, "%s: %s", what, res->message);
+	else
+		r = sd_bus_reply_method_errorf(msg, PM_ERROR_KERNEL_REFUSED, "%s failed (%s): %s", what,
+					       errno_name(res->error), res->message);
+	if (r < 0)
+		log_debug_errno(r, "Cannot send the reply of %s: %m", what);
+}
+
+static void on_worker_progress(UnmergeWorker *w, uint64_t sharing, uint64_t shared, void *userdata)
+{
+	Manager *m = userdata;
+	log_debug("Unmerging: pages_sharing=%" PRIu64 " pages_shared=%" PRIu64, sharing, shared);
+	emit_ksm_changed(m);
+}
+
+static void on_worker_done(UnmergeWorker *w, const UnmergeResult *res, void *userdata)
+{
+	Manager *m = userdata;
+	BudgetManager *bm = m->budget;
+	BudgetJob job = bm->job;
+	char text[UNMERGE_MESSAGE_MAX + 64];
+
+	if (res->error == 0)
+		text[0] = '\0';
+	else
+		snprintf(text, sizeof(text), "%s: %s", errno_name(res->error), res->message);
+
+	switch (job) {
+	case JOB_UNMERGE_ALL:
+	case JOB_MERGE_ACROSS_NODES: {
+		const char *what = job == JOB_UNMERGE_ALL ? "UnmergeAll" : "SetMergeAcrossNodes";
+		if (res->error == 0)
+			log_info("%s finished in %.3f s: pages_sharing %" PRIu64 " -> %" PRIu64
+				 ", run=%" PRIu64,
+				 what, (double)res->usec / 1e6, res->pages_sharing_before,
+				 res->pages_sharing_after, res->run_restored);
+		else
+			log_error("%s failed after %.3f s: %s (pages_sharing %" PRIu64 " -> %" PRIu64 ")",
+				  what, (double)res->usec / 1e6, text, res->pages_sharing_before,
+				  res->pages_sharing_after);
+		reply_deferred(bm, res, what);
+		emit_unmerge_finished(m, res->error == 0, text);
+		emit_ksm_changed(m);
+		if (m->bus && job == JOB_MERGE_ACROSS_NODES)
+			(void)sd_bus_emit_properties_changed(m->bus, PAGEMELD_MANAGER_PATH,
+							     PAGEMELD_MANAGER_INTERFACE, "MergeAcrossNodes",
+							     NULL);
+		break;
+	}
+	case JOB_CGROUP_DISABLE:
+	case JOB_CGROUP_OVER_BUDGET: {
+		CgroupState *cg = bm->job_cgroup ? manager_find_cgroup(m, bm->job_cgroup) : NULL;
+		if (res->error == 0)
+			log_info("%s: merge-any off in %zu processes of %s (%.3f s)",
+				 job == JOB_CGROUP_DISABLE ? "DisableCgroup" : "Over budget", bm->procs.n,
+				 strna(bm->job_cgroup), (double)res->usec / 1e6);
+		else
+			log_error("%s of %s: %s",
+				  job == JOB_CGROUP_DISABLE ? "DisableCgroup" : "Over-budget unmerge",
+				  strna(bm->job_cgroup), text);
+		if (cg && cg->budget && job == JOB_CGROUP_OVER_BUDGET)
+			for (size_t i = 0; i < bm->procs.n; i++)
+				unmerged_add(cg->budget, bm->procs.pids[i]);
+		if (job == JOB_CGROUP_DISABLE) {
+			UnmergeResult r = *res;
+			if (r.error == -EOPNOTSUPP)
+				snprintf(r.message, sizeof(r.message),
+					 "remote control of merge-any is not available in this build");
+			reply_deferred(bm, &r, "DisableCgroup");
+		}
+		if (cg && sweep_cgroup(m, cg) >= 0)
+			manager_emit_cgroup_changed(m, cg);
+		break;
+	}
+	case JOB_NONE:
+		break;
+	}
+
+	proc_job_done(&bm->procs);
+	bm->job_cgroup = mfree_str(bm->job_cgroup);
+	bm->job = JOB_NONE;
+	/* the worker is freed here, from its own callback: it is done with
+	 * everything (unmerge_worker_free is safe once done ran) */
+	bm->worker = unmerge_worker_free(bm->worker);
+}
+
+static uint64_t desired_run(Manager *m)
+{
+	uint64_t run = 0;
+	if (ksm_read_field(m->ksm_dir, KSM_run, &run) < 0)
+		return m->config.start_ksm ? KSM_RUN_MERGE : UNMERGE_RUN_KEEP;
+	if (run == KSM_RUN_UNMERGE) /* a previous unmerge was cut short */
+		return m->config.start_ksm ? KSM_RUN_MERGE : KSM_RUN_STOP;
+	return run;
+}
+
+static int start_worker(Manager *m, BudgetJob job, UnmergeWorkerParams p, sd_bus_error *error)
+{
+	BudgetManager *bm = bm_get(m);
+	if (!bm)
+		return sd_bus_error_set_errno(error, ENOMEM);
+	p.ksm_dir = m->ksm_dir;
+	p.progress = on_worker_progress;
+	p.done = on_worker_done;
+	p.userdata = m;
+	int r = unmerge_worker_start(m->event, &p, &bm->worker);
+	if (r < 0)
+		return sd_bus_error_set_errnof(error, -r, "Cannot start the unmerge worker: %s",
+					       strerror(-r));
+	bm->job = job;
+	return 0;
+}
+
+/* pidfds opened here, in pagemeldd, so the child acts on exactly these */
+static int proc_job_prepare(ProcJob *j, const pid_t *pids, size_t n)
+{
+	*j = (ProcJob){};
+	j->pids = calloc(MAX(n, (size_t)1), sizeof(pid_t));
+	j->pidfds = calloc(MAX(n, (size_t)1), sizeof(int));
+	if (!j->pids || !j->pidfds) {
+		proc_job_done(j);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		int fd;
+		if (remote_pidfd_open(pids[i], &fd) < 0)
+			continue; /* exited meanwhile */
+		j->pids[j->n] = pids[i];
+		j->pidfds[j->n] = fd;
+		j->n++;
+	}
+	return 0;
+}
+
+/* ---- the sweep hook ---- */
+
+static int system_room(Manager *m, MemInfo *ret_mi, uint64_t *ret)
+{
+	MemInfo mi;
+	int r = meminfo_read(m->proc_root, &mi);
+	if (r < 0)
+		return r;
+	if (ret_mi)
+		*ret_mi = mi;
+	*ret = mi.mem_available + mi.swap_free;
+	return 0;
+}
+
+static void refresh_headroom(Manager *m, CgroupState *cg, BudgetCgroup *bc, uint64_t swap_free)
+{
+	bc->headroom_known = false;
+	if (!bc->memcg)
+		return;
+	uint64_t h;
+	int r = cgroup_headroom(m, cg->path, swap_free, &h);
+	if (r < 0) {
+		log_debug_errno(r, "Cannot read the memory limits of %s: %m", cg->path);
+		return;
+	}
+	bc->headroom = h;
+	bc->headroom_known = true;
+}
+
+static void check_memcg(Manager *m, CgroupState *cg, BudgetCgroup *bc)
+{
+	int r = cg_memory_supported(m->cgroup_mount, cg->path);
+	bc->memcg = r >= 0;
+	if (!bc->memcg && r == -EOPNOTSUPP) {
+		if (!bc->unsupported_logged)
+			log_warning("cgroup %s has no cgroup v2 memory controller (a hybrid hierarchy, or "
+				    "\"memory\" "
+				    "missing from its parent's cgroup.subtree_control): headroom and swap "
+				    "budgets "
+				    "are unsupported there, State=unsupported; only the merge budget applies",
+				    cg->path);
+		bc->unsupported_logged = true;
+		if (cg->status == CGROUP_MERGING)
+			cg->status = CGROUP_UNSUPPORTED;
+	} else if (bc->memcg && cg->status == CGROUP_UNSUPPORTED) {
+		cg->status = CGROUP_MERGING;
+		bc->unsupported_logged = false;
+	}
+}
+
+static void evaluate(Manager *m, CgroupState *cg)
+{
+	BudgetCgroup *bc = bc_get(cg);
+	BudgetManager *bm = bm_get(m);
+	if (!bc || !bm || !m->cgroup_mount)
+		return;
+
+	check_memcg(m, cg, bc);
+	if (bc->memcg && (cg->swap_budget != UINT64_MAX || bc->swap_applied_valid || bm->n_saved > 0)) {
+		int r = apply_swap_budget(m, cg, bc);
+		if (r < 0 && r != -ENOENT)
+			log_warning_errno(r, "Cannot apply the swap budget of %s: %m", cg->path);
+	}
+
+	MemInfo mi = {};
+	uint64_t room = BUDGET_UNLIMITED;
+	if (system_room(m, &mi, &room) < 0)
+		room = BUDGET_UNLIMITED;
+	refresh_headroom(m, cg, bc, mi.swap_free);
+
+	if (cg->status == CGROUP_DISABLED || !cg->enabled)
+		return;
+
+	BudgetInput in = {
+		.page_size = m->page_size,
+		.merge_budget = cg->merge_budget,
+		.headroom_known = bc->headroom_known,
+		.headroom = bc->headroom,
+		.margin = m->config.headroom_margin,
+		.unmerge_room = bc->headroom_known ? bc->headroom : room,
+	};
+	bc->limit = budget_safe_limit(&in, NULL);
+	uint64_t debt = (cg->merging_pages + cg->zero_pages) * m->page_size;
+	if (debt <= bc->limit)
+		return;
+
+	/* Over: per-process figures, without those already unmerged. */
+	_cleanup_free_ pid_t *pids = NULL;
+	size_t n = 0;
+	if (cg_list_procs(m->cgroup_mount, cg->path, &pids, &n) < 0)
+		return;
+	_cleanup_free_ BudgetProc *procs = calloc(MAX(n, (size_t)1), sizeof(BudgetProc));
+	if (!procs)
+		return;
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		KsmStat st;
+		if (pids[i] == getpid() || unmerged_has(bc, pids[i]))
+			continue;
+		if (ksm_stat_read(m->proc_root, pids[i], &st) < 0)
+			continue;
+		if (st.merge_any == KSM_TRISTATE_NO)
+			continue; /* 6.14+: already off, the figures lag */
+		procs[k++] = (BudgetProc){pids[i], st.merging_pages, st.zero_pages};
+	}
+	_cleanup_free_ size_t *sel = NULL;
+	BudgetVerdict v;
+	if (budget_plan(procs, k, &in, &sel, &v) < 0 || !v.over)
+		return;
+
+	char d[FORMAT_BYTES_MAX], l[FORMAT_BYTES_MAX], h[FORMAT_BYTES_MAX];
+	bool was_over = cg->status == CGROUP_OVER_BUDGET;
+	cg->status = CGROUP_OVER_BUDGET;
+	log_warning("cgroup %s over its %s limit: merge debt %s > %s (budget %s, headroom %s, margin %" PRIu64
+		    "): unmerging %zu of its biggest mergers%s",
+		    cg->path, budget_limit_source_name(v.source), format_bytes(d, sizeof(d), v.debt),
+		    format_bytes(l, sizeof(l), v.limit),
+		    cg->merge_budget == UINT64_MAX ? "unlimited"
+						   : format_bytes(h, sizeof(h), cg->merge_budget),
+		    bc->headroom_known ? format_bytes(h, sizeof(h), bc->headroom) : "unknown", in.margin,
+		    v.n_unmerge, "");
+	if (v.n_unsafe)
+		log_warning(
+			"cgroup %s: %zu processes stay merged: unmerging them would need more than the %s of "
+			"room left (it would OOM-kill in the cgroup); raise memory.max or allow swap",
+			cg->path, v.n_unsafe, format_bytes(h, sizeof(h), in.unmerge_room));
+	emit_budget_exceeded(m, cg, v.debt, v.limit);
+	if (!was_over)
+		manager_emit_cgroup_changed(m, cg);
+
+	if (v.n_unmerge == 0)
+		return;
+	if (budget_ksm_busy(m)) {
+		log_info("cgroup %s: an unmerge is running, unmerging at the next sweep", cg->path);
+		return;
+	}
+	_cleanup_free_ pid_t *chosen = calloc(v.n_unmerge, sizeof(pid_t));
+	if (!chosen)
+		return;
+	for (size_t i = 0; i < v.n_unmerge; i++)
+		chosen[i] = procs[sel[i]].pid;
+	if (proc_job_prepare(&bm->procs, chosen, v.n_unmerge) < 0)
+		return;
+	bm->job_cgroup = strdup(cg->path);
+	sd_bus_error error = SD_BUS_ERROR_NULL;
+	if (start_worker(m, JOB_CGROUP_OVER_BUDGET,
+			 (UnmergeWorkerParams){.job = UNMERGE_JOB_CUSTOM,
+					       .job_fn = job_merge_any_off,
+					       .job_data = &bm->procs,
+					       .run_after = UNMERGE_RUN_KEEP},
+			 &error) < 0) {
+		log_error("cgroup %s: %s", cg->path, error.message);
+		sd_bus_error_free(&error);
+		proc_job_done(&bm->procs);
+		bm->job_cgroup = mfree_str(bm->job_cgroup);
+	}
 }
 
 void budget_after_sweep(Manager *m, CgroupState *cg)
 {
+	evaluate(m, cg);
+}
+
+void budget_cgroup_added(Manager *m, CgroupState *cg)
+{
+	evaluate(m, cg);
+}
+
+/* ---- the scan policy (once per sweep) ---- */
+
+static void apply_scan_policy(Manager *m)
+{
+	BudgetManager *bm = bm_get(m);
+	const Config *c = &m->config;
+	if (!bm || c->scan_policy == SCAN_POLICY_KERNEL || budget_ksm_busy(m))
+		return;
+
+	ScanPolicyConfig pc = SCAN_POLICY_CONFIG_DEFAULT;
+	pc.target_scan_ms = MAX(c->target_scan_usec / 1000, (uint64_t)1);
+	pc.cpu_budget = c->ksmd_cpu_budget;
+	pc.pages_per_cpu_ms = c->ksmd_pages_per_cpu_ms;
+
+	bool advisor = c->scan_policy == SCAN_POLICY_ADVISOR;
+	if (advisor && m->features.state[KERNEL_FEATURE_advisor] != FEATURE_PRESENT) {
+		if (!bm->advisor_warned)
+			log_warning("ScanPolicy=advisor but this kernel has no KSM advisor (6.9+): using "
+				    "pagemeld's own policy");
+		bm->advisor_warned = true;
+		advisor = false;
+	}
+	if (advisor) {
+		ScanAdvisorSettings a;
+		if (scan_policy_advisor(&pc, &a) < 0)
+			return;
+		KsmAdvisor cur = KSM_ADVISOR_UNKNOWN;
+		uint64_t t = 0, cpu = 0;
+		KsmState s;
+		if (ksm_read_state(m->ksm_dir, &s) >= 0) {
+			cur = s.advisor_mode;
+			t = s.value[KSM_advisor_target_scan_time];
+			cpu = s.value[KSM_advisor_max_cpu];
+		}
+		if (cur == KSM_ADVISOR_SCAN_TIME && t == a.target_scan_time_s && cpu == a.max_cpu_percent)
+			return;
+		int r = ksm_write_field(m->ksm_dir, KSM_advisor_target_scan_time, a.target_scan_time_s);
+		if (r >= 0)
+			r = ksm_write_field(m->ksm_dir, KSM_advisor_max_cpu, a.max_cpu_percent);
+		if (r >= 0)
+			r = ksm_write_advisor(m->ksm_dir, KSM_ADVISOR_SCAN_TIME);
+		if (r < 0)
+			log_warning_errno(r, "Cannot hand the scan rate to the KSM advisor: %m");
+		else
+			log_info("Scan policy: the kernel's scan-time advisor, full scan in %" PRIu64
+				 " s, ksmd at most %" PRIu64 "%% CPU",
+				 a.target_scan_time_s, a.max_cpu_percent);
+		m->ksm_valid = false;
+		return;
+	}
+
+	uint64_t managed = 0;
+	for (CgroupState *cg = m->cgroups; cg; cg = cg->next)
+		if (cg->enabled)
+			managed += MAX(cg->rmap_items, cg->merging_pages);
+	ScanPolicy p;
+	if (scan_policy_compute(&pc, managed, &p) < 0)
+		return;
+	uint64_t cur_pages = 0, cur_sleep = 0;
+	KsmState s;
+	if (ksm_read_state(m->ksm_dir, &s) < 0)
+		return;
+	cur_pages = s.value[KSM_pages_to_scan];
+	cur_sleep = s.value[KSM_sleep_millisecs];
+	if (s.advisor_mode_present && s.advisor_mode == KSM_ADVISOR_SCAN_TIME)
+		(void)ksm_write_advisor(m->ksm_dir, KSM_ADVISOR_NONE); /* it owns pages_to_scan */
+	else if (cur_pages == p.pages_to_scan && cur_sleep == p.sleep_ms)
+		return;
+	int r = ksm_write_field(m->ksm_dir, KSM_sleep_millisecs, p.sleep_ms);
+	if (r >= 0)
+		r = ksm_write_field(m->ksm_dir, KSM_pages_to_scan, p.pages_to_scan);
+	if (r < 0) {
+		log_warning_errno(r, "Cannot apply the scan policy: %m");
+		return;
+	}
+	m->ksm_valid = false;
+	log_full(bm->scan_pages == p.pages_to_scan && bm->scan_sleep == p.sleep_ms ? LOG_DEBUG : LOG_INFO,
+		 "Scan policy: %" PRIu64 " managed pages -> pages_to_scan=%" PRIu64
+		 " sleep_millisecs=%" PRIu64 " (full scan ~%.1f s, ksmd ~%.1f%% CPU%s)",
+		 managed, p.pages_to_scan, p.sleep_ms, (double)p.scan_time_ms / 1000.0, p.cpu_share * 100.0,
+		 p.capped ? ", capped by KsmdCpuPercent" : "");
+	bm->scan_pages = p.pages_to_scan;
+	bm->scan_sleep = p.sleep_ms;
+}
+
+void budget_sweep_done(Manager *m)
+{
+	apply_scan_policy(m);
+}
+
+/* ---- methods ---- */
+
+int budget_set(Manager *m, CgroupState *cg, uint64_t merge_budget, uint64_t swap_budget, sd_bus_error *error)
+{
+	BudgetCgroup *bc = bc_get(cg);
+	if (!bc)
+		return sd_bus_error_set_errno(error, ENOMEM);
+	check_memcg(m, cg, bc);
+	if (swap_budget != UINT64_MAX && !bc->memcg)
+		return sd_bus_error_setf(
+			error, PM_ERROR_NO_MEMORY_CONTROLLER,
+			"cgroup %s has no cgroup v2 memory controller (a hybrid cgroup hierarchy, or "
+			"\"memory\" missing from its parent's cgroup.subtree_control): a swap budget "
+			"cannot be applied. Pass 18446744073709551615 (unset) as swap budget to set "
+			"only the merge budget",
+			cg->path);
+	if (swap_budget != UINT64_MAX) {
+		uint64_t dummy;
+		if (cg_read_limit(m->cgroup_mount, cg->path, "memory.swap.max", &dummy) == -ENOENT)
+			return sd_bus_error_setf(
+				error, PM_ERROR_NO_MEMORY_CONTROLLER,
+				"cgroup %s has no memory.swap.max (kernel without swap accounting)",
+				cg->path);
+	}
+
+	uint64_t old_budget = cg->merge_budget, old_swap = cg->swap_budget;
+	cg->merge_budget = merge_budget;
+	cg->swap_budget = swap_budget;
+	if (bc->memcg) {
+		int r = apply_swap_budget(m, cg, bc);
+		if (r < 0) {
+			cg->swap_budget = old_swap;
+			cg->merge_budget = old_budget;
+			return sd_bus_error_setf(error, PM_ERROR_KERNEL_REFUSED,
+						 "Cannot write memory.swap.max=%" PRIu64 " of %s: %s",
+						 swap_budget, cg->path, strerror(-r));
+		}
+	}
+	/* Raising the budget lets an over-budget cgroup merge again. */
+	if (cg->status == CGROUP_OVER_BUDGET && merge_budget > old_budget) {
+		cg->status = bc->memcg ? CGROUP_MERGING : CGROUP_UNSUPPORTED;
+		bc->n_unmerged = 0;
+		log_info("cgroup %s: merge budget raised, merging again", cg->path);
+	}
+	char b[FORMAT_BYTES_MAX], s[FORMAT_BYTES_MAX];
+	log_info("Budgets of %s: merge %s, swap %s (SetBudget)", cg->path,
+		 merge_budget == UINT64_MAX ? "unlimited" : format_bytes(b, sizeof(b), merge_budget),
+		 swap_budget == UINT64_MAX ? "unset" : format_bytes(s, sizeof(s), swap_budget));
+	int r = manager_persist(m);
+	if (r < 0)
+		return sd_bus_error_setf(error, SD_BUS_ERROR_FAILED, "Cannot save state: %s", strerror(-r));
+	emit_budget_props(m, cg);
+	/* Take effect now, not at the next sweep. */
+	if (sweep_cgroup(m, cg) >= 0)
+		evaluate(m, cg);
+	manager_emit_cgroup_changed(m, cg);
+	return 0;
+}
+
+void budget_cgroup_enabled(Manager *m, CgroupState *cg)
+{
+	BudgetCgroup *bc = cg->budget;
+	if (bc)
+		bc->n_unmerged = 0;
+	if (cg->status == CGROUP_OVER_BUDGET)
+		cg->status = CGROUP_MERGING;
+}
+
+static int insufficient(sd_bus_error *error, const char *fmt, ...) _printf_(2, 3);
+static int insufficient(sd_bus_error *error, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	_cleanup_free_ char *s = NULL;
+	if (vasprintf(&s, fmt, ap) < 0)
+		s = NULL;
+	va_end(ap);
+	return sd_bus_error_set(error, PM_ERROR_INSUFFICIENT_HEADROOM, s ?: "insufficient headroom");
+}
+
+int budget_disable_cgroup(Manager *m, CgroupState *cg, sd_bus_error *error)
+{
+	BudgetManager *bm = bm_get(m);
+	BudgetCgroup *bc = bc_get(cg);
+	if (!bm || !bc)
+		return sd_bus_error_set_errno(error, ENOMEM);
+	if (!cg->enabled)
+		return 0;
+	if (budget_ksm_busy(m))
+		return budget_busy_error(m, error);
+
+	/* The same rule as the sweep: unmerging must fit in the cgroup. */
+	if (sweep_cgroup(m, cg) == -ENOENT)
+		return sd_bus_error_setf(error, PM_ERROR_NO_SUCH_CGROUP, "The cgroup is gone");
+	check_memcg(m, cg, bc);
+	MemInfo mi = {};
+	uint64_t room = BUDGET_UNLIMITED;
+	(void)system_room(m, &mi, &room);
+	refresh_headroom(m, cg, bc, mi.swap_free);
+	uint64_t debt = (cg->merging_pages + cg->zero_pages) * m->page_size;
+	uint64_t fit_room = bc->headroom_known ? bc->headroom : room;
+	if (!budget_cgroup_unmerge_fits(debt, fit_room, m->config.headroom_margin)) {
+		char d[FORMAT_BYTES_MAX], h[FORMAT_BYTES_MAX], g[FORMAT_BYTES_MAX];
+		return insufficient(error,
+				    "DisableCgroup %s refused: unmerging it needs its merge debt %s (%" PRIu64
+				    " bytes) plus the margin %s, and %s %s is left (%" PRIu64 " bytes)",
+				    cg->path, format_bytes(d, sizeof(d), debt), debt,
+				    format_bytes(g, sizeof(g), m->config.headroom_margin),
+				    bc->headroom_known
+					    ? "its headroom (memory.max - memory.current + swap) is only"
+					    : "the node's MemAvailable + SwapFree is only",
+				    format_bytes(h, sizeof(h), fit_room), fit_room);
+	}
+
+	_cleanup_free_ pid_t *pids = NULL;
+	size_t n = 0;
+	int r = cg_list_procs(m->cgroup_mount, cg->path, &pids, &n);
+	if (r < 0)
+		return sd_bus_error_setf(error, PM_ERROR_NO_SUCH_CGROUP,
+					 "Cannot list the processes of %s: %s", cg->path, strerror(-r));
+	r = proc_job_prepare(&bm->procs, pids, n);
+	if (r < 0)
+		return sd_bus_error_set_errno(error, -r);
+	bm->job_cgroup = strdup(cg->path);
+	r = start_worker(m, JOB_CGROUP_DISABLE,
+			 (UnmergeWorkerParams){.job = UNMERGE_JOB_CUSTOM,
+					       .job_fn = job_merge_any_off,
+					       .job_data = &bm->procs,
+					       .run_after = UNMERGE_RUN_KEEP},
+			 error);
+	if (r < 0) {
+		proc_job_done(&bm->procs);
+		bm->job_cgroup = mfree_str(bm->job_cgroup);
+		return r;
+	}
+	cg->enabled = false;
+	cg->status = CGROUP_DISABLED;
+	(void)manager_persist(m);
+	manager_emit_cgroup_changed(m, cg);
+	log_info("DisableCgroup %s: switching merge-any off in %zu processes (debt %" PRIu64 " bytes)",
+		 cg->path, bm->procs.n, debt);
+	bm->reply = sd_bus_message_ref(m->bus ? sd_bus_get_current_message(m->bus) : NULL);
+	return bm->reply ? 1 : 0;
+}
+
+int budget_unmerge_all(Manager *m, bool force, sd_bus_error *error)
+{
+	if (budget_ksm_busy(m))
+		return budget_busy_error(m, error);
+	KsmState s;
+	int r = ksm_read_state(m->ksm_dir, &s);
+	if (r < 0)
+		return sd_bus_error_setf(error, SD_BUS_ERROR_NOT_SUPPORTED, "Cannot read %s: %s", m->ksm_dir,
+					 strerror(-r));
+	MemInfo mi;
+	r = meminfo_read(m->proc_root, &mi);
+	if (r < 0)
+		return sd_bus_error_setf(error, SD_BUS_ERROR_FAILED, "Cannot read %s/meminfo: %s",
+					 m->proc_root, strerror(-r));
+	UnmergePrediction p;
+	unmerge_predict(s.value[KSM_pages_sharing],
+			s.present[KSM_ksm_zero_pages] ? s.value[KSM_ksm_zero_pages] : 0, m->page_size,
+			m->config.unmerge_all_margin, mi.mem_available, mi.swap_free, &p);
+	char text[UNMERGE_PREDICTION_MAX];
+	unmerge_prediction_format(&p, text, sizeof(text));
+	if (!p.fits && !force)
+		return insufficient(error, "UnmergeAll refused: %s; call UnmergeAll(true) to force it", text);
+
+	/* Each managed cgroup must also be able to take its copies back. */
+	for (CgroupState *cg = m->cgroups; cg; cg = cg->next) {
+		BudgetCgroup *bc = bc_get(cg);
+		if (!bc)
+			continue;
+		check_memcg(m, cg, bc);
+		refresh_headroom(m, cg, bc, mi.swap_free);
+		uint64_t debt = (cg->merging_pages + cg->zero_pages) * m->page_size;
+		if (!bc->headroom_known ||
+		    budget_cgroup_unmerge_fits(debt, bc->headroom, m->config.headroom_margin))
+			continue;
+		if (force) {
+			log_warning("UnmergeAll forced although cgroup %s cannot take back its merge debt of "
+				    "%" PRIu64 " bytes (headroom %" PRIu64 "): it may OOM-kill there",
+				    cg->path, debt, bc->headroom);
+			continue;
+		}
+		return insufficient(error,
+				    "UnmergeAll refused: cgroup %s has a merge debt of %" PRIu64
+				    " bytes and a headroom of only %" PRIu64 " bytes (margin %" PRIu64
+				    "): unmerging would OOM-kill in it; call UnmergeAll(true) to force it",
+				    cg->path, debt, bc->headroom, m->config.headroom_margin);
+	}
+
+	r = start_worker(m, JOB_UNMERGE_ALL,
+			 (UnmergeWorkerParams){.job = UNMERGE_JOB_ALL, .run_after = desired_run(m)}, error);
+	if (r < 0)
+		return r;
+	log_info("UnmergeAll%s started (pid %d): %s", force ? "(force)" : "",
+		 (int)unmerge_worker_pid(bm_get(m)->worker), text);
+	emit_ksm_changed(m);
+	return 0;
+}
+
+int budget_set_merge_across_nodes(Manager *m, bool on, sd_bus_error *error)
+{
+	if (budget_ksm_busy(m))
+		return budget_busy_error(m, error);
+	uint64_t cur;
+	int r = ksm_read_field(m->ksm_dir, KSM_merge_across_nodes, &cur);
+	if (r < 0)
+		return sd_bus_error_setf(
+			error, SD_BUS_ERROR_NOT_SUPPORTED,
+			"This kernel has no merge_across_nodes (it is built without NUMA): %s", strerror(-r));
+	if (cur == (uint64_t)on)
+		return 0;
+	BudgetManager *bm = bm_get(m);
+	if (!bm)
+		return sd_bus_error_set_errno(error, ENOMEM);
+	r = start_worker(m, JOB_MERGE_ACROSS_NODES,
+			 (UnmergeWorkerParams){.job = UNMERGE_JOB_MERGE_ACROSS_NODES,
+					       .merge_across_nodes = on,
+					       .run_after = desired_run(m)},
+			 error);
+	if (r < 0)
+		return r;
+	log_info("SetMergeAcrossNodes(%s): unmerging everything first (pid %d)", on ? "true" : "false",
+		 (int)unmerge_worker_pid(bm->worker));
+	emit_ksm_changed(m);
+	bm->reply = sd_bus_message_ref(m->bus ? sd_bus_get_current_message(m->bus) : NULL);
+	return bm->reply ? 1 : 0;
+}
+
+/* ---- lifetime ---- */
+
+void budget_cgroup_dropped(Manager *m, CgroupState *cg)
+{
+	BudgetManager *bm = m->budget;
+	if (!bm || !m->cgroup_mount)
+		return;
+	swap_saved_load(m, bm);
+	SwapSaved *s = swap_saved_find(bm, cg->path);
+	if (!s)
+		return;
+	/* The container is gone: its cgroup gets its own memory.swap.max back
+	 * (when the directory still exists; a removed one needs nothing). */
+	int r = cg_write_limit(m->cgroup_mount, cg->path, "memory.swap.max", s->prev);
+	if (r >= 0)
+		log_info("Restored memory.swap.max of %s (its containers are gone)", cg->path);
+	else if (r != -ENOENT)
+		log_warning_errno(r, "Cannot restore memory.swap.max of %s: %m", cg->path);
+	swap_saved_forget(m, bm, cg->path);
 }
 
 void budget_cgroup_free(CgroupState *cg)
 {
+	BudgetCgroup *bc = cg->budget;
+	if (bc)
+		free(bc->unmerged);
+	free(bc);
 	cg->budget = NULL;
 }
 
 void budget_manager_free(Manager *m)
 {
+	BudgetManager *bm = m->budget;
+	if (bm) {
+		/* Exiting mid-unmerge: kill the child, run put back */
+		bm->worker = unmerge_worker_free(bm->worker);
+		proc_job_done(&bm->procs);
+		free(bm->job_cgroup);
+		sd_bus_message_unref(bm->reply);
+		for (size_t i = 0; i < bm->n_saved; i++)
+			free(bm->saved[i].path);
+		free(bm->saved);
+		free(bm);
+	}
 	m->budget = NULL;
 }

@@ -13,7 +13,7 @@
 #include "quantity.h"
 
 static const char *const trust_domain_mode_names[_TRUST_DOMAIN_MODE_MAX] = {
-	[TRUST_DOMAIN_MODE_IGNORE] = "ignore",
+	[TRUST_DOMAIN_MODE_IGNORE] = "off",
 	[TRUST_DOMAIN_MODE_SINGLE] = "single",
 };
 
@@ -24,8 +24,29 @@ const char *trust_domain_mode_name(TrustDomainMode m)
 
 int trust_domain_mode_from_name(const char *s)
 {
+	if (streq(s, "ignore")) /* the first name of "off" */
+		return TRUST_DOMAIN_MODE_IGNORE;
 	for (int i = 0; i < _TRUST_DOMAIN_MODE_MAX; i++)
 		if (streq(s, trust_domain_mode_names[i]))
+			return i;
+	return -EINVAL;
+}
+
+static const char *const scan_policy_mode_names[_SCAN_POLICY_MAX] = {
+	[SCAN_POLICY_KERNEL] = "kernel",
+	[SCAN_POLICY_PAGEMELD] = "pagemeld",
+	[SCAN_POLICY_ADVISOR] = "advisor",
+};
+
+const char *scan_policy_mode_name(int m)
+{
+	return m >= 0 && m < _SCAN_POLICY_MAX ? scan_policy_mode_names[m] : NULL;
+}
+
+int scan_policy_mode_from_name(const char *s)
+{
+	for (int i = 0; i < _SCAN_POLICY_MAX; i++)
+		if (streq(s, scan_policy_mode_names[i]))
 			return i;
 	return -EINVAL;
 }
@@ -38,7 +59,13 @@ void config_init_defaults(Config *c)
 		.start_ksm = true,
 		.default_merge_budget = UINT64_MAX,
 		.default_swap_budget = UINT64_MAX,
-		.trust_domain_mode = TRUST_DOMAIN_MODE_IGNORE,
+		.headroom_margin = 8ULL << 20,
+		.unmerge_all_margin = 128ULL << 20,
+		.scan_policy = SCAN_POLICY_KERNEL,
+		.target_scan_usec = 60ULL * 1000000ULL,
+		.ksmd_cpu_budget = 0.10,
+		.ksmd_pages_per_cpu_ms = KSMD_PAGES_PER_CPU_MS_DEFAULT,
+		.trust_domain_mode = TRUST_DOMAIN_MODE_SINGLE,
 	};
 }
 
@@ -138,6 +165,10 @@ static int handler(void *user, const char *section, const char *name, const char
 			r = parse_budget(value, &c->default_merge_budget);
 		else if (streq(name, "DefaultSwapBudget"))
 			r = parse_budget(value, &c->default_swap_budget);
+		else if (streq(name, "HeadroomMargin"))
+			r = parse_quantity(value, &c->headroom_margin);
+		else if (streq(name, "UnmergeAllMargin"))
+			r = parse_quantity(value, &c->unmerge_all_margin);
 		else
 			r = -ENOKEY;
 		if (r == -EINVAL || r == -ERANGE)
@@ -167,13 +198,40 @@ static int handler(void *user, const char *section, const char *name, const char
 				if (!c->advisor_mode)
 					r = -ENOMEM;
 			}
+		} else if (streq(name, "ScanPolicy")) {
+			int p = scan_policy_mode_from_name(value);
+			if (p < 0)
+				r = -EINVAL, why = "expected kernel, pagemeld or advisor";
+			else
+				c->scan_policy = p;
+		} else if (streq(name, "TargetScanSec")) {
+			uint64_t v;
+			r = parse_u64(value, &v);
+			if (r >= 0 && (v == 0 || v > 86400))
+				r = -ERANGE, why = "must be 1..86400";
+			if (r >= 0)
+				c->target_scan_usec = v * 1000000ULL;
+		} else if (streq(name, "KsmdCpuPercent")) {
+			uint64_t v;
+			r = parse_u64(value, &v);
+			if (r >= 0 && (v == 0 || v > 100))
+				r = -ERANGE, why = "must be 1..100";
+			if (r >= 0)
+				c->ksmd_cpu_budget = (double)v / 100.0;
+		} else if (streq(name, "KsmdPagesPerCpuMs")) {
+			uint64_t v;
+			r = parse_u64(value, &v);
+			if (r >= 0 && v == 0)
+				r = -ERANGE, why = "must be positive";
+			if (r >= 0)
+				c->ksmd_pages_per_cpu_ms = (double)v;
 		} else
 			r = -ENOKEY;
 	} else if (streq(section, "TrustDomain")) {
 		if (streq(name, "Mode")) {
 			int m = trust_domain_mode_from_name(value);
 			if (m < 0)
-				r = -EINVAL, why = "expected ignore or single";
+				r = -EINVAL, why = "expected single or off";
 			else
 				c->trust_domain_mode = m;
 		} else if (streq(name, "Domain")) {

@@ -9,9 +9,13 @@
 #include <stdint.h>
 
 #define CONFIG_PATH_DEFAULT "/etc/pagemeld/pagemeld.conf"
+/* ksmd's scan rate, measured by bench/ksmd_calibrate.py on the 2-core
+ * x86_64 development machine (kernel 6.18, half merged/half unique pages):
+ * 305 pages per CPU-ms. Override with [Scan] KsmdPagesPerCpuMs=. */
+#define KSMD_PAGES_PER_CPU_MS_DEFAULT 300.0
 
 typedef enum TrustDomainMode {
-	TRUST_DOMAIN_MODE_IGNORE, /* annotations stored and shown, never enforced */
+	TRUST_DOMAIN_MODE_IGNORE, /* "off" (alias "ignore"): every domain merges, as the kernel would */
 	TRUST_DOMAIN_MODE_SINGLE, /* only one trust domain merges on this node */
 	_TRUST_DOMAIN_MODE_MAX,
 } TrustDomainMode;
@@ -30,6 +34,8 @@ typedef struct Config {
 	/* [Budgets] UINT64_MAX = unlimited */
 	uint64_t default_merge_budget; /* DefaultMergeBudget */
 	uint64_t default_swap_budget;  /* DefaultSwapBudget; UINT64_MAX = leave memory.swap.max */
+	uint64_t headroom_margin;      /* HeadroomMargin: kept free in a cgroup (issue 5) */
+	uint64_t unmerge_all_margin;   /* UnmergeAllMargin: kept free node-wide by UnmergeAll */
 	/* [Scan] */
 	ConfigKnob pages_to_scan;
 	ConfigKnob sleep_millisecs;
@@ -37,6 +43,13 @@ typedef struct Config {
 	ConfigKnob smart_scan;
 	ConfigKnob max_page_sharing;
 	char *advisor_mode; /* NULL = leave it */
+	/* scan policy (issue 5): kernel = leave the knobs to [Scan] above;
+	 * pagemeld = pages_to_scan/sleep_millisecs from the managed memory;
+	 * advisor = the kernel's scan-time advisor with the same target */
+	int scan_policy;	      /* ScanPolicy */
+	uint64_t target_scan_usec;    /* TargetScanSec */
+	double ksmd_cpu_budget;	      /* KsmdCpuPercent / 100 */
+	double ksmd_pages_per_cpu_ms; /* KsmdPagesPerCpuMs (bench/ksmd-calibrate) */
 	/* [TrustDomain] */
 	TrustDomainMode trust_domain_mode;
 	char *trust_domain; /* Domain=, NULL = the first one that registers */
@@ -50,6 +63,15 @@ int config_parse_string(const char *text, Config *ret, char **ret_error);
 /* Same for a file; a missing file gives the defaults (return 0). Other read
  * errors are returned with *ret_error set. */
 int config_load(const char *path, Config *ret, char **ret_error);
+
+typedef enum ScanPolicyMode {
+	SCAN_POLICY_KERNEL,
+	SCAN_POLICY_PAGEMELD,
+	SCAN_POLICY_ADVISOR,
+	_SCAN_POLICY_MAX,
+} ScanPolicyMode;
+const char *scan_policy_mode_name(int m);
+int scan_policy_mode_from_name(const char *s);
 
 const char *trust_domain_mode_name(TrustDomainMode m);
 int trust_domain_mode_from_name(const char *s);

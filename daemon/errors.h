@@ -16,3 +16,5 @@
 #define PM_ERROR_KERNEL_REFUSED PM_ERROR("KernelRefused")
 #define PM_ERROR_BUSY PM_ERROR("Busy")
 #define PM_ERROR_INSUFFICIENT_HEADROOM PM_ERROR("InsufficientHeadroom")
+#define PM_ERROR_NO_MEMORY_CONTROLLER PM_ERROR("NoMemoryController")
+#define PM_ERROR_TRUST_DOMAIN_CONFLICT PM_ERROR("TrustDomainConflict")

@@ -379,6 +379,8 @@ static int method_enable_disable(sd_bus_message *msg, void *userdata, sd_bus_err
 		r = budget_disable_cgroup(m, cg, error);
 	if (r < 0)
 		return r;
+	if (r > 0)
+		return 1; /* budget.c replies when its worker is done */
 	return sd_bus_reply_method_return(msg, NULL);
 }
 
@@ -411,6 +413,8 @@ static int method_set_merge_across_nodes(sd_bus_message *msg, void *userdata, sd
 	r = budget_set_merge_across_nodes(m, on, error);
 	if (r < 0)
 		return r;
+	if (r > 0)
+		return 1; /* budget.c replies when its worker is done */
 	return sd_bus_reply_method_return(msg, NULL);
 }
 
@@ -432,16 +436,17 @@ static const sd_bus_vtable manager_vtable[] = {
 	SD_BUS_VTABLE_START (0),
 	SD_BUS_PROPERTY("Version", "s", get_version, 0, SD_BUS_VTABLE_PROPERTY_CONST),
 	SD_BUS_PROPERTY("KernelFeatures", "as", get_kernel_features, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-	RO_KSM("KsmRun", "s", get_ksm_run),
-	RO_KSM("PagesShared", "t", get_ksm_u64),
-	RO_KSM("PagesSharing", "t", get_ksm_u64),
+	/* announced while an unmerge runs (budget.c) */
+	SD_BUS_PROPERTY("KsmRun", "s", get_ksm_run, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+	SD_BUS_PROPERTY("PagesShared", "t", get_ksm_u64, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+	SD_BUS_PROPERTY("PagesSharing", "t", get_ksm_u64, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
 	RO_KSM("PagesUnshared", "t", get_ksm_u64),
 	RO_KSM("PagesVolatile", "t", get_ksm_u64),
 	RO_KSM("PagesSkipped", "t", get_ksm_u64),
 	RO_KSM("FullScans", "t", get_ksm_u64),
 	RO_KSM("KsmZeroPages", "t", get_ksm_u64),
 	RO_KSM("GeneralProfit", "x", get_general_profit),
-	RO_KSM("MergeAcrossNodes", "b", get_ksm_bool),
+	SD_BUS_PROPERTY("MergeAcrossNodes", "b", get_ksm_bool, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
 	SD_BUS_PROPERTY("ManagedCgroups", "u", NULL, offsetof(Manager, n_cgroups),
 			SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
 	SD_BUS_PROPERTY("ManagedContainers", "u", NULL, offsetof(Manager, n_containers), 0),

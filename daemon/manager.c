@@ -89,6 +89,11 @@ static void manager_apply_scan_config(Manager *m)
 		{offsetof(Config, smart_scan), KSM_smart_scan},
 		{offsetof(Config, max_page_sharing), KSM_max_page_sharing},
 	};
+	if (budget_ksm_busy(m)) {
+		log_warning("Not applying [Scan] now: an unmerge is running (KSM knobs are locked until it "
+			    "ends)");
+		return;
+	}
 	if (m->config.advisor_mode) {
 		int r = ksm_write_advisor(m->ksm_dir, ksm_advisor_from_name(m->config.advisor_mode));
 		if (r < 0)
@@ -180,6 +185,8 @@ int manager_ksm_refresh(Manager *m, bool force)
 
 int manager_ksm_write(Manager *m, KsmField f, uint64_t value, sd_bus_error *error)
 {
+	if (budget_ksm_busy(m))
+		return budget_busy_error(m, error);
 	int r = ksm_write_field(m->ksm_dir, f, value);
 	if (r >= 0) {
 		log_info("KSM %s=%" PRIu64 " (D-Bus)", ksm_field_name(f), value);
@@ -211,7 +218,7 @@ int manager_ksm_write(Manager *m, KsmField f, uint64_t value, sd_bus_error *erro
 static void manager_maybe_start_ksm(Manager *m)
 {
 	uint64_t run;
-	if (!m->config.start_ksm)
+	if (!m->config.start_ksm || budget_ksm_busy(m))
 		return;
 	int r = ksm_read_field(m->ksm_dir, KSM_run, &run);
 	if (r < 0 || run != KSM_RUN_STOP)
@@ -281,6 +288,7 @@ CgroupState *manager_find_cgroup(Manager *m, const char *s)
 
 int manager_enable_cgroup(Manager *m, CgroupState *cg, sd_bus_error *error)
 {
+	budget_cgroup_enabled(m, cg); /* over-budget merges again */
 	if (!cg->enabled) {
 		cg->enabled = true;
 		if (cg->status == CGROUP_DISABLED)
@@ -383,6 +391,9 @@ int manager_register_container(Manager *m, const char *id, int pidfd, char **kv,
 
 	Container *c = registry_find_container(m, id);
 	CgroupState *cg = registry_find_cgroup(m, path);
+	r = policy_check_registration(m, cg, path, a.trust_domain, error);
+	if (r < 0)
+		return r;
 	bool new_cgroup = !cg;
 	if (new_cgroup) {
 		r = registry_add_cgroup(m, path, &cg);

@@ -225,7 +225,9 @@ int sweep_cgroup(Manager *m, CgroupState *cg)
 	if (r < 0)
 		return log_warning_errno(r, "Cannot track processes of cgroup %s: %m", cg->path);
 
-	bool want = cg->enabled && cg->status != CGROUP_UNSUPPORTED && policy_may_merge(m, cg, NULL);
+	/* unsupported (no v2 memory controller) still merges: only headroom
+	 * and swap budgets are missing there */
+	bool want = cg->enabled && policy_may_merge(m, cg, NULL);
 	for (size_t i = 0; i < cg->n_procs; i++) {
 		SweepProc *p = &cg->procs[i];
 		KsmStat st;
@@ -303,6 +305,7 @@ int sweep_all(Manager *m)
 	}
 	if (dropped > 0)
 		(void)manager_persist(m);
+	budget_sweep_done(m);
 	(void)manager_ksm_refresh(m, true);
 	m->sweeps++;
 	m->last_sweep_cpu_usec = now_usec(CLOCK_PROCESS_CPUTIME_ID) - cpu0;
