@@ -62,6 +62,7 @@ typedef struct BudgetManager {
 	UnmergeWorker *worker;
 	BudgetJob job;
 	char *job_cgroup; /* path: the cgroup may be dropped while the job runs */
+	unsigned job_generation;
 	ProcJob procs;
 	sd_bus_message *reply; /* deferred method reply */
 	bool merge_across_nodes;
@@ -89,6 +90,7 @@ typedef struct BudgetCgroup {
 	 * ksmd walks them again, so their stale pages are not debt */
 	pid_t *unmerged;
 	size_t n_unmerged;
+	unsigned generation; /* bumped when the budget is raised or on EnableCgroup */
 } BudgetCgroup;
 
 static void proc_job_done(ProcJob *j)
@@ -435,7 +437,9 @@ static void on_worker_done(UnmergeWorker *w, const UnmergeResult *res, void *use
 			log_error("%s of %s: %s",
 				  job == JOB_CGROUP_DISABLE ? "DisableCgroup" : "Over-budget unmerge",
 				  strna(bm->job_cgroup), text);
-		if (cg && cg->budget && job == JOB_CGROUP_OVER_BUDGET)
+		/* a budget raised meanwhile makes the result moot */
+		if (cg && cg->budget && job == JOB_CGROUP_OVER_BUDGET && res->error == 0 &&
+		    ((BudgetCgroup *)cg->budget)->generation == bm->job_generation)
 			for (size_t i = 0; i < bm->procs.n; i++)
 				unmerged_add(cg->budget, bm->procs.pids[i]);
 		if (job == JOB_CGROUP_DISABLE) {
@@ -653,6 +657,7 @@ static void evaluate(Manager *m, CgroupState *cg)
 	if (proc_job_prepare(&bm->procs, chosen, v.n_unmerge) < 0)
 		return;
 	bm->job_cgroup = strdup(cg->path);
+	bm->job_generation = bc->generation;
 	sd_bus_error error = SD_BUS_ERROR_NULL;
 	if (start_worker(m, JOB_CGROUP_OVER_BUDGET,
 			 (UnmergeWorkerParams){.job = UNMERGE_JOB_CUSTOM,
@@ -809,6 +814,7 @@ int budget_set(Manager *m, CgroupState *cg, uint64_t merge_budget, uint64_t swap
 	if (cg->status == CGROUP_OVER_BUDGET && merge_budget > old_budget) {
 		cg->status = bc->memcg ? CGROUP_MERGING : CGROUP_UNSUPPORTED;
 		bc->n_unmerged = 0;
+		bc->generation++;
 		log_info("cgroup %s: merge budget raised, merging again", cg->path);
 	}
 	char b[FORMAT_BYTES_MAX], s[FORMAT_BYTES_MAX];
@@ -829,8 +835,10 @@ int budget_set(Manager *m, CgroupState *cg, uint64_t merge_budget, uint64_t swap
 void budget_cgroup_enabled(Manager *m, CgroupState *cg)
 {
 	BudgetCgroup *bc = cg->budget;
-	if (bc)
+	if (bc) {
 		bc->n_unmerged = 0;
+		bc->generation++;
+	}
 	if (cg->status == CGROUP_OVER_BUDGET)
 		cg->status = CGROUP_MERGING;
 }

@@ -1,0 +1,351 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""Budgets and safe unmerging in pagemeldd (issue 5), live on this host.
+
+This host's cgroup v2 is the hybrid one (/sys/fs/cgroup/unified) without the
+memory controller: exactly the `unsupported` case, tested here. Headroom,
+swap budgets and OOM behaviour with the memory controller are in tests/vm.
+"""
+import os
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import (CGROUP_V2, Daemon, KSM, build_path, dbus_error_name, ksm_counter, ksm_fast_scan,
+                      read_knob, wait_for)
+
+dbus = pytest.importorskip("dbus")
+
+UNSET = 2**64 - 1
+CONFIG = """[Daemon]
+SweepIntervalSec=3600
+LogLevel=debug
+StartKsm=no
+"""
+
+
+def has_memcg(cg):
+    return (cg.dir / "memory.current").exists()
+
+
+def has_remote():
+    return build_path("..", "lib", "remote.c").exists() or (build_path().parent / "lib" / "remote.c").exists()
+
+
+class Monitor:
+    """io.pagemeld1.Manager signals, received by dbus-python on a GLib main
+    loop in a thread (the test bus' policy refuses BecomeMonitor)."""
+
+    def __init__(self, address):
+        import dbus.bus
+        import dbus.mainloop.glib
+        from gi.repository import GLib
+        self.signals = []
+        self.loop = GLib.MainLoop()  # dbus-python dispatches on the default context
+        self.ready = threading.Event()
+        self.address = address
+        self.t = threading.Thread(target=self._run, daemon=True)
+        self.t.start()
+        self.ready.wait(10)
+
+    def _run(self):
+        import dbus.bus
+        import dbus.mainloop.glib
+        dbus.mainloop.glib.threads_init()
+        ml = dbus.mainloop.glib.DBusGMainLoop()
+        self.conn = dbus.bus.BusConnection(self.address, mainloop=ml)
+        self.conn.add_signal_receiver(self._on_signal, dbus_interface="io.pagemeld1.Manager",
+                                      member_keyword="member")
+        self.ready.set()
+        self.loop.run()
+
+    def _on_signal(self, *args, member=None):
+        self.signals.append({"member": member, "payload": {"data": [_plain(a) for a in args]}})
+
+    def named(self, member):
+        return [s for s in self.signals if s.get("member") == member]
+
+    def close(self):
+        self.loop.quit()
+        self.t.join(5)
+
+
+def _plain(v):
+    if isinstance(v, dbus.Boolean):
+        return bool(v)
+    if isinstance(v, (dbus.String, dbus.ObjectPath)):
+        return str(v)
+    if isinstance(v, (dbus.UInt64, dbus.Int64, dbus.UInt32, dbus.Int32)):
+        return int(v)
+    return v
+
+
+@pytest.fixture
+def start_daemon(bus):
+    made = []
+
+    def start(config=CONFIG):
+        if not build_path("daemon", "pagemeldd").exists():
+            pytest.skip("pagemeldd not built")
+        d = Daemon(bus, config=config)
+        made.append(d)
+        d.start()
+        return d
+    try:
+        yield start
+    finally:
+        for d in made:
+            d.cleanup()
+
+
+def merged(pid, pages, timeout=60):
+    def ok():
+        for line in open(f"/proc/{pid}/ksm_stat"):
+            k, v = line.split()[:2]
+            if k == "ksm_merging_pages":
+                return int(v) >= pages
+        return False
+    wait_for(ok, timeout, interval=0.1, what=f"{pages} merged pages in {pid}")
+
+
+def test_unsupported_without_memory_controller(ksm, start_daemon, cgroup):
+    d = start_daemon()
+    m = d.client()
+    cg = cgroup()
+    if has_memcg(cg):
+        pytest.skip("this host has the v2 memory controller: tests/vm covers it")
+    p = cg.spawn_memfill(same=64, merge=True)
+    obj = m.register("u1", p.pid, {"merge.pagemeld.io": "true"})
+    props = m.cgroup_props(obj)
+    assert props["State"] == "unsupported"
+    assert "no cgroup v2 memory controller" in d.read_log()
+    # the swap part is refused loudly, with what to do instead
+    with pytest.raises(dbus.exceptions.DBusException) as e:
+        m.manager.SetBudget(cg.path, UNSET, 64 << 20)
+    assert dbus_error_name(e) == "io.pagemeld1.Error.NoMemoryController"
+    assert "memory controller" in str(e.value) and cg.path in str(e.value)
+    assert m.cgroup_props(obj)["SwapBudget"] == UNSET
+    # the merge budget alone still works there (it needs no memcg)
+    m.manager.SetBudget(cg.path, 512 << 20, UNSET)
+    props = m.cgroup_props(obj)
+    assert props["MergeBudget"] == 512 << 20
+    assert props["State"] == "unsupported"
+    m.close()
+
+
+def test_merge_budget_over_budget_and_signal(ksm, start_daemon, cgroup):
+    d = start_daemon()
+    m = d.client()
+    cg = cgroup()
+    mon = Monitor(d.bus_address)
+    try:
+        p = cg.spawn_memfill(same=2048, unique=16, merge=True)
+        ksm_fast_scan()
+        merged(p.pid, 2000)
+        obj = m.register("b1", p.pid, {"merge.pagemeld.io": "true", "merge-budget.pagemeld.io": "1Mi"})
+        m.sweep()
+        props = m.cgroup_props(obj)
+        assert props["State"] == "over-budget"
+        assert props["MergeDebt"] >= 2000 * 4096
+        wait_for(lambda: mon.named("BudgetExceeded"), 10, what="BudgetExceeded")
+        sig = mon.named("BudgetExceeded")[0]
+        assert sig["payload"]["data"][0] == obj
+        assert sig["payload"]["data"][1] >= 2000 * 4096
+        assert sig["payload"]["data"][2] == 1 << 20
+        log = d.read_log()
+        assert "over its budget limit" in log
+        if has_remote():
+            # the biggest (only) merger had merge-any switched off
+            wait_for(lambda: "merge-any off in 1 processes" in d.read_log(), 30, what="over-budget unmerge")
+        # no re-enabling by itself: still over budget after another sweep
+        m.sweep()
+        assert m.cgroup_props(obj)["State"] == "over-budget"
+        # raising the budget lets it merge again
+        m.manager.SetBudget(cg.path, 1 << 30, UNSET)
+        state = m.cgroup_props(obj)["State"]
+        assert state in ("merging", "unsupported")
+        # and EnableCgroup clears over-budget too
+        m.manager.SetBudget(cg.path, 4096, UNSET)
+        assert m.cgroup_props(obj)["State"] == "over-budget", d.read_log()[-3000:]
+        m.manager.EnableCgroup(cg.path)
+        assert m.cgroup_props(obj)["State"] in ("merging", "unsupported", "over-budget")
+    finally:
+        mon.close()
+        m.close()
+
+
+def test_unmerge_all_refused_then_forced(ksm, start_daemon, cgroup):
+    # a margin bigger than any machine: the prediction must refuse
+    d = start_daemon(CONFIG + "[Budgets]\nUnmergeAllMargin=1000Ti\n")
+    m = d.client()
+    cg = cgroup()
+    mon = Monitor(d.bus_address)
+    try:
+        p = cg.spawn_memfill(same=4096, unique=16, merge=True)
+        ksm_fast_scan()
+        merged(p.pid, 4000)
+        m.register("a1", p.pid, {"merge.pagemeld.io": "true"})
+        sharing = ksm_counter("pages_sharing")
+        assert sharing >= 4000
+        with pytest.raises(dbus.exceptions.DBusException) as e:
+            m.manager.UnmergeAll(False)
+        assert dbus_error_name(e) == "io.pagemeld1.Error.InsufficientHeadroom"
+        msg = str(e.value)
+        for word in ("pages_sharing", "MemAvailable", "SwapFree", "margin", "UnmergeAll(true)"):
+            assert word in msg, msg
+        assert read_knob("run") == "1"  # nothing happened
+        m.manager.UnmergeAll(True)
+        wait_for(lambda: mon.named("UnmergeFinished"), 60, what="UnmergeFinished")
+        ok, err = mon.named("UnmergeFinished")[0]["payload"]["data"]
+        assert ok is True and err == ""
+        # run restored to what it was (1), and the merged state was undone
+        assert read_knob("run") == "1"
+        assert "UnmergeAll(force) started" in d.read_log()
+        assert "pages_sharing" in d.read_log()
+    finally:
+        mon.close()
+        m.close()
+    assert p.poll() is None
+
+
+def test_bus_responsive_during_long_unmerge(ksm, start_daemon, cgroup):
+    """GetAll latency while a long unmerge runs: the write of 2 is in the
+    worker, so the bus answers."""
+    d = start_daemon()
+    m = d.client()
+    cg = cgroup()
+    mon = Monitor(d.bus_address)
+    lat = []
+    seen_unmerging = []
+    try:
+        # 4 x 512 MiB of identical pages: ~1-2 s of unmerging here
+        procs = [cg.spawn_memfill(same=131072, unique=16, merge=True) for _ in range(4)]
+        ksm_fast_scan(pages=50000, sleep_ms=1)
+        for p in procs:
+            merged(p.pid, 130000, timeout=180)
+        m.register("l1", procs[0].pid, {"merge.pagemeld.io": "true"})
+        sharing = ksm_counter("pages_sharing")
+        stop = threading.Event()
+
+        def poll():
+            c = d.client()
+            while not stop.is_set():
+                t0 = time.monotonic()
+                props = c.get_all()
+                lat.append(time.monotonic() - t0)
+                if props["KsmRun"] == "unmerging":
+                    seen_unmerging.append(int(props["PagesSharing"]))
+            c.close()
+        t = threading.Thread(target=poll)
+        t.start()
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        m.manager.UnmergeAll(True)
+        call = time.monotonic() - t0
+        wait_for(lambda: mon.named("UnmergeFinished"), 120, what="UnmergeFinished")
+        took = time.monotonic() - t0
+        time.sleep(0.2)
+        stop.set()
+        t.join()
+        lat.sort()
+        print(f"\nunmerge of {sharing} pages_sharing: {took:.2f} s; UnmergeAll returned in {call * 1000:.1f} ms; "
+              f"{len(lat)} GetAll calls, median {lat[len(lat) // 2] * 1000:.1f} ms, "
+              f"max {lat[-1] * 1000:.1f} ms; {len(seen_unmerging)} saw KsmRun=unmerging")
+        assert mon.named("UnmergeFinished")[0]["payload"]["data"][0] is True
+        assert call < 0.5
+        assert seen_unmerging, "KsmRun never read as unmerging"
+        assert lat[-1] < 0.5, f"GetAll blocked for {lat[-1]:.2f} s"
+    finally:
+        mon.close()
+        m.close()
+
+
+def test_set_merge_across_nodes(ksm, start_daemon, cgroup):
+    if not (KSM / "merge_across_nodes").exists():
+        pytest.skip("kernel without NUMA: no merge_across_nodes")
+    d = start_daemon()
+    m = d.client()
+    cg = cgroup()
+    try:
+        p = cg.spawn_memfill(same=2048, merge=True)
+        ksm_fast_scan()
+        merged(p.pid, 2000)
+        m.register("n1", p.pid, {"merge.pagemeld.io": "true"})
+        before = read_knob("merge_across_nodes")
+        m.manager.SetMergeAcrossNodes(before == "0")  # replies when done
+        assert read_knob("merge_across_nodes") == ("1" if before == "0" else "0")
+        assert read_knob("run") == "1"
+        assert bool(m.get("MergeAcrossNodes")) == (before == "0")
+        m.manager.SetMergeAcrossNodes(before == "1")
+        assert read_knob("merge_across_nodes") == before
+        assert read_knob("run") == "1"
+        # while a worker runs, knob writes are refused, not blocked
+        m.manager.UnmergeAll(True)
+        try:
+            m.props.Set("io.pagemeld1.Manager", "PagesToScan", dbus.UInt64(123))
+        except dbus.exceptions.DBusException as e:
+            assert e.get_dbus_name() == "io.pagemeld1.Error.Busy"
+            assert "UnmergeAll is running" in str(e)
+    finally:
+        m.close()
+
+
+def test_trust_domains(ksm, start_daemon, cgroup):
+    d = start_daemon(CONFIG + "[TrustDomain]\nMode=single\n")
+    m = d.client()
+    a, b = cgroup(), cgroup()
+    pa = a.spawn_memfill(same=64, merge=True)
+    pb = b.spawn_memfill(same=64, merge=True)
+    m.register("ta", pa.pid, {"merge.pagemeld.io": "true", "trust-domain.pagemeld.io": "tenant-a"})
+    assert m.get("TrustDomain") == "tenant-a"
+    with pytest.raises(dbus.exceptions.DBusException) as e:
+        m.register("tb", pb.pid, {"merge.pagemeld.io": "true", "trust-domain.pagemeld.io": "tenant-b"})
+    assert dbus_error_name(e) == "io.pagemeld1.Error.TrustDomainConflict"
+    assert "tenant-a" in str(e.value) and "tenant-b" in str(e.value)
+    # the same domain is welcome
+    m.register("ta2", pb.pid, {"merge.pagemeld.io": "true", "trust-domain.pagemeld.io": "tenant-a"})
+    m.unregister("ta2")
+    # once tenant-a is gone, tenant-b takes the node
+    m.unregister("ta")
+    m.register("tb", pb.pid, {"merge.pagemeld.io": "true", "trust-domain.pagemeld.io": "tenant-b"})
+    assert m.get("TrustDomain") == "tenant-b"
+    m.close()
+    d.stop()
+
+    d2 = start_daemon(CONFIG + "[TrustDomain]\nMode=off\n")
+    m2 = d2.client()
+    m2.register("ta", pa.pid, {"merge.pagemeld.io": "true", "trust-domain.pagemeld.io": "tenant-a"})
+    m2.register("tb", pb.pid, {"merge.pagemeld.io": "true", "trust-domain.pagemeld.io": "tenant-b"})
+    assert len(m2.list_cgroups()) == 2
+    assert m2.get("TrustDomain") == ""
+    m2.close()
+
+
+def test_scan_policy_applied(ksm, start_daemon, cgroup):
+    d = start_daemon(CONFIG + "[Scan]\nScanPolicy=pagemeld\nTargetScanSec=10\nKsmdCpuPercent=20\n"
+                     "KsmdPagesPerCpuMs=300\n")
+    m = d.client()
+    cg = cgroup()
+    p = cg.spawn_memfill(same=4096, unique=4096, merge=True)
+    ksm_fast_scan()
+    wait_for(lambda: ksm_counter("full_scans") > 0, 30)
+    m.register("s1", p.pid, {"merge.pagemeld.io": "true"})
+    m.sweep()
+    pages, sleep = int(read_knob("pages_to_scan")), int(read_knob("sleep_millisecs"))
+    assert (pages, sleep) != (10000, 10), "the policy did not write the knobs"
+    # ~8192 managed pages in 10 s at 300 pages/CPU-ms: 0.82 pages/ms, 0.27% CPU:
+    # 64-page batches every ~78 ms
+    assert pages == 64 and 60 <= sleep <= 80, (pages, sleep)
+    assert "Scan policy:" in d.read_log()
+    m.close()
+    if (KSM / "advisor_mode").exists():
+        d.stop()
+        d2 = start_daemon(CONFIG + "[Scan]\nScanPolicy=advisor\nTargetScanSec=7\nKsmdCpuPercent=15\n")
+        m2 = d2.client()
+        m2.register("s1", p.pid, {"merge.pagemeld.io": "true"})
+        m2.sweep()
+        assert read_knob("advisor_mode") == "scan-time"
+        assert read_knob("advisor_target_scan_time") == "7"
+        assert read_knob("advisor_max_cpu") == "15"
+        m2.close()
