@@ -51,6 +51,7 @@
  * uninterruptible sleep, a vfork parent, a v1-frozen cgroup never does). */
 #define FIRST_STOP_TIMEOUT_NS (5LL * 1000 * 1000 * 1000)
 #define MAX_PASSED_SIGNALS 64
+#define SPIN_NS (30 * 1000)
 #define MAX_DEFERRED_SIGNALS 8
 
 typedef enum StopKind {
@@ -105,7 +106,7 @@ static int64_t now_ns(void)
 static void backoff(unsigned *iter, int64_t start)
 {
 	unsigned i = (*iter)++;
-	if (now_ns() - start < 20 * 1000)
+	if (now_ns() - start < SPIN_NS)
 		return;
 	long step = i < 64 ? 10 * 1000 : i < 512 ? 100 * 1000 : 1000 * 1000;
 	struct timespec ts = {.tv_nsec = step};
@@ -127,10 +128,13 @@ static int xptrace(int req, pid_t tid, void *addr, void *data)
  * under a parent. */
 static int wait_stop(Tracee *t, int64_t deadline, Stop *ret)
 {
-	int64_t start = deadline > 0 ? now_ns() : 0;
+	int64_t start = now_ns();
 	for (unsigned iter = 0;;) {
 		siginfo_t si = {};
-		int flags = WEXITED | WSTOPPED | __WALL | WNOWAIT | (deadline > 0 ? WNOHANG : 0);
+		/* a short spin first: on an idle CPU the stop comes within
+		 * microseconds, sooner than a sleeping tracer is woken */
+		bool poll = deadline > 0 || now_ns() - start < SPIN_NS;
+		int flags = WEXITED | WSTOPPED | __WALL | WNOWAIT | (poll ? WNOHANG : 0);
 		if (waitid(P_PID, (id_t)t->tid, &si, flags) < 0) {
 			if (errno == EINTR)
 				continue;
@@ -141,9 +145,11 @@ static int wait_stop(Tracee *t, int64_t deadline, Stop *ret)
 			return negative_errno();
 		}
 		if (si.si_pid == 0) {
-			if (now_ns() > deadline)
-				return -ETIMEDOUT;
-			backoff(&iter, start);
+			if (deadline > 0) {
+				if (now_ns() > deadline)
+					return -ETIMEDOUT;
+				backoff(&iter, start);
+			}
 			continue;
 		}
 		if (si.si_code == CLD_EXITED || si.si_code == CLD_KILLED || si.si_code == CLD_DUMPED) {
@@ -212,17 +218,40 @@ static int read_task_status(pid_t pid, pid_t tid, RemoteTaskStatus *ret)
 	return remote_parse_status(text, ret);
 }
 
-/* The thread to trace: the leader, unless it is a zombie (it called
- * pthread_exit while other threads go on). */
+static bool state_alive(char s)
+{
+	return s != 'Z' && s != 'X' && s != 'x';
+}
+
+/* Sleeping (or stopped) threads are the cheap ones to borrow: a thread
+ * stopped while it was running carries negative scheduler lag, and on a
+ * saturated CPU EEVDF makes it wait for all its peers before it may run
+ * again, at each of our resumes (tens of ms with 20 spinning threads on 2
+ * CPUs). A sleeper is eligible at once. */
+static bool state_quiet(char s)
+{
+	return s == 'S' || s == 'T' || s == 't';
+}
+
+#define MAX_THREADS_SCANNED 64
+
+/* The thread to trace: the leader when it sleeps, else a sleeping thread,
+ * else the leader, else (a zombie leader: it called pthread_exit) any live
+ * thread. A debugger on the leader makes the whole process busy. */
 static int pick_thread(pid_t pid, pid_t *ret_tid, RemoteTaskStatus *ret_status)
 {
-	RemoteTaskStatus st;
-	int r = read_task_status(pid, pid, &st);
+	RemoteTaskStatus st, leader;
+	int r = read_task_status(pid, pid, &leader);
 	if (r < 0)
 		return r;
-	if (st.state != 'Z' && st.state != 'X') {
+	/* Still ours: it died in our hands and we are its parent, so it waits
+	 * for our own waitpid(), traced. (A first stop we gave up on is
+	 * "busy" below until drain_pending_detach() gets it.) */
+	if (leader.tracer_pid == (pid_t)syscall(SYS_gettid) && !state_alive(leader.state))
+		return -ESRCH;
+	if (leader.tracer_pid != 0 || (state_alive(leader.state) && state_quiet(leader.state))) {
 		*ret_tid = pid;
-		*ret_status = st;
+		*ret_status = leader;
 		return 0;
 	}
 
@@ -231,21 +260,42 @@ static int pick_thread(pid_t pid, pid_t *ret_tid, RemoteTaskStatus *ret_status)
 	DIR *d = opendir(path);
 	if (!d)
 		return errno == ENOENT ? -ESRCH : negative_errno();
+	pid_t any = 0;
+	RemoteTaskStatus any_st = {};
+	unsigned scanned = 0;
 	r = -ESRCH;
-	for (struct dirent *de; (de = readdir(d));) {
+	for (struct dirent *de; (de = readdir(d)) && scanned < MAX_THREADS_SCANNED;) {
 		char *end;
 		long tid = strtol(de->d_name, &end, 10);
 		if (*end || tid <= 0 || tid == pid)
 			continue;
-		if (read_task_status(pid, (pid_t)tid, &st) < 0 || st.state == 'Z' || st.state == 'X')
+		scanned++;
+		if (read_task_status(pid, (pid_t)tid, &st) < 0 || !state_alive(st.state))
 			continue;
-		*ret_tid = (pid_t)tid;
-		*ret_status = st;
-		r = 0;
-		break;
+		if (state_quiet(st.state)) {
+			*ret_tid = (pid_t)tid;
+			*ret_status = st;
+			r = 0;
+			break;
+		}
+		if (any == 0) {
+			any = (pid_t)tid;
+			any_st = st;
+		}
 	}
 	closedir(d);
-	return r;
+	if (r == 0)
+		return 0;
+	if (state_alive(leader.state)) {
+		*ret_tid = pid;
+		*ret_status = leader;
+		return 0;
+	}
+	if (any == 0)
+		return -ESRCH;
+	*ret_tid = any;
+	*ret_status = any_st;
+	return 0;
 }
 
 /* Still the process the pidfd names, and tid still one of its threads? */

@@ -17,7 +17,7 @@ packages=(
 	# sanitizers and the fuzzer
 	libclang-rt-14-dev
 	# cross-compile check of the aarch64 remote-control code
-	gcc-aarch64-linux-gnu
+	gcc-aarch64-linux-gnu libc6-dev-arm64-cross
 	# benchmarks, docs, packaging
 	hyperfine scdoc dpkg-dev debhelper fakeroot
 	# pagemeldctl metrics parse check; systemd-analyze verify of the man pages
