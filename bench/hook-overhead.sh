@@ -33,28 +33,13 @@ cleanup() {
 trap cleanup EXIT
 
 # A private system bus with the real io.pagemeld1 policy, and pagemeldd on it.
-cat >"$tmp/bus.conf" <<EOF
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path=$tmp/bus</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <deny own="*"/>
-    <deny send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/>
-    <allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-    <allow receive_type="signal"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
-  </policy>
-  <include>$src/packaging/dbus/io.pagemeld1.conf</include>
-</busconfig>
+# The bus configuration of the integration tests (tests/integration/conftest.py).
+/usr/bin/python3 - "$tmp/bus" "$src" >"$tmp/bus.conf" <<'EOF'
+import sys
+sys.path.insert(0, sys.argv[2] + "/tests/integration")
+from conftest import BUS_CONFIG
+print(BUS_CONFIG.replace("@SOCKET@", sys.argv[1])
+      .replace("@POLICY@", sys.argv[2] + "/packaging/dbus/io.pagemeld1.conf"))
 EOF
 dbus-daemon --config-file="$tmp/bus.conf" --nofork --nopidfile 2>"$tmp/bus.log" &
 bus_pid=$!
