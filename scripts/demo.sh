@@ -65,7 +65,11 @@ cleanup() {
 		# podman (cgroupfs) leaves the pod's empty cgroup directories behind
 		[ -n "$pod_id" ] && rmdir /sys/fs/cgroup/*/libpod_parent/"$pod_id" 2>/dev/null
 	fi
-	[ -f "$CONTAINERS_STORAGE_CONF" ] && podman system reset --force >/dev/null 2>&1
+	# Not `podman system reset`: it would also drop the machine's CNI
+	# networks, shared with every other podman user. The image, then
+	# anything podman left mounted in our private storage, then the storage.
+	[ -f "$CONTAINERS_STORAGE_CONF" ] && podman rmi --all --force >/dev/null 2>&1
+	awk -v w="$work/" 'index($2, w) == 1 { print $2 }' /proc/self/mounts | sort -r | xargs -r umount -l 2>/dev/null
 	if [ -n "$daemon_pid" ] && kill -0 "$daemon_pid" 2>/dev/null; then
 		kill -TERM "$daemon_pid"
 		for _ in $(seq 100); do kill -0 "$daemon_pid" 2>/dev/null || break; sleep 0.1; done

@@ -137,7 +137,15 @@ def podman_env(tmp_path):
     yield env
     subprocess.run(["podman", "pod", "rm", "--all", "--force", "--time", "0"], env=env,
                    capture_output=True, timeout=120)
-    subprocess.run(["podman", "system", "reset", "--force"], env=env, capture_output=True, timeout=120)
+    # Not `podman system reset`: it would also drop the machine's CNI
+    # networks, shared with every other podman user.
+    subprocess.run(["podman", "rmi", "--all", "--force"], env=env, capture_output=True, timeout=120)
+    with open("/proc/self/mounts") as f:
+        left = [line.split()[1] for line in f if line.split()[1].startswith(str(base) + "/")]
+    for m in sorted(left, reverse=True):
+        subprocess.run(["umount", "-l", m], capture_output=True)
+    shutil.rmtree(base / "storage", ignore_errors=True)
+    shutil.rmtree(base / "run", ignore_errors=True)
 
 
 def podman(env, *args, timeout=120, check=True):
