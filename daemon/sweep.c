@@ -163,7 +163,7 @@ static int merge_procs(Manager *m, CgroupState *cg, size_t n)
 			safe_close(cg->procs[i++].fd);
 		np[j].pid = m->sweep_pids[j];
 		if (i < cg->n_procs && cg->procs[i].pid == m->sweep_pids[j])
-			np[j].fd = cg->procs[i++].fd;
+			np[j] = cg->procs[i++];
 		else
 			np[j].fd = -EBADF;
 	}
@@ -201,6 +201,7 @@ static int read_proc_stat(Manager *m, SweepProc *p, KsmStat *ret)
 		if (l > 0)
 			return ksm_stat_parse(m->sweep_buf, ret);
 		p->fd = safe_close(p->fd); /* gone, a zombie, or a recycled pid */
+		p->merge_known = false;
 	}
 	return -ESRCH;
 }
@@ -236,8 +237,11 @@ int sweep_cgroup(Manager *m, CgroupState *cg)
 		r = read_proc_stat(m, p, &st);
 		if (r < 0)
 			continue; /* exited meanwhile */
-		if (want && st.merge_any != KSM_TRISTATE_YES) {
+		if (want && st.merge_any != KSM_TRISTATE_YES &&
+		    !(st.merge_any == KSM_TRISTATE_ABSENT && p->merge_known && p->fd >= 0)) {
 			r = sweep_enable_process(m, p->pid, -EBADF);
+			if (r >= 0)
+				p->merge_known = true;
 			if (r > 0)
 				log_info("Enabled merging in pid %d of %s (entered after registration)",
 					 (int)p->pid, cg->path);

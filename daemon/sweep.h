@@ -24,6 +24,9 @@ int sweep_enable_process(Manager *m, pid_t pid, int pidfd);
 typedef struct SweepProc {
 	pid_t pid;
 	int fd; /* /proc/PID/ksm_stat, -EBADF when not (yet) open */
+	/* Before 6.14 ksm_stat does not show merge_any: remember that this
+	 * process (the one fd pins) has it, so it is asked only once. */
+	bool merge_known;
 } SweepProc;
 
 /* Close the cached fds of a cgroup (it is going away). */
