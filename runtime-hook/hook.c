@@ -80,27 +80,24 @@ static HookConfig config;
 static void report(int level, const char *fmt, ...) _printf_(2, 3);
 static void report(int level, const char *fmt, ...)
 {
-	char msg[1024];
+	char msg[1024], line[1200];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	if (container_id)
+		snprintf(line, sizeof(line), "container %s: %s", container_id, msg);
+	else
+		snprintf(line, sizeof(line), "%s", msg);
 
 	/* stderr only for what the runtime's user should see. */
-	if (level <= LOG_WARNING) {
-		if (container_id)
-			fprintf(stderr, HOOK_IDENT ": container %s: %s\n", container_id, msg);
-		else
-			fprintf(stderr, HOOK_IDENT ": %s\n", msg);
-	}
-	int r = sd_journal_send("MESSAGE=%s%s%s%s", container_id ? "container " : "", container_id ?: "",
-				container_id ? ": " : "", msg, "PRIORITY=%i", level,
-				"SYSLOG_IDENTIFIER=" HOOK_IDENT, "CONTAINER_ID=%s", container_id ?: "", NULL);
-	if (r < 0) {
+	if (level <= LOG_WARNING)
+		fprintf(stderr, HOOK_IDENT ": %s\n", line);
+	if (sd_journal_send("MESSAGE=%s", line, "PRIORITY=%i", level, "SYSLOG_IDENTIFIER=" HOOK_IDENT,
+			    "CONTAINER_ID=%s", container_id ?: "", NULL) < 0) {
 		/* No journald: plain syslog (silently nothing without /dev/log). */
 		openlog(HOOK_IDENT, LOG_PID, LOG_DAEMON);
-		syslog(level, "%s%s%s%s", container_id ? "container " : "", container_id ?: "",
-		       container_id ? ": " : "", msg);
+		syslog(level, "%s", line);
 		closelog();
 	}
 }
