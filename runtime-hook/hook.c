@@ -38,7 +38,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <sys/time.h>
 #include <syslog.h>
 #include <unistd.h>
@@ -51,6 +50,7 @@
 #include "hook-config.h"
 #include "macro.h"
 #include "oci-state.h"
+#include "remote.h"
 
 #define HOOK_IDENT "pagemeld-oci-hook"
 #define HOOK_SLACK_MS 1000 /* reading the state and connecting, on top of the call timeout */
@@ -150,16 +150,6 @@ static void setup_time_limit(void)
 }
 
 /* ---- the daemon ---- */
-
-static int pidfd_open_checked(pid_t pid, int *ret)
-{
-	/* lib/remote.h's remote_pidfd_open() will do this once it lands. */
-	int fd = (int)syscall(SYS_pidfd_open, pid, 0);
-	if (fd < 0)
-		return negative_errno();
-	*ret = fd;
-	return 0;
-}
 
 static const char *bus_address(void)
 {
@@ -261,7 +251,7 @@ static int do_register(const OciState *s, const HookDecision *d)
 		report(LOG_ERR, "the OCI state has no pid; createRuntime needs the container's process");
 		return EXIT_BAD_INPUT;
 	}
-	r = pidfd_open_checked(s->pid, &pidfd);
+	r = remote_pidfd_open(s->pid, &pidfd);
 	if (r == -ESRCH) {
 		report(LOG_ERR, "process %d of the OCI state does not exist", (int)s->pid);
 		return EXIT_NO_PROCESS;
