@@ -7,7 +7,8 @@
  *    its identical pages merge (ksm_stat, the status ioctl, pages_sharing);
  *  - the status ioctl and /proc/PID/ksm_stat (ksm_merge_any, ksm_mergeable,
  *    backported) agree;
- *  - merge-any set through the pidfd survives the child's execve;
+ *  - merge-any set through the pidfd survives the child's execve and is
+ *    inherited by what it forks afterwards;
  *  - disable and see every page unmerged at once, data intact;
  *  - EPERM for an unprivileged caller (uid nobody, no CAP_SYS_NICE), both on
  *    a root process and on a process of its own uid; a process may act on
@@ -517,6 +518,50 @@ static void test_exec_inherit(const char *sleep_bin)
 	close(pidfd);
 }
 
+/* merge-any set through the pidfd is inherited by a child forked afterwards. */
+static void test_fork_inherit(void)
+{
+	int go[2], back[2];
+	if (pipe2(go, O_CLOEXEC) < 0 || pipe2(back, O_CLOEXEC) < 0)
+		return;
+	pid_t t = fork();
+	if (t == 0) {
+		char c;
+		if (read(go[0], &c, 1) != 1)
+			_exit(1);
+		pid_t g = fork();
+		if (g == 0) {
+			pause();
+			_exit(0);
+		}
+		(void)!write(back[1], &g, sizeof(g));
+		pause();
+		_exit(0);
+	}
+	close(go[0]);
+	close(back[1]);
+	int pidfd = pidfd_open(t);
+	int r = ksm_ioctl(pidfd, PAGEMELD_PIDFD_KSM_SET_MERGE_ANY, NULL);
+	check(r == 0, "SET_MERGE_ANY before fork (r=%d)", r);
+	(void)!write(go[1], "f", 1);
+	pid_t g = -1;
+	(void)!read(back[0], &g, sizeof(g));
+	int gfd = g > 0 ? pidfd_open(g) : -1;
+	struct pagemeld_pidfd_ksm_status st;
+	r = gfd >= 0 ? ksm_status(gfd, &st) : -EBADF;
+	check(r == 0 && (st.flags & PAGEMELD_PIDFD_KSM_MERGE_ANY),
+	      "the child forked afterwards has merge-any (r=%d flags=%#x)", r, r == 0 ? st.flags : 0);
+	if (g > 0)
+		kill(g, SIGKILL);
+	kill(t, SIGKILL);
+	waitpid(t, NULL, 0);
+	if (gfd >= 0)
+		close(gfd);
+	close(pidfd);
+	close(go[1]);
+	close(back[0]);
+}
+
 int main(int argc, char **argv)
 {
 	const char *sleep_bin = argc > 1 ? argv[1] : "/bin/busybox";
@@ -541,6 +586,7 @@ int main(int argc, char **argv)
 	test_merge_unmerge();
 	test_nobody_same_uid();
 	test_exec_inherit(sleep_bin);
+	test_fork_inherit();
 
 	write_knob("run", "2"); /* leave nothing merged */
 	printf("%d passed, %d failed\n", passed, failed);
