@@ -88,9 +88,20 @@ cleanup() {
 			echo "demo.sh: could not restore $k=${saved[$k]}" >&2
 	done
 	[ -n "${saved[run]:-}" ] && echo "${saved[run]}" >"$ksm/run"
+	# Still under the KSM lock: check that every knob is back.
+	for k in "${knobs[@]}"; do
+		[ -n "${saved[$k]:-}" ] || continue
+		[ "$k" = pages_to_scan ] && [ "${saved[advisor_mode]:-none}" = scan-time ] && continue
+		if [ "$(read_knob "$k")" != "${saved[$k]}" ]; then
+			echo "demo.sh: KSM knob $k is $(read_knob "$k"), was ${saved[$k]}" >&2
+			rc=1
+		fi
+	done
 	rm -rf "$work"
 	[ -n "$lock_fd" ] && exec {lock_fd}>&-
-	echo "Removed the pod, its image and storage, pagemeldd and the bus; KSM knobs restored."
+	echo "Removed the pod, its image and storage, pagemeldd and the bus."
+	[ $rc = 0 ] && echo "KSM knobs restored and checked: $(for k in "${knobs[@]}"; do
+		[ -n "${saved[$k]:-}" ] && printf '%s=%s ' "$k" "${saved[$k]}"; done)"
 	exit $rc
 }
 trap cleanup EXIT

@@ -4,16 +4,16 @@ example Pod through podman kube play, the real OCI hook, pagemeldd on a
 private bus, `pagemeldctl top` until the shared memory shows. It must
 finish within its minute, leave nothing running, and restore KSM's knobs.
 The demo takes the KSM test lock itself (so this test does not use the
-`ksm` fixture, which would deadlock against it)."""
+`ksm` fixture, which would deadlock against it) and checks, still under
+the lock, that every knob it saved is back; a snapshot taken here, outside
+the lock, would race with other tests."""
 import os
 import re
 import subprocess
 
 import pytest
 
-from conftest import KSM, SRC, build_path, read_knob, require_root
-
-KNOBS = ["run", "pages_to_scan", "sleep_millisecs", "advisor_mode", "use_zero_pages", "smart_scan"]
+from conftest import SRC, build_path, require_root
 
 
 def leftovers():
@@ -26,7 +26,6 @@ def test_demo_end_to_end():
     if not (SRC / "lib/remote.c").exists():
         pytest.skip("remote merge control (lib/remote.c, issue 3) not in this tree yet: "
                     "pagemeldd cannot enable merging inside containers")
-    before = {k: read_knob(k) for k in KNOBS if (KSM / k).exists()}
     env = dict(os.environ, PAGEMELD_DEMO_SKIP_DEPS="1", PAGEMELD_BUILD=str(build_path()))
     r = subprocess.run(["bash", str(SRC / "scripts/demo.sh")], env=env, capture_output=True, text=True,
                        timeout=600)
@@ -40,6 +39,8 @@ def test_demo_end_to_end():
     assert saved_mib >= 128  # three containers' 64 MiB of identical pages
     assert "(3 cgroups managed, not 4)" in out
     assert out.count("\033[H\033[2J") >= 3  # top refreshed in place
-    assert "KSM knobs restored" in out
-    assert {k: read_knob(k) for k in before} == before
+    m = re.search(r"KSM knobs restored and checked: (.*)", out)
+    assert m, out[-3000:]
+    restored = dict(kv.split("=", 1) for kv in m.group(1).split())
+    assert {"run", "sleep_millisecs"} <= set(restored)
     assert not leftovers()
