@@ -194,6 +194,21 @@ void ctl_print_list(FILE *f, const CtlCgroup *c, size_t n, uint64_t page_size, u
 	}
 	if (n == 0)
 		fprintf(f, "(no managed cgroups)\n");
+
+	/* Say once what the states that need an explanation mean. */
+	bool unsupported = false, over = false;
+	for (size_t i = 0; i < n; i++) {
+		unsupported = unsupported || streq_ptr(c[i].state, "unsupported");
+		over = over || streq_ptr(c[i].state, "over-budget");
+	}
+	if (over)
+		fprintf(f, "over-budget: merge debt passed min(budget, headroom); its biggest mergers were "
+			   "unmerged "
+			   "(pagemeldctl enable or a bigger budget lets it merge again)\n");
+	if (unsupported)
+		fprintf(f, "unsupported: no cgroup v2 memory controller for this cgroup: it merges, but "
+			   "headroom "
+			   "and swap budgets cannot be enforced\n");
 }
 
 void ctl_print_features(FILE *f, const CtlManager *m)
