@@ -103,6 +103,14 @@ bool remote_arch_restart_pending(const RemoteRegs *r, bool insn_at_pc)
 	return insn_at_pc;
 }
 
+bool remote_arch_eintr_restartable(const RemoteRegs *r, RemoteRegs *ret_rewound)
+{
+	/* x0 already holds -EINTR and orig_x0 is not visible to ptrace: the
+	 * epoll fd cannot be put back. The program gets EINTR, as after a
+	 * SIGSTOP/SIGCONT. */
+	return false;
+}
+
 void remote_arch_setup_call(RemoteRegs *r, uint64_t insn_addr, long nr, const uint64_t args[6])
 {
 	struct user_pt_regs *u = U(r);

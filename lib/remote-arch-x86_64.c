@@ -11,6 +11,7 @@
  * compute that ourselves: the thread is resumed untouched and the kernel
  * does it, we only recognise the case.
  */
+#include <errno.h>
 #include <stddef.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
@@ -78,6 +79,32 @@ bool remote_arch_restart_pending(const RemoteRegs *r, bool insn_at_pc)
 	default:
 		return false;
 	}
+}
+
+bool remote_arch_eintr_restartable(const RemoteRegs *r, RemoteRegs *ret_rewound)
+{
+	const struct user_regs_struct *u = CU(r);
+	if ((int64_t)u->rax != -EINTR)
+		return false;
+	switch ((int64_t)u->orig_rax) {
+	case SYS_epoll_wait:
+	case SYS_epoll_pwait:
+		if ((int)u->r10 != -1) /* a finite timeout: re-issued, it would start over */
+			return false;
+		break;
+	case SYS_epoll_pwait2:
+		if (u->r10 != 0) /* timeout pointer */
+			return false;
+		break;
+	default:
+		return false;
+	}
+	*ret_rewound = *r;
+	struct user_regs_struct *w = U(ret_rewound);
+	w->rip -= remote_arch_syscall_insn_size;
+	w->rax = w->orig_rax;
+	w->orig_rax = (uint64_t)-1;
+	return true;
 }
 
 void remote_arch_setup_call(RemoteRegs *r, uint64_t insn_addr, long nr, const uint64_t args[6])

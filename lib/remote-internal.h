@@ -68,6 +68,13 @@ uint64_t remote_arch_pc(const RemoteRegs *r);
  * the caller checks by reading the instruction at pc (insn_at_pc). */
 bool remote_arch_restart_pending(const RemoteRegs *r, bool insn_at_pc);
 
+/* A thread whose wait our interrupt ended with -EINTR although the kernel
+ * would otherwise have kept it waiting: epoll_wait/epoll_pwait with timeout
+ * -1, epoll_pwait2 with no timeout (they are never restarted, signal(7)).
+ * Fills *ret_rewound with the registers that re-issue the call. x86_64
+ * only: aarch64 loses the first argument (x0 holds the -EINTR). */
+bool remote_arch_eintr_restartable(const RemoteRegs *r, RemoteRegs *ret_rewound);
+
 /* Point the thread at insn_addr with the registers that make it issue
  * syscall nr(args) there (and, on x86_64, orig_rax = -1 so that no restart
  * logic applies to these registers). */

@@ -78,6 +78,11 @@ typedef struct Tracee {
 	bool regs_dirty;
 	uint64_t saved_mask;
 	RemoteRegs restore;
+	/* An epoll wait our interrupt broke with EINTR, turned into a restart
+	 * (restore); eintr_regs is what the thread would see otherwise, used
+	 * when a signal is pending by the time we leave (its EINTR is due). */
+	bool eintr_rewritten;
+	RemoteRegs eintr_regs;
 	void *extra;
 	siginfo_t deferred[MAX_DEFERRED_SIGNALS];
 	size_t n_deferred;
@@ -237,7 +242,10 @@ static bool state_quiet(char s)
 
 /* The thread to trace: the leader when it sleeps, else a sleeping thread,
  * else the leader, else (a zombie leader: it called pthread_exit) any live
- * thread. A debugger on the leader makes the whole process busy. */
+ * thread. Never one in an uninterruptible sleep ('D': I/O, a vfork parent
+ * waiting for its child): PTRACE_INTERRUPT cannot stop it until it wakes,
+ * and a tracee that is not stopped cannot be detached; -EAGAIN when that is
+ * all there is. A debugger on the leader makes the whole process busy. */
 static int pick_thread(pid_t pid, pid_t *ret_tid, RemoteTaskStatus *ret_status)
 {
 	RemoteTaskStatus st, leader;
@@ -262,6 +270,7 @@ static int pick_thread(pid_t pid, pid_t *ret_tid, RemoteTaskStatus *ret_status)
 		return errno == ENOENT ? -ESRCH : negative_errno();
 	pid_t any = 0;
 	RemoteTaskStatus any_st = {};
+	bool uninterruptible = leader.state == 'D';
 	unsigned scanned = 0;
 	r = -ESRCH;
 	for (struct dirent *de; (de = readdir(d)) && scanned < MAX_THREADS_SCANNED;) {
@@ -272,6 +281,10 @@ static int pick_thread(pid_t pid, pid_t *ret_tid, RemoteTaskStatus *ret_status)
 		scanned++;
 		if (read_task_status(pid, (pid_t)tid, &st) < 0 || !state_alive(st.state))
 			continue;
+		if (st.state == 'D') {
+			uninterruptible = true;
+			continue;
+		}
 		if (state_quiet(st.state)) {
 			*ret_tid = (pid_t)tid;
 			*ret_status = st;
@@ -286,16 +299,17 @@ static int pick_thread(pid_t pid, pid_t *ret_tid, RemoteTaskStatus *ret_status)
 	closedir(d);
 	if (r == 0)
 		return 0;
-	if (state_alive(leader.state)) {
+	if (state_alive(leader.state) && leader.state != 'D') {
 		*ret_tid = pid;
 		*ret_status = leader;
 		return 0;
 	}
-	if (any == 0)
-		return -ESRCH;
-	*ret_tid = any;
-	*ret_status = any_st;
-	return 0;
+	if (any != 0) {
+		*ret_tid = any;
+		*ret_status = any_st;
+		return 0;
+	}
+	return uninterruptible ? -EAGAIN : -ESRCH;
 }
 
 /* Still the process the pidfd names, and tid still one of its threads? */
@@ -406,16 +420,31 @@ static uint64_t sigbit(int sig)
 
 /* Restore registers and mask where we changed them, then detach; only valid
  * while the tracee sits in a ptrace stop. */
+static int deliverable_signal_pending(pid_t pid, pid_t tid);
+
 static int restore_and_detach(Tracee *t)
 {
 	int r = 0, k;
 	if (t->dead)
 		return -ESRCH;
-	if (t->regs_dirty) {
-		k = remote_arch_set_regs(t->tid, &t->restore);
+	/* the mask first: with it in place, "is a signal due now" has its
+	 * real meaning for the choice below */
+	if (t->mask_saved) {
+		k = xptrace(PTRACE_SETSIGMASK, t->tid, (void *)sizeof(t->saved_mask), &t->saved_mask);
 		if (k < 0)
 			r = k;
 		else
+			t->mask_saved = false;
+	}
+	if (t->eintr_rewritten && deliverable_signal_pending(t->pid, t->tid) != 0) {
+		t->restore = t->eintr_regs;
+		t->regs_dirty = true;
+	}
+	if (t->regs_dirty) {
+		k = remote_arch_set_regs(t->tid, &t->restore);
+		if (k < 0 && r == 0)
+			r = k;
+		else if (k == 0)
 			t->regs_dirty = false;
 	}
 	if (t->extra) {
@@ -423,17 +452,40 @@ static int restore_and_detach(Tracee *t)
 		if (k < 0 && r == 0)
 			r = k;
 	}
-	if (t->mask_saved) {
-		k = xptrace(PTRACE_SETSIGMASK, t->tid, (void *)sizeof(t->saved_mask), &t->saved_mask);
-		if (k < 0 && r == 0)
-			r = k;
-		else if (k == 0)
-			t->mask_saved = false;
-	}
 	k = xptrace(PTRACE_DETACH, t->tid, NULL, NULL);
 	if (k < 0 && r == 0)
 		r = k;
 	return r;
+}
+
+/* From /proc/PID/task/TID/status: a signal pending (for the thread or the
+ * process) that the thread's current mask lets through. 1 yes, 0 no, < 0
+ * unknown (treated as yes by the callers: the conservative answer). */
+static int deliverable_signal_pending(pid_t pid, pid_t tid)
+{
+	char path[64];
+	_cleanup_free_ char *text = NULL;
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", (int)pid, (int)tid);
+	int r = read_full_file(path, 64 * 1024, &text, NULL);
+	if (r < 0)
+		return r;
+	uint64_t pnd = 0, shd = 0, blk = 0;
+	unsigned found = 0;
+	for (const char *p = text; p && *p;) {
+		const char *v;
+		if ((v = startswith(p, "SigPnd:")))
+			found |= sscanf(v, "%" SCNx64, &pnd) == 1 ? 1 : 0;
+		else if ((v = startswith(p, "ShdPnd:")))
+			found |= sscanf(v, "%" SCNx64, &shd) == 1 ? 2 : 0;
+		else if ((v = startswith(p, "SigBlk:")))
+			found |= sscanf(v, "%" SCNx64, &blk) == 1 ? 4 : 0;
+		p = strchr(p, '\n');
+		if (p)
+			p++;
+	}
+	if (found != 7)
+		return -EBADMSG;
+	return ((pnd | shd) & ~blk) != 0;
 }
 
 /* Signals we had to take off the thread during the injection (only ones
@@ -561,6 +613,16 @@ static int inject(Tracee *t, long nr, const uint64_t args[6], int64_t *ret_value
 		/* an interrupt trap or group stop: registers unchanged, again */
 	}
 
+	/* An epoll wait without timeout that our interrupt broke: the kernel
+	 * never restarts those (EINTR, as after SIGSTOP/SIGCONT), so unless a
+	 * signal is due anyway (then EINTR is what the program gets without
+	 * us too), put the thread back in front of its syscall instruction. */
+	bool eintr_restart = false;
+	RemoteRegs rewound;
+	if (!piggyback && remote_arch_eintr_restartable(&orig, &rewound) &&
+	    deliverable_signal_pending(t->pid, t->tid) == 0)
+		eintr_restart = true;
+
 	r = xptrace(PTRACE_GETSIGMASK, t->tid, (void *)sizeof(t->saved_mask), &t->saved_mask);
 	if (r < 0)
 		return r;
@@ -595,6 +657,11 @@ static int inject(Tracee *t, long nr, const uint64_t args[6], int64_t *ret_value
 		if (r < 0)
 			return r;
 		t->restore = orig;
+		if (eintr_restart) {
+			t->eintr_regs = orig;
+			t->restore = rewound;
+			t->eintr_rewritten = true;
+		}
 		RemoteRegs call = orig;
 		remote_arch_setup_call(&call, insn, nr, args);
 		t->regs_dirty = true;

@@ -19,9 +19,14 @@
  *   busy      checksum a buffer C times (no syscalls)           -> checksum
  *   signals   read stdin until EOF while counting SIGRTMIN (sigqueue values)
  *             -> signals seen, sum of their values
+ *   epoll-signals  epoll loop (no timeout) on stdin while counting SIGRTMIN
+ *             with a handler without SA_RESTART -> signals seen, EINTRs seen
  *   exit      busy loop; a thread calls exit(7) after M ms
+ *   vfork     C times: vfork a child that sleeps M ms and _exits 5; the
+ *             parent sits in an uninterruptible wait meanwhile
  *
- * "ready <pid>" goes to stdout once pages and threads are set up.
+ * "ready <pid> <pages address> <pages length>" goes to stdout once pages and
+ * threads are set up.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -230,6 +235,30 @@ static int job_read(bool use_epoll, uint64_t *value, uint64_t *extra)
 	return 0;
 }
 
+static int job_vfork(uint64_t *value, uint64_t *extra)
+{
+	long ok = 0;
+	for (long i = 0; i < opt_count; i++) {
+		pid_t c = vfork();
+		if (c < 0)
+			return -1;
+		if (c == 0) {
+			/* only raw syscalls between vfork and _exit */
+			struct timespec ts = {.tv_sec = opt_ms / 1000, .tv_nsec = (opt_ms % 1000) * 1000000L};
+			syscall(SYS_nanosleep, &ts, NULL);
+			_exit(5);
+		}
+		int status;
+		if (waitpid(c, &status, 0) == c && WIFEXITED(status) && WEXITSTATUS(status) == 5)
+			ok++;
+		else
+			atomic_store(&failed, 1);
+	}
+	*value = (uint64_t)ok;
+	*extra = 0;
+	return 0;
+}
+
 static atomic_ulong sig_count, sig_sum;
 
 static void on_rt(int sig, siginfo_t *si, void *uc)
@@ -287,8 +316,10 @@ int main(int argc, char **argv)
 		fill(pages + (size_t)i * words, words, 42);
 	uint64_t page_sum = checksum(pages, words);
 
-	if (strcmp(mode, "signals") == 0) {
-		struct sigaction sa = {.sa_sigaction = on_rt, .sa_flags = SA_SIGINFO | SA_RESTART};
+	if (strcmp(mode, "signals") == 0 || strcmp(mode, "epoll-signals") == 0) {
+		struct sigaction sa = {.sa_sigaction = on_rt,
+				       .sa_flags =
+					       SA_SIGINFO | (strcmp(mode, "signals") == 0 ? SA_RESTART : 0)};
 		sigemptyset(&sa.sa_mask);
 		if (sigaction(SIGRTMIN, &sa, NULL) < 0)
 			return 1;
@@ -302,7 +333,7 @@ int main(int argc, char **argv)
 	if (strcmp(mode, "exit") == 0 && pthread_create(&ex, NULL, exit_thread, NULL) != 0)
 		return 1;
 
-	printf("ready %d\n", (int)getpid());
+	printf("ready %d %#lx %ld\n", (int)getpid(), (unsigned long)(uintptr_t)pages, opt_pages * psz);
 
 	uint64_t value = 0, extra = 0;
 	int r = 0;
@@ -318,6 +349,8 @@ int main(int argc, char **argv)
 		r = job_nanosleep(&value, &extra);
 	else if (strcmp(mode, "wait4") == 0)
 		r = job_wait4(&value, &extra);
+	else if (strcmp(mode, "vfork") == 0)
+		r = job_vfork(&value, &extra);
 	else if (strcmp(mode, "busy") == 0 || strcmp(mode, "exit") == 0) {
 		uint64_t *b = malloc(BUF_WORDS * sizeof(uint64_t));
 		fill(b, BUF_WORDS, 7);
@@ -327,6 +360,9 @@ int main(int argc, char **argv)
 				atomic_store(&failed, 1);
 		value = want;
 		free(b);
+	} else if (strcmp(mode, "epoll-signals") == 0) {
+		r = job_read(true, &value, &extra);
+		value = atomic_load(&sig_count);
 	} else if (strcmp(mode, "signals") == 0) {
 		r = job_read(false, &value, &extra);
 		value = atomic_load(&sig_count);

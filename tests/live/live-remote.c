@@ -36,6 +36,7 @@
 
 typedef struct Target {
 	pid_t pid;
+	uint64_t pages_addr, pages_len;
 	int pidfd;
 	int in_fd;
 	int out_fd;
@@ -80,6 +81,10 @@ static void target_start(Target *t, const char *const *args)
 	char line[128];
 	assert_non_null(fgets(line, sizeof(line), t->out));
 	assert_true(startswith(line, "ready "));
+	int rpid;
+	assert_int_equal(sscanf(line, "ready %d %" SCNx64 " %" SCNu64, &rpid, &t->pages_addr, &t->pages_len),
+			 3);
+	assert_int_equal(rpid, pid);
 	assert_int_equal(remote_pidfd_open(pid, &t->pidfd), 0);
 }
 
@@ -207,6 +212,13 @@ static void run_reader(const char *mode, const char *threads)
 		snprintf(want, sizeof(want), "result read %" PRIu64 " %" PRIu64, sum, n);
 		assert_string_equal(result, want);
 	}
+#if defined(__x86_64__)
+	/* epoll_wait(-1) broken by our interrupt is put back, not EINTR'd */
+	if (streq(mode, "epoll")) {
+		snprintf(want, sizeof(want), "result epoll %" PRIu64 " 0", sum);
+		assert_string_equal(result, want);
+	}
+#endif
 }
 
 static void test_read_1(void **state)
@@ -348,6 +360,35 @@ static void test_signal_stream(void **state)
 	assert_string_equal(result, want);
 }
 
+/* Signals with a handler without SA_RESTART into an epoll loop while we
+ * switch: none lost, and every EINTR the loop saw is owed to a signal (ours
+ * are put back), never more EINTRs than signals. */
+static void test_epoll_signals(void **state)
+{
+	const char *args[] = {"epoll-signals", NULL};
+	Target t;
+	target_start(&t, args);
+	uint64_t sent = 0;
+	for (int i = 0; i < 300; i++) {
+		union sigval v = {.sival_int = i};
+		if (sigqueue(t.pid, SIGRTMIN, v) == 0)
+			sent++;
+		cycle(&t, 1, false);
+		if (i % 50 == 0)
+			write_all(t.in_fd, "z", 1);
+	}
+	usleep(20000);
+	char result[256];
+	assert_int_equal(target_finish(&t, result, sizeof(result)), 0);
+	unsigned long seen = 0, eintr = 0;
+	assert_int_equal(sscanf(result, "result epoll-signals %lu %lu", &seen, &eintr), 2);
+	printf("#   %s (sent %" PRIu64 ")\n", result, sent);
+	assert_int_equal(seen, sent);
+#if defined(__x86_64__)
+	assert_true(eintr <= seen);
+#endif
+}
+
 /* The target exits (exit(7) from another thread) while we keep switching:
  * every call succeeds or says ESRCH, the exit code is intact, and the
  * zombie is left for us (its parent) to reap. */
@@ -413,6 +454,63 @@ static void test_stopped_target(void **state)
 	char result[256];
 	assert_int_equal(target_finish(&t, result, sizeof(result)), 0);
 	assert_string_equal(result, "result read 294 3");
+}
+
+static char task_state(pid_t pid)
+{
+	char path[64], line[512] = "";
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return 0;
+	(void)!fgets(line, sizeof(line), f);
+	fclose(f);
+	char *p = strrchr(line, ')');
+	return p && p[1] && p[2] ? p[2] : 0;
+}
+
+/* A vfork parent waits uninterruptibly ('D') for its child: it cannot be
+ * stopped, so it is not seized (-EAGAIN, untouched); once the child is gone
+ * it works again. */
+static void test_uninterruptible(void **state)
+{
+	const char *args[] = {"vfork", "--count", "1", "--ms", "1500", NULL};
+	Target t;
+	target_start(&t, args);
+	int64_t t0 = live_now_ms();
+	while (task_state(t.pid) != 'D') {
+		assert_true(live_now_ms() - t0 < 5000);
+		usleep(1000);
+	}
+	int64_t t1 = live_now_ms();
+	assert_int_equal(remote_set_merge_any(t.pidfd, true), -EAGAIN);
+	assert_true(live_now_ms() - t1 < 500); /* refused at once, not after a timeout */
+	assert_int_equal(task_state(t.pid), 'D');
+	char result[256];
+	assert_int_equal(target_finish(&t, result, sizeof(result)), 0);
+	assert_string_equal(result, "result vfork 1 0");
+	/* and a vfork parent whose child is quick is reached between children */
+	const char *args2[] = {"vfork", "--count", "200", "--ms", "5", NULL};
+	target_start(&t, args2);
+	int ok = 0, again = 0;
+	for (;;) {
+		int r = remote_set_merge_any(t.pidfd, ok % 2 == 0);
+		if (r == -EAGAIN)
+			again++;
+		else if (r == 0)
+			ok++;
+		else {
+			assert_int_equal(r, -ESRCH);
+			break;
+		}
+		if (task_state(t.pid) == 'Z')
+			break;
+		usleep(2000);
+	}
+	assert_int_equal(target_finish(&t, result, sizeof(result)), 0);
+	printf("#   vfork: %d switched, %d refused with EAGAIN\n", ok, again);
+	assert_string_equal(result, "result vfork 200 0");
+	assert_true(ok > 0);
 }
 
 /* 1000 enable/disable rounds against one long-running target (4 threads
@@ -523,6 +621,42 @@ static void test_recycled_pid(void **state)
 	assert_string_equal(result, "result read 294 3");
 }
 
+/* madvise(MADV_MERGEABLE) on one range, run inside the target: that range
+ * merges with merge-any off; MADV_UNMERGEABLE takes it back. */
+static void test_madvise_range(void **state)
+{
+	const char *args[] = {"read", "--pages", "512", NULL};
+	Target t;
+	target_start(&t, args);
+	assert_int_equal(t.pages_len, TARGET_PAGES * (uint64_t)sysconf(_SC_PAGESIZE));
+	assert_int_equal(remote_madvise(t.pidfd, t.pages_addr, t.pages_len, MADV_MERGEABLE), 0);
+	KsmStat st = stat_of(t.pid);
+	if (st.mergeable != KSM_TRISTATE_ABSENT)
+		assert_int_equal(st.mergeable, KSM_TRISTATE_YES);
+	assert_merge_any(&t, false);
+	int64_t t0 = live_now_ms();
+	do {
+		usleep(10000);
+		st = stat_of(t.pid);
+	} while (st.merging_pages < TARGET_PAGES / 2 && live_now_ms() - t0 < MERGE_TIMEOUT_MS);
+	printf("#   madvised range: %" PRIu64 " pages merging\n", st.merging_pages);
+	assert_true(st.merging_pages >= TARGET_PAGES / 2);
+	assert_int_equal(remote_madvise(t.pidfd, t.pages_addr, t.pages_len, MADV_UNMERGEABLE), 0);
+	t0 = live_now_ms();
+	do {
+		st = stat_of(t.pid);
+		if (st.merging_pages == 0)
+			break;
+		usleep(10000);
+	} while (live_now_ms() - t0 < MERGE_TIMEOUT_MS);
+	assert_int_equal(st.merging_pages, 0);
+	if (st.mergeable != KSM_TRISTATE_ABSENT)
+		assert_int_equal(st.mergeable, KSM_TRISTATE_NO);
+	char result[256];
+	assert_int_equal(target_finish(&t, result, sizeof(result)), 0);
+	assert_string_equal(result, "result read 0 0");
+}
+
 static void test_injected_errno_and_syscall(void **state)
 {
 	const char *args[] = {"read", NULL};
@@ -530,6 +664,15 @@ static void test_injected_errno_and_syscall(void **state)
 	target_start(&t, args);
 	const uint64_t none[6] = {};
 	int64_t v = 0;
+	/* PR_GET_MEMORY_MERGE by injection (remote_get_merge_any's path on
+	 * kernels before 6.14) agrees with ksm_stat */
+	const uint64_t get[6] = {68 /* PR_GET_MEMORY_MERGE */};
+	assert_int_equal(remote_set_merge_any(t.pidfd, true), 0);
+	assert_int_equal(remote_syscall(t.pidfd, SYS_prctl, get, &v), 0);
+	assert_int_equal(v, 1);
+	assert_int_equal(remote_set_merge_any(t.pidfd, false), 0);
+	assert_int_equal(remote_syscall(t.pidfd, SYS_prctl, get, &v), 0);
+	assert_int_equal(v, 0);
 	/* getpid runs in the target: its pid comes back */
 	assert_int_equal(remote_syscall(t.pidfd, SYS_getpid, none, &v), 0);
 	assert_int_equal(v, t.pid);
@@ -657,16 +800,29 @@ int main(void)
 	live_setup();
 	assert_int_equal(live_ksm_start(5000, 10), 0);
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_read_1),		cmocka_unit_test(test_read_20),
-		cmocka_unit_test(test_epoll_1),		cmocka_unit_test(test_futex_1),
-		cmocka_unit_test(test_futex_20),	cmocka_unit_test(test_futex_timeout),
-		cmocka_unit_test(test_nanosleep),	cmocka_unit_test(test_nanosleep_long),
-		cmocka_unit_test(test_wait4),		cmocka_unit_test(test_busy_1),
-		cmocka_unit_test(test_busy_20),		cmocka_unit_test(test_signal_stream),
-		cmocka_unit_test(test_exit_during),	cmocka_unit_test(test_stopped_target),
-		cmocka_unit_test(test_thousand_rounds), cmocka_unit_test(test_dead_and_recycled),
-		cmocka_unit_test(test_recycled_pid),	cmocka_unit_test(test_injected_errno_and_syscall),
-		cmocka_unit_test(test_already_traced),	cmocka_unit_test(test_refused),
+		cmocka_unit_test(test_read_1),
+		cmocka_unit_test(test_read_20),
+		cmocka_unit_test(test_epoll_1),
+		cmocka_unit_test(test_futex_1),
+		cmocka_unit_test(test_futex_20),
+		cmocka_unit_test(test_futex_timeout),
+		cmocka_unit_test(test_nanosleep),
+		cmocka_unit_test(test_nanosleep_long),
+		cmocka_unit_test(test_wait4),
+		cmocka_unit_test(test_busy_1),
+		cmocka_unit_test(test_busy_20),
+		cmocka_unit_test(test_signal_stream),
+		cmocka_unit_test(test_exit_during),
+		cmocka_unit_test(test_stopped_target),
+		cmocka_unit_test(test_thousand_rounds),
+		cmocka_unit_test(test_dead_and_recycled),
+		cmocka_unit_test(test_epoll_signals),
+		cmocka_unit_test(test_recycled_pid),
+		cmocka_unit_test(test_uninterruptible),
+		cmocka_unit_test(test_madvise_range),
+		cmocka_unit_test(test_injected_errno_and_syscall),
+		cmocka_unit_test(test_already_traced),
+		cmocka_unit_test(test_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
