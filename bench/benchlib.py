@@ -125,3 +125,52 @@ def measure_rate(seconds, pages_per_scan):
             "pages_per_cpu_ms": pages / cpu if cpu else float("nan"),
             "cpu_share": cpu / ((t1 - t0) * 1000),
             "how": "pages_scanned" if use_scanned else "full_scans x pages"}
+
+
+# ---- pagemeldd on a private bus (the integration tier's fixtures) ----------
+
+def integration():
+    """tests/integration/conftest.py: PrivateBus, Daemon, ScratchCgroup."""
+    import sys
+    sys.path.insert(0, str(SRC / "tests" / "integration"))
+    import conftest
+    return conftest
+
+
+class Signals:
+    """io.pagemeld1.Manager signals through dbus-python on a GLib loop."""
+
+    def __init__(self, address):
+        import threading
+        from gi.repository import GLib
+        self.signals = []
+        self.loop = GLib.MainLoop()
+        self.ready = threading.Event()
+        self.address = address
+        self.t = threading.Thread(target=self._run, daemon=True)
+        self.t.start()
+        self.ready.wait(10)
+
+    def _run(self):
+        import dbus.bus
+        import dbus.mainloop.glib
+        dbus.mainloop.glib.threads_init()
+        conn = dbus.bus.BusConnection(self.address, mainloop=dbus.mainloop.glib.DBusGMainLoop())
+        conn.add_signal_receiver(self._on, dbus_interface="io.pagemeld1.Manager", member_keyword="member")
+        self.ready.set()
+        self.loop.run()
+
+    def _on(self, *args, member=None):
+        self.signals.append((time.monotonic(), member, args))
+
+    def wait(self, member, after, timeout):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for t, m, a in self.signals:
+                if m == member and t >= after:
+                    return t, a
+            time.sleep(0.001)
+        raise TimeoutError(member)
+
+    def close(self):
+        self.loop.quit()
