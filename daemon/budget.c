@@ -684,6 +684,23 @@ void budget_cgroup_added(Manager *m, CgroupState *cg)
 
 /* ---- the scan policy (once per sweep) ---- */
 
+static uint64_t proc_anon_pages(Manager *m, pid_t pid)
+{
+	char p[64], buf[256];
+	snprintf(p, sizeof(p), "%s/%d/statm", m->proc_root, (int)pid);
+	_cleanup_close_ int fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	unsigned long long size, resident, shared;
+	if (sscanf(buf, "%llu %llu %llu", &size, &resident, &shared) != 3 || shared > resident)
+		return 0;
+	return resident - shared;
+}
+
 static void apply_scan_policy(Manager *m)
 {
 	BudgetManager *bm = bm_get(m);
@@ -733,10 +750,18 @@ static void apply_scan_policy(Manager *m)
 		return;
 	}
 
+	/* The opted-in memory: resident anonymous pages of the managed
+	 * processes (statm resident - shared), at least what ksmd already
+	 * tracks (rmap items) -- those only exist after a first scan. */
 	uint64_t managed = 0;
-	for (CgroupState *cg = m->cgroups; cg; cg = cg->next)
-		if (cg->enabled)
-			managed += MAX(cg->rmap_items, cg->merging_pages);
+	for (CgroupState *cg = m->cgroups; cg; cg = cg->next) {
+		if (!cg->enabled)
+			continue;
+		uint64_t anon = 0;
+		for (size_t i = 0; i < cg->n_procs; i++)
+			anon += proc_anon_pages(m, cg->procs[i].pid);
+		managed += MAX(anon, MAX(cg->rmap_items, cg->merging_pages));
+	}
 	ScanPolicy p;
 	if (scan_policy_compute(&pc, managed, &p) < 0)
 		return;

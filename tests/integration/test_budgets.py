@@ -346,7 +346,7 @@ def test_scan_policy_applied(ksm, start_daemon, cgroup):
     assert found, d.read_log()
     n, want_pages, want_sleep = map(int, found[-1])
     assert (pages, sleep) == (want_pages, want_sleep)
-    assert 4096 <= n <= 8192 + 64, n
+    assert 8192 <= n <= 8192 + 512, n  # anon RSS of memfill: its pages + a little
     rate = n / 10000.0
     assert pages == 64
     assert sleep == int(64 * (1 - rate / 300) / rate), (n, sleep)
