@@ -905,7 +905,7 @@ int budget_disable_cgroup(Manager *m, CgroupState *cg, sd_bus_error *error)
 		char d[FORMAT_BYTES_MAX], h[FORMAT_BYTES_MAX], g[FORMAT_BYTES_MAX];
 		return insufficient(error,
 				    "DisableCgroup %s refused: unmerging it needs its merge debt %s (%" PRIu64
-				    " bytes) plus the margin %s, and %s %s is left (%" PRIu64 " bytes)",
+				    " bytes) plus the margin %s, and %s %s (%" PRIu64 " bytes)",
 				    cg->path, format_bytes(d, sizeof(d), debt), debt,
 				    format_bytes(g, sizeof(g), m->config.headroom_margin),
 				    bc->headroom_known

@@ -295,6 +295,27 @@ def test_set_merge_across_nodes(ksm, start_daemon, cgroup):
         m.close()
 
 
+def test_disable_and_enable_cgroup(ksm, start_daemon, cgroup):
+    d = start_daemon()
+    m = d.client()
+    cg = cgroup()
+    p = cg.spawn_memfill(same=2048, unique=16, merge=True)
+    ksm_fast_scan()
+    merged(p.pid, 2000)
+    obj = m.register("d1", p.pid, {"merge.pagemeld.io": "true"})
+    m.manager.DisableCgroup(cg.path)  # replies once merge-any is off
+    assert m.cgroup_props(obj)["State"] == "disabled"
+    assert ksm_stat(p.pid).get("ksm_merge_any", "0") == "0"
+    assert "DisableCgroup: merge-any off in 1 processes" in d.read_log()
+    m.sweep()  # a disabled cgroup is not re-enabled by the sweep
+    assert ksm_stat(p.pid).get("ksm_merge_any", "0") == "0"
+    m.manager.EnableCgroup(cg.path)
+    assert m.cgroup_props(obj)["State"] in ("merging", "unsupported")
+    assert ksm_stat(p.pid).get("ksm_merge_any", "1") == "1"
+    m.close()
+    assert p.poll() is None
+
+
 def test_trust_domains(ksm, start_daemon, cgroup):
     d = start_daemon(CONFIG + "[TrustDomain]\nMode=single\n")
     m = d.client()

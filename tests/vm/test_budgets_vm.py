@@ -99,6 +99,9 @@ pm tight_over logged=$r unsafe_logged=$u merging=$(merging_pages $pid) oom_kill=
 /pm/pagemeldctl unmerge-all > /tmp/refused.out 2> /tmp/refused.err
 pm tight_refused rc=$? run=$(cat $KSM/run) sharing=$(cat $KSM/pages_sharing)
 echo "PMVM refused_msg $(cat /tmp/refused.err)"
+/pm/pagemeldctl disable /tight > /tmp/disable.out 2> /tmp/disable.err
+pm tight_disable_refused rc=$? merging=$(merging_pages $pid) oom_kill=$(oom_kills /tight)
+echo "PMVM disable_msg $(cat /tmp/disable.err)"
 /pm/pagemeldctl budget /tight --swap @SWAP@ > /tmp/budget.out 2>&1
 pm tight_swap_budget rc=$? swap_max=$(cat $CG/tight/memory.swap.max)
 t0=$(now_ms)
@@ -111,6 +114,15 @@ unregister ctr-tight
 pm tight_unregistered rc=$?
 sleep 0.5
 pm tight_gone swap_max=$(cat $CG/tight/memory.swap.max)
+# --- the swap budget from the annotation, put back when the container goes
+mkdir -p $CG/annot
+start_memfill a /annot --same 64 --unique 64 --merge --sleep 0
+before=$(cat $CG/annot/memory.swap.max)
+register ctr-annot $pid '{"merge.pagemeld.io":"true","swap-budget.pagemeld.io":"8Mi"}'
+pm annot_registered rc=$? before=$before swap_max=$(cat $CG/annot/memory.swap.max)
+unregister ctr-annot
+pm annot_gone rc=$? swap_max=$(cat $CG/annot/memory.swap.max)
+stop_memfill $pid
 pm daemon_alive alive=$([ -d /proc/$dpid ] && echo 1 || echo 0)
 kill -TERM $dpid; wait $dpid
 pm daemon_exit status=$?
@@ -187,6 +199,23 @@ def test_swap_budget_written_and_honoured_forced_unmerge_completes(vm):
     assert int(f["swap_max"]) == SWAP_BUDGET
     assert 0 < int(f["swap_current"]) <= SWAP_BUDGET and int(f["swap_peak"]) <= SWAP_BUDGET, f
     assert vm.get("tight_exit")["status"] == "0"
+
+
+def test_disable_cgroup_refused_when_headroom_short(vm):
+    r = vm.get("tight_disable_refused")
+    assert r["rc"] != "0"
+    assert int(r["merging"]) >= SAME * 98 // 100 and int(r["oom_kill"]) == 0
+    msg = " ".join(line for line in vm.lines if line.startswith("disable_msg"))
+    assert "DisableCgroup /tight refused" in msg and "headroom" in msg, msg
+
+
+def test_swap_budget_from_annotation(vm):
+    a = vm.get("annot_registered")
+    assert a["rc"] == "0"
+    assert a["before"] == "max"
+    assert int(a["swap_max"]) == 8 * 1024 * 1024
+    g = vm.get("annot_gone")
+    assert g["rc"] == "0" and g["swap_max"] == "max"
 
 
 def test_swap_max_restored_when_container_goes(vm):
