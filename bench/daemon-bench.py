@@ -13,6 +13,7 @@ static memfills that set merge-any themselves, so the sweep measures the
 steady state (read cgroup.procs + ksm_stat), not first-time ptrace."""
 import argparse
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -25,6 +26,7 @@ ap.add_argument("--cgroups", type=int, default=1000)
 ap.add_argument("--procs", type=int, default=5, help="processes per cgroup")
 ap.add_argument("--calls", type=int, default=500)
 ap.add_argument("--build")
+ap.add_argument("--hold", type=int, default=0, help="keep everything up N seconds (for perf)")
 args = ap.parse_args()
 if args.build:
     os.environ["PAGEMELD_BUILD"] = os.path.abspath(args.build)
@@ -47,6 +49,7 @@ def bench(address, what, n):
 
 
 def main():
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("terminated"))  # still clean up
     if os.geteuid() != 0:
         sys.exit("run as root")
     bus = PrivateBus()
@@ -85,6 +88,9 @@ def main():
         print(f"sweep CPU {sweep_cpu / 1000:.2f} ms over {args.cgroups * args.procs} processes (target < 50 ms): "
               f"{'ok' if sweep_cpu < 50000 else 'MISSED'}")
         print(f"RSS {rss / 1024:.2f} MiB (target < 8 MiB): {'ok' if rss < 8192 else 'MISSED'}")
+        if args.hold:
+            print(f"holding {args.hold} s: pagemeldd pid {d.pid}, bus {bus.address}", flush=True)
+            time.sleep(args.hold)
     finally:
         d.cleanup()
         for cg in cgs:

@@ -72,15 +72,18 @@ static ssize_t pread_all(Manager *m, int fd)
 			m->sweep_buf = nb;
 			m->sweep_buf_size = ns;
 		}
-		ssize_t k = pread(fd, m->sweep_buf + n, m->sweep_buf_size - n - 1, (off_t)n);
+		size_t want = m->sweep_buf_size - n - 1;
+		ssize_t k = pread(fd, m->sweep_buf + n, want, (off_t)n);
 		if (k < 0) {
 			if (errno == EINTR)
 				continue;
 			return -errno;
 		}
-		if (k == 0)
-			break;
 		n += (size_t)k;
+		/* procfs/cgroupfs seq_files fill the buffer as far as they can:
+		 * a short read is the end, no second pread for the 0 */
+		if (k == 0 || (size_t)k < want)
+			break;
 	}
 	m->sweep_buf[n] = '\0';
 	return (ssize_t)n;
@@ -229,10 +232,11 @@ int sweep_cgroup(Manager *m, CgroupState *cg)
 	/* unsupported (no v2 memory controller) still merges: only headroom
 	 * and swap budgets are missing there */
 	bool want = cg->enabled && policy_may_merge(m, cg, NULL);
+	pid_t self = getpid(); /* a syscall: not once per process */
 	for (size_t i = 0; i < cg->n_procs; i++) {
 		SweepProc *p = &cg->procs[i];
 		KsmStat st;
-		if (p->pid == getpid())
+		if (p->pid == self)
 			continue; /* never ourselves, should we sit in a managed cgroup */
 		r = read_proc_stat(m, p, &st);
 		if (r < 0)
