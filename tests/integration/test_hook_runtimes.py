@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import ksm_fast_scan, require_root, wait_for
+from conftest import CGROUP_V2, ksm_fast_scan, require_root, wait_for
 from oci import Crun, Podman, Runc, Workspace, hook_entry, ksm_stat, memfill_args, v2_cgroup_of
 
 SAME, UNIQUE = 2048, 256
@@ -32,24 +32,6 @@ def ws():
 def hooks_for(daemon):
     return {"createRuntime": [hook_entry("create", daemon.bus_address, HOOK_ARGS)],
             "poststop": [hook_entry("stop", daemon.bus_address, HOOK_ARGS)]}
-
-
-@pytest.fixture
-def remote_control(manager, cgroup):
-    """pagemeldd built without lib/remote.c (issue 3) cannot switch merging
-    on inside a container's process and refuses every registration with
-    RemoteFailed (EOPNOTSUPP). Asked once, directly, with a scratch process;
-    the runtimes' own error output is no help (podman drops hook stderr)."""
-    import dbus
-    p = cgroup().spawn_memfill(same=16, unique=1)
-    try:
-        manager.register("hooktest-probe", p.pid, {"merge.pagemeld.io": "true"})
-    except dbus.exceptions.DBusException as e:
-        if e.get_dbus_name() == "io.pagemeld1.Error.RemoteFailed" and "not supported" in str(e):
-            pytest.skip("pagemeldd of this build has no remote merge control (lib/remote.c, issue 3): "
-                        f"RegisterContainer fails with {e.get_dbus_name()}: {e}")
-        raise
-    manager.unregister("hooktest-probe")
 
 
 def row_for(manager, cgroup_path):
@@ -72,7 +54,10 @@ def wait_merged(manager, cgroup_path, pid):
     props = manager.cgroup_props(str(row[0]))
     assert props["Path"] == cgroup_path
     assert int(props["MergingPages"]) >= want
-    assert props["State"] == "merging"
+    # issue 5: without the v2 memory controller (this host's hybrid
+    # hierarchy) budgets cannot work and State says so; merging goes on.
+    memcg = (CGROUP_V2 / cgroup_path.lstrip("/") / "memory.current").exists()
+    assert props["State"] == ("merging" if memcg else "unsupported")
     st = ksm_stat(pid)
     assert st["ksm_merge_any"] == 1
     assert st["ksm_merging_pages"] >= want
@@ -120,11 +105,11 @@ def run_and_check(rt, daemon, manager, name):
     assert rt.state(b.id) is None
 
 
-def test_runc(ksm, daemon, manager, ws, remote_control):
+def test_runc(ksm, daemon, manager, ws):
     run_and_check(Runc(ws), daemon, manager, "runc")
 
 
-def test_crun(ksm, daemon, manager, ws, remote_control):
+def test_crun(ksm, daemon, manager, ws):
     run_and_check(Crun(ws), daemon, manager, "crun")
 
 
@@ -143,7 +128,7 @@ def wait_memfill_ready_small(pid):
     wait_for(lambda: open(f"/proc/{pid}/comm").read().strip() == "memfill", 30, what="memfill running")
 
 
-def test_podman_run(ksm, daemon, manager, ws, remote_control):
+def test_podman_run(ksm, daemon, manager, ws):
     pm = Podman(ws, daemon.bus_address, HOOK_ARGS)
     p = pm.run_detached("pmh-run", memfill_args(SAME, UNIQUE), {"merge.pagemeld.io": "true"})
     assert p.returncode == 0, p.stderr
@@ -176,7 +161,7 @@ spec:
 """
 
 
-def test_podman_kube_play_per_container_opt_out(ksm, daemon, manager, ws, remote_control):
+def test_podman_kube_play_per_container_opt_out(ksm, daemon, manager, ws):
     pm = Podman(ws, daemon.bus_address, HOOK_ARGS)
     cmd = "[" + ", ".join(f'"{a}"' for a in memfill_args(SAME, UNIQUE)) + "]"
     p = pm.kube_play(POD.format(image=pm.image, cmd=cmd))
