@@ -60,17 +60,17 @@ rootfs=$tmp/rootfs
 mkdir -p "$rootfs/bin" "$rootfs/proc" "$rootfs/dev" "$rootfs/sys"
 cp /bin/busybox "$rootfs/bin/busybox"
 ln -s busybox "$rootfs/bin/true"
-make_bundle() { # name hooks-json
+make_bundle() { # name hooks-json merge-value
 	mkdir -p "$tmp/$1"
 	runc spec --bundle "$tmp/$1"
-	python3 - "$tmp/$1/config.json" "$rootfs" "$2" "$1" <<'EOF'
+	python3 - "$tmp/$1/config.json" "$rootfs" "$2" "$1" "${3:-true}" <<'EOF'
 import json, sys
-p, rootfs, hooks, name = sys.argv[1:]
+p, rootfs, hooks, name, merge = sys.argv[1:]
 c = json.load(open(p))
 c["root"] = {"path": rootfs, "readonly": True}
 c["process"]["terminal"] = False
 c["process"]["args"] = ["/bin/true"]
-c["annotations"] = {"merge.pagemeld.io": "true"}
+c["annotations"] = {"merge.pagemeld.io": merge}
 c["linux"]["cgroupsPath"] = "pagemeld-hookbench-" + name
 if hooks != "none":
     c["hooks"] = json.loads(hooks)
@@ -81,6 +81,11 @@ entry() { printf '{"path":"%s","args":["pagemeld-oci-hook","%s"],"env":["DBUS_SY
 	"$hook" "$1" "$addr"; }
 make_bundle plain none
 make_bundle hooked "{\"createRuntime\":[$(entry create)],\"poststop\":[$(entry stop)]}"
+# the same hooks on a container that opts out: runc's hook handling and the
+# hook's start-up, without D-Bus
+make_bundle optout "{\"createRuntime\":[$(entry create)],\"poststop\":[$(entry stop)]}" false
+# the floor of any two-stage hook: /bin/true at createRuntime and poststop
+make_bundle truehook '{"createRuntime":[{"path":"/bin/true"}],"poststop":[{"path":"/bin/true"}]}'
 
 # What the hook runs into: a registration that merges, or a refusal.
 sleep 300 &
@@ -103,13 +108,19 @@ one() { # bundle id -> elapsed ns
 }
 : >"$tmp/plain.ns"
 : >"$tmp/hooked.ns"
+: >"$tmp/optout.ns"
+: >"$tmp/truehook.ns"
 one plain warm-1 >/dev/null
 one hooked warm-2 >/dev/null
 for i in $(seq "$runs"); do
 	if [ $((i % 2)) = 0 ]; then
 		one plain "p-$i" >>"$tmp/plain.ns"
 		one hooked "h-$i" >>"$tmp/hooked.ns"
+		one optout "o-$i" >>"$tmp/optout.ns"
+		one truehook "t-$i" >>"$tmp/truehook.ns"
 	else
+		one truehook "t-$i" >>"$tmp/truehook.ns"
+		one optout "o-$i" >>"$tmp/optout.ns"
 		one hooked "h-$i" >>"$tmp/hooked.ns"
 		one plain "p-$i" >>"$tmp/plain.ns"
 	fi
@@ -152,6 +163,8 @@ print(f"  with hook      : median {mh:.2f} ms  (min {min(hooked):.2f}, p90 {sort
 print(f"  median ratio   : {mh / mp:.3f}   (target <= 1.05)")
 print(f"  added at median: {mh - mp:.2f} ms (target <= 3 ms)")
 print(f"  ListCgroups after the runs: {left}")
+print(f"  /bin/true hooks: median {med('truehook'):.2f} ms  (the floor of any createRuntime+poststop hook)")
+print(f"  hooks, opted out: median {med('optout'):.2f} ms  (runc running two hooks that need no D-Bus)")
 print("where it goes (medians of the pair runc runs: createRuntime + poststop):")
 print(f"  hook create+stop with pagemeldd : {med('pair'):.2f} ms")
 print(f"  hook twice, nothing opted in    : {med('noop'):.2f} ms")
