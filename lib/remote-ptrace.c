@@ -52,6 +52,7 @@
 #define FIRST_STOP_TIMEOUT_NS (5LL * 1000 * 1000 * 1000)
 #define MAX_PASSED_SIGNALS 64
 #define SPIN_NS (30 * 1000)
+#define D_STATE_PATIENCE_NS (50LL * 1000 * 1000)
 #define MAX_DEFERRED_SIGNALS 8
 
 typedef enum StopKind {
@@ -754,7 +755,13 @@ int remote_ptrace_syscall(int pidfd, pid_t pid, long nr, const uint64_t args[6],
 
 	drain_pending_detach();
 
-	r = pick_thread(pid, &t.tid, &st);
+	/* 'D' is mostly momentary (a page fault's I/O, mmap_lock, exit):
+	 * look again for a little while before answering EAGAIN */
+	int64_t until = now_ns() + D_STATE_PATIENCE_NS;
+	while ((r = pick_thread(pid, &t.tid, &st)) == -EAGAIN && now_ns() < until) {
+		struct timespec ts = {.tv_nsec = 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
 	if (r < 0)
 		return r;
 	if (st.tracer_pid != 0)
