@@ -28,7 +28,6 @@ import json
 import os
 import pathlib
 import shutil
-import signal
 import subprocess
 import tarfile
 import tempfile
@@ -262,7 +261,7 @@ class Podman:
         self.base.mkdir()
         self.conf = self.base / "containers.conf"
         self.cgroup_parent = f"/pagemeld-hooktest-podman-{ws.tag}"
-        self.conf.write_text(f"""[containers]
+        self.conf.write_text("""[containers]
 default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
 [engine]
 runtime = "runc"
@@ -342,9 +341,3 @@ def remove_cgroup_tree(rel):
             _rmdir(d)
         _rmdir(top)
 
-
-def kill_quietly(pid):
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
