@@ -709,23 +709,6 @@ void budget_cgroup_added(Manager *m, CgroupState *cg)
 
 /* ---- the scan policy (once per sweep) ---- */
 
-static uint64_t proc_anon_pages(Manager *m, pid_t pid)
-{
-	char p[64], buf[256];
-	snprintf(p, sizeof(p), "%s/%d/statm", m->proc_root, (int)pid);
-	_cleanup_close_ int fd = open(p, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	unsigned long long size, resident, shared;
-	if (sscanf(buf, "%llu %llu %llu", &size, &resident, &shared) != 3 || shared > resident)
-		return 0;
-	return resident - shared;
-}
-
 static void apply_scan_policy(Manager *m)
 {
 	BudgetManager *bm = bm_get(m);
@@ -784,7 +767,7 @@ static void apply_scan_policy(Manager *m)
 			continue;
 		uint64_t anon = 0;
 		for (size_t i = 0; i < cg->n_procs; i++)
-			anon += proc_anon_pages(m, cg->procs[i].pid);
+			anon += sweep_proc_anon_pages(m, &cg->procs[i]); /* cached fd */
 		managed += MAX(anon, MAX(cg->rmap_items, cg->merging_pages));
 	}
 	ScanPolicy p;

@@ -51,8 +51,10 @@ int sweep_enable_process(Manager *m, pid_t pid, int pidfd)
 
 void sweep_cgroup_forget(CgroupState *cg)
 {
-	for (size_t i = 0; i < cg->n_procs; i++)
+	for (size_t i = 0; i < cg->n_procs; i++) {
 		safe_close(cg->procs[i].fd);
+		safe_close(cg->procs[i].statm_fd);
+	}
 	free(cg->procs);
 	cg->procs = NULL;
 	cg->n_procs = 0;
@@ -162,16 +164,20 @@ static int merge_procs(Manager *m, CgroupState *cg, size_t n)
 		return -ENOMEM;
 	size_t i = 0, j = 0;
 	for (; j < n; j++) {
-		while (i < cg->n_procs && cg->procs[i].pid < m->sweep_pids[j])
+		while (i < cg->n_procs && cg->procs[i].pid < m->sweep_pids[j]) {
+			safe_close(cg->procs[i].statm_fd);
 			safe_close(cg->procs[i++].fd);
+		}
 		np[j].pid = m->sweep_pids[j];
 		if (i < cg->n_procs && cg->procs[i].pid == m->sweep_pids[j])
 			np[j] = cg->procs[i++];
 		else
-			np[j].fd = -EBADF;
+			np[j].fd = np[j].statm_fd = -EBADF;
 	}
-	for (; i < cg->n_procs; i++)
+	for (; i < cg->n_procs; i++) {
 		safe_close(cg->procs[i].fd);
+		safe_close(cg->procs[i].statm_fd);
+	}
 	free(cg->procs);
 	cg->procs = np;
 	cg->n_procs = n;
@@ -204,9 +210,28 @@ static int read_proc_stat(Manager *m, SweepProc *p, KsmStat *ret)
 		if (l > 0)
 			return ksm_stat_parse(m->sweep_buf, ret);
 		p->fd = safe_close(p->fd); /* gone, a zombie, or a recycled pid */
+		p->statm_fd = safe_close(p->statm_fd);
 		p->merge_known = false;
 	}
 	return -ESRCH;
+}
+
+uint64_t sweep_proc_anon_pages(Manager *m, SweepProc *p)
+{
+	if (p->statm_fd < 0) {
+		char path[64];
+		snprintf(path, sizeof(path), "%s/%d/statm", m->proc_root, (int)p->pid);
+		p->statm_fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (p->statm_fd < 0)
+			return 0;
+	}
+	unsigned long long size, resident, shared;
+	if (pread_all(m, p->statm_fd) <= 0 ||
+	    sscanf(m->sweep_buf, "%llu %llu %llu", &size, &resident, &shared) != 3 || shared > resident) {
+		p->statm_fd = safe_close(p->statm_fd);
+		return 0;
+	}
+	return resident - shared;
 }
 
 int sweep_cgroup(Manager *m, CgroupState *cg)

@@ -23,11 +23,16 @@ int sweep_enable_process(Manager *m, pid_t pid, int pidfd);
 
 typedef struct SweepProc {
 	pid_t pid;
-	int fd; /* /proc/PID/ksm_stat, -EBADF when not (yet) open */
+	int fd;	      /* /proc/PID/ksm_stat, -EBADF when not (yet) open */
+	int statm_fd; /* /proc/PID/statm, opened on first use (scan policy) */
 	/* Before 6.14 ksm_stat does not show merge_any: remember that this
 	 * process (the one fd pins) has it, so it is asked only once. */
 	bool merge_known;
 } SweepProc;
+
+/* Resident anonymous pages (statm resident - shared) of a process of the
+ * last sweep, through a cached fd; 0 when it is gone. */
+uint64_t sweep_proc_anon_pages(Manager *m, SweepProc *p);
 
 /* Close the cached fds of a cgroup (it is going away). */
 void sweep_cgroup_forget(CgroupState *cg);
