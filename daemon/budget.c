@@ -84,8 +84,16 @@ typedef struct BudgetManager {
 	uint64_t meminfo_usec;
 } BudgetManager;
 
+static uint64_t monotonic_usec(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000;
+}
+
 typedef struct BudgetCgroup {
 	bool memcg;
+	uint64_t memcg_checked_usec; /* the controller check is redone every 30 s, not every sweep */
 	bool unsupported_logged;
 	bool headroom_known;
 	uint64_t headroom; /* BUDGET_UNLIMITED when nothing binds */
@@ -521,13 +529,6 @@ static int proc_job_prepare(ProcJob *j, const pid_t *pids, size_t n)
 
 /* ---- the sweep hook ---- */
 
-static uint64_t monotonic_usec(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000;
-}
-
 static int system_room(Manager *m, bool cached_ok, MemInfo *ret_mi, uint64_t *ret)
 {
 	BudgetManager *bm = bm_get(m);
@@ -567,8 +568,15 @@ static void refresh_headroom(Manager *m, CgroupState *cg, BudgetCgroup *bc, uint
 	bc->headroom_known = true;
 }
 
-static void check_memcg(Manager *m, CgroupState *cg, BudgetCgroup *bc)
+static void check_memcg(Manager *m, CgroupState *cg, BudgetCgroup *bc, bool force)
 {
+	/* Two path lookups in cgroupfs per cgroup: a third of a 1000-cgroup
+	 * sweep. Whether "memory" is in the parent's subtree_control changes
+	 * rarely; 30 s is soon enough to notice. */
+	uint64_t now = monotonic_usec();
+	if (!force && bc->memcg_checked_usec && now - bc->memcg_checked_usec < 30 * 1000000ULL)
+		return;
+	bc->memcg_checked_usec = now;
 	int r = cg_memory_supported(m->cgroup_mount, cg->path);
 	bc->memcg = r >= 0;
 	if (!bc->memcg && r == -EOPNOTSUPP) {
@@ -595,7 +603,7 @@ static void evaluate(Manager *m, CgroupState *cg)
 	if (!bc || !bm || !m->cgroup_mount)
 		return;
 
-	check_memcg(m, cg, bc);
+	check_memcg(m, cg, bc, false);
 	if (bc->memcg && (cg->swap_budget != UINT64_MAX || bc->swap_applied_valid || bm->n_saved > 0)) {
 		int r = apply_swap_budget(m, cg, bc);
 		if (r < 0 && r != -ENOENT)
@@ -812,7 +820,7 @@ int budget_set(Manager *m, CgroupState *cg, uint64_t merge_budget, uint64_t swap
 	BudgetCgroup *bc = bc_get(cg);
 	if (!bc)
 		return sd_bus_error_set_errno(error, ENOMEM);
-	check_memcg(m, cg, bc);
+	check_memcg(m, cg, bc, true);
 	if (swap_budget != UINT64_MAX && !bc->memcg)
 		return sd_bus_error_setf(
 			error, PM_ERROR_NO_MEMORY_CONTROLLER,
@@ -902,7 +910,7 @@ int budget_disable_cgroup(Manager *m, CgroupState *cg, sd_bus_error *error)
 	/* The same rule as the sweep: unmerging must fit in the cgroup. */
 	if (sweep_cgroup(m, cg) == -ENOENT)
 		return sd_bus_error_setf(error, PM_ERROR_NO_SUCH_CGROUP, "The cgroup is gone");
-	check_memcg(m, cg, bc);
+	check_memcg(m, cg, bc, true);
 	MemInfo mi = {};
 	uint64_t room = BUDGET_UNLIMITED;
 	(void)system_room(m, false, &mi, &room);
@@ -981,7 +989,7 @@ int budget_unmerge_all(Manager *m, bool force, sd_bus_error *error)
 		BudgetCgroup *bc = bc_get(cg);
 		if (!bc)
 			continue;
-		check_memcg(m, cg, bc);
+		check_memcg(m, cg, bc, true);
 		refresh_headroom(m, cg, bc, mi.swap_free);
 		uint64_t debt = (cg->merging_pages + cg->zero_pages) * m->page_size;
 		if (!bc->headroom_known ||
