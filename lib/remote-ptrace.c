@@ -681,19 +681,41 @@ static int inject(Tracee *t, long nr, const uint64_t args[6], int64_t *ret_value
 			return -EPROTO;
 	}
 
-	r = remote_arch_replace_syscall(t->tid, &entry, nr, args);
-	if (r < 0)
-		return r;
-	r = resume_until_syscall_stop(t);
-	if (r < 0)
-		return r;
-	if (syscall_info_op(t->tid) == PTRACE_SYSCALL_INFO_ENTRY)
-		return -EPROTO;
-	r = remote_arch_get_regs(t->tid, &exitr);
-	if (r < 0)
-		return r;
-	*ret_value = remote_arch_return_value(&exitr);
-	return 0;
+	/* A wait inside the injected call (an unmerge breaking COW pages,
+	 * the mmap lock) ends early with -ERESTART* when a trap of ours is
+	 * still queued: then issue it again from the same instruction. */
+	uint64_t insn_pc = remote_arch_pc(&entry) - remote_arch_syscall_insn_size;
+	for (unsigned attempt = 0;; attempt++) {
+		r = remote_arch_replace_syscall(t->tid, &entry, nr, args);
+		if (r < 0)
+			return r;
+		r = resume_until_syscall_stop(t);
+		if (r < 0)
+			return r;
+		if (syscall_info_op(t->tid) == PTRACE_SYSCALL_INFO_ENTRY)
+			return -EPROTO;
+		r = remote_arch_get_regs(t->tid, &exitr);
+		if (r < 0)
+			return r;
+		int64_t v = remote_arch_return_value(&exitr);
+		if (!(v == -512 || v == -513 || v == -514 || v == -516) || attempt >= 8) {
+			*ret_value = v;
+			return 0;
+		}
+		RemoteRegs again = exitr;
+		remote_arch_setup_call(&again, insn_pc, nr, args);
+		r = remote_arch_set_regs(t->tid, &again);
+		if (r < 0)
+			return r;
+		r = resume_until_syscall_stop(t);
+		if (r < 0)
+			return r;
+		if (syscall_info_op(t->tid) == PTRACE_SYSCALL_INFO_EXIT)
+			return -EPROTO;
+		r = remote_arch_get_regs(t->tid, &entry);
+		if (r < 0)
+			return r;
+	}
 }
 
 /* Wait for the stop PTRACE_INTERRUPT asked for. A signal-delivery-stop
