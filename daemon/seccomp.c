@@ -142,6 +142,7 @@ static const char *const allowed[] = {
 	"kill",
 	"tgkill",
 	"tkill",
+	"rt_tgsigqueueinfo", /* lib/remote re-sends a user-sent fault signal with its siginfo */
 	"pidfd_open",
 	"pidfd_send_signal",
 	"pidfd_getfd",
