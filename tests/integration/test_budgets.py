@@ -147,7 +147,8 @@ def test_merge_budget_over_budget_and_signal(ksm, start_daemon, cgroup):
         m.sweep()
         props = m.cgroup_props(obj)
         assert props["State"] == "over-budget"
-        assert props["MergeDebt"] >= 2000 * 4096
+        # The debt at detection is in the signal: the MergeDebt property may
+        # already show the unmerge (registration checks the budget too).
         wait_for(lambda: mon.named("BudgetExceeded"), 10, what="BudgetExceeded")
         sig = mon.named("BudgetExceeded")[0]
         assert sig["payload"]["data"][0] == obj
@@ -159,6 +160,14 @@ def test_merge_budget_over_budget_and_signal(ksm, start_daemon, cgroup):
         # injection in the unmerge worker
         wait_for(lambda: "merge-any off in 1 processes" in d.read_log(), 30, what="over-budget unmerge")
         assert ksm_stat(p.pid).get("ksm_merge_any", "0") == "0"
+
+        # pagemeld brought it under: the debt falls below the 1Mi budget once
+        # ksmd has dropped the broken merges from its counters
+        def debt_under_budget():
+            m.sweep()
+            return m.cgroup_props(obj)["MergeDebt"] <= 1 << 20
+
+        wait_for(debt_under_budget, 30, what="merge debt under the 1Mi budget")
         # no re-enabling by itself: still over budget after another sweep
         m.sweep()
         assert m.cgroup_props(obj)["State"] == "over-budget"
