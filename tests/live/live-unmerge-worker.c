@@ -128,6 +128,9 @@ static void test_unmerge_all(void **state)
 {
 	LiveChild child;
 	merge_workload(&child);
+	/* Stop ksmd first: still merging the last pages, it would move
+	 * pages_sharing between our read and the worker's. */
+	assert_int_equal(ksm_write_field(KSM_SYSFS_DIR, KSM_run, KSM_RUN_STOP), 0);
 	uint64_t before = live_ksm_read(KSM_pages_sharing);
 
 	Ctx c = {};
