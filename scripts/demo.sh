@@ -118,31 +118,9 @@ fi
 for k in "${knobs[@]}"; do [ -e "$ksm/$k" ] && saved[$k]=$(read_knob "$k"); done
 
 say "Starting a private system bus with the io.pagemeld1 policy"
-cat >"$work/bus.conf" <<EOF
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path=$work/system_bus_socket</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <deny own="*"/>
-    <deny send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/>
-    <allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-    <allow receive_type="signal"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Introspectable"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Properties"/>
-  </policy>
-  <include>$src/packaging/dbus/io.pagemeld1.conf</include>
-</busconfig>
-EOF
+# the same bus configuration as the integration tests, with the real policy
+sed -e "s|@SOCKET@|$work/system_bus_socket|" -e "s|@POLICY@|$src/packaging/dbus/io.pagemeld1.conf|" \
+	tests/integration/system-bus.conf.in >"$work/bus.conf"
 exec {bus_out}< <(exec dbus-daemon --config-file="$work/bus.conf" --nofork --nopidfile --print-address=1 --print-pid=1 2>/dev/null)
 read -r -u "$bus_out" address
 read -r -u "$bus_out" bus_pid
