@@ -647,7 +647,7 @@ static int cmd_unmerge_all(sd_bus *bus)
 	_cleanup_bus_error_ sd_bus_error error = SD_BUS_ERROR_NULL;
 	_cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
 	UnmergeWait w = {0};
-	uint64_t start = 0, now;
+	uint64_t start = 0, now = 0;
 	bool tty = isatty(STDERR_FILENO);
 	int r;
 
@@ -660,6 +660,7 @@ static int cmd_unmerge_all(sd_bus *bus)
 		r = get_pages_sharing(bus, &start);
 		if (r < 0)
 			return -r;
+		now = start;
 	}
 	r = call(bus, "UnmergeAll", 0, &error, NULL, "b", (int)arg.force);
 	if (r < 0)
@@ -690,8 +691,13 @@ static int cmd_unmerge_all(sd_bus *bus)
 		if (r < 0)
 			return report(NULL, r, "waiting for UnmergeFinished");
 	}
-	if (tty)
-		fputc('\n', stderr);
+	if (tty) {
+		/* The signal can arrive before the first poll (a fast unmerge), so the
+		 * bar's last state is drawn here: 100% when it succeeded. */
+		char bar[256];
+		fprintf(stderr, "\r%s\033[K\n",
+			ctl_format_progress(bar, sizeof(bar), start, w.ok ? 0 : now, page_size, 40));
+	}
 	if (!w.ok) {
 		fprintf(stderr, "pagemeldctl: unmerge-all failed: %s\n",
 			w.error && *w.error ? w.error : "unknown");
