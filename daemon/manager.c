@@ -19,6 +19,7 @@
 #include "persist.h"
 #include "pidfd-util.h"
 #include "policy.h"
+#include "registration-marker.h"
 #include "registry.h"
 #include "remote.h"
 #include "seccomp-util.h"
@@ -595,7 +596,7 @@ int manager_startup(Manager *m)
 {
 	int r;
 
-	if (!m->state_dir && !(m->state_dir = strdup(PAGEMELD_STATE_DIR_DEFAULT)))
+	if (!m->state_dir && !(m->state_dir = strdup(pagemeld_state_dir())))
 		return log_oom();
 	if (mkdir(m->state_dir, 0700) < 0 && errno != EEXIST)
 		return log_error_errno(errno, "Cannot create state directory %s: %m", m->state_dir);

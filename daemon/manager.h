@@ -26,7 +26,6 @@
 #define PAGEMELD_MANAGER_INTERFACE "io.pagemeld1.Manager"
 #define PAGEMELD_CGROUP_PREFIX "/io/pagemeld1/cgroup"
 #define PAGEMELD_CGROUP_INTERFACE "io.pagemeld1.Cgroup"
-#define PAGEMELD_STATE_DIR_DEFAULT "/run/pagemeld"
 
 typedef struct Manager Manager;
 typedef struct CgroupState CgroupState;

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "macro.h"
 #include "manager.h"
+#include "registration-marker.h"
 #include "seccomp-util.h"
 
 static void help(void)
@@ -96,8 +97,6 @@ int main(int argc, char **argv)
 		log_error("Unexpected argument %s", argv[optind]);
 		return 2;
 	}
-	if (!m->state_dir && getenv("PAGEMELD_STATE_DIR"))
-		m->state_dir = strdup(getenv("PAGEMELD_STATE_DIR"));
 
 	r = manager_load_config(m);
 	if (r < 0)
