@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "manager.h"
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
@@ -242,6 +245,119 @@ int manager_persist(Manager *m)
 	return 0;
 }
 
+/* ---- what the poststop hook reads: one marker per registered container ---- */
+
+static void marker_create(Manager *m, const char *id)
+{
+	_cleanup_free_ char *path = registration_marker_path(m->state_dir, id);
+	_cleanup_close_ int fd = -EBADF;
+
+	if (path)
+		fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		/* The hook then takes it for unregistered; the exit watch unregisters it anyway. */
+		log_warning_errno(path ? -errno : -ENOMEM, "Cannot create the registration marker of %s: %m",
+				  id);
+}
+
+static void marker_remove(Manager *m, const char *id)
+{
+	_cleanup_free_ char *path = registration_marker_path(m->state_dir, id);
+	if (path && unlink(path) < 0 && errno != ENOENT)
+		log_warning_errno(-errno, "Cannot remove %s: %m", path);
+}
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(DIR *, closedir);
+
+/* At start: a marker for each restored container, none for anything else. */
+static int markers_sync(Manager *m)
+{
+	_cleanup_free_ char *dir = registration_marker_dir(m->state_dir);
+	_cleanup_(closedirp) DIR *d = NULL;
+
+	if (!dir)
+		return log_oom();
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return log_error_errno(-errno, "Cannot create %s: %m", dir);
+	for (Container *c = m->containers; c; c = c->next)
+		marker_create(m, c->id);
+	d = opendir(dir);
+	if (!d)
+		return log_error_errno(-errno, "Cannot open %s: %m", dir);
+	for (struct dirent *de; (de = readdir(d));) {
+		bool known = false;
+		if (de->d_name[0] == '.') /* ".", "..": a marker's name never starts with a dot */
+			continue;
+		for (Container *c = m->containers; c && !known; c = c->next) {
+			_cleanup_free_ char *path = registration_marker_path(m->state_dir, c->id);
+			known = path && streq(strrchr(path, '/') + 1, de->d_name);
+		}
+		if (!known && unlinkat(dirfd(d), de->d_name, 0) < 0)
+			log_warning_errno(-errno, "Cannot remove stale marker %s/%s: %m", dir, de->d_name);
+	}
+	return 0;
+}
+
+/* ---- a container ends with its init ---- */
+
+static int on_container_exit(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	Container *c = userdata;
+	Manager *m = c->manager;
+	_cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+	_cleanup_free_ char *id = strdup(c->id);
+
+	if (!id)
+		return log_oom();
+	log_info("Container %s: its init (pid %d) exited; unregistering it", id, (int)c->init_pid);
+	if (manager_unregister_container(m, id, &error) < 0)
+		log_warning("Unregistering %s after its exit: %s", id, error.message);
+	return 0;
+}
+
+/* Takes a duplicate of pidfd; replaces an earlier watch (re-registration). */
+static int container_watch_exit(Manager *m, Container *c, int pidfd)
+{
+	_cleanup_close_ int fd = -EBADF;
+	int r;
+
+	if (!m->event)
+		return 0;
+	c->exit_watch = sd_event_source_disable_unref(c->exit_watch);
+	fd = fcntl(pidfd, F_DUPFD_CLOEXEC, 3);
+	if (fd < 0)
+		return -errno;
+	r = sd_event_add_io(m->event, &c->exit_watch, fd, EPOLLIN, on_container_exit, c);
+	if (r < 0)
+		return r;
+	(void)sd_event_source_set_io_fd_own(c->exit_watch, true);
+	TAKE_FD(fd);
+	return 0;
+}
+
+/* After a restart: watch a restored container's init again if it is still
+ * the process it was (alive, in the container's cgroup); -ESRCH when not. */
+static int container_rewatch(Manager *m, Container *c)
+{
+	_cleanup_close_ int pidfd = -EBADF;
+	_cleanup_free_ char *path = NULL;
+	int r;
+
+	if (c->init_pid <= 0)
+		return 0; /* an older state file: nothing to watch */
+	r = remote_pidfd_open(c->init_pid, &pidfd);
+	if (r < 0)
+		return r;
+	r = cg_pid_get_path(m->proc_root, c->init_pid, &path);
+	if (r == -ENOENT)
+		return -ESRCH;
+	if (r < 0)
+		return r;
+	if (!streq(path, c->cgroup->path) || pidfd_check_alive(pidfd) < 0)
+		return -ESRCH; /* gone, and its pid reused */
+	return container_watch_exit(m, c, pidfd);
+}
+
 /* ---- signals on the bus ---- */
 
 void manager_emit_cgroup_changed(Manager *m, CgroupState *cg)
@@ -274,6 +390,8 @@ static void emit_manager_counts_changed(Manager *m)
 void manager_drop_cgroup(Manager *m, CgroupState *cg, const char *why)
 {
 	log_info("Forgetting cgroup %s (%u containers): %s", cg->path, cg->n_containers, why);
+	for (Container *c = cg->containers; c; c = c->cgroup_next)
+		marker_remove(m, c->id);
 	emit_cgroup_signal(m, "CgroupRemoved", cg);
 	policy_cgroup_removed(m, cg);
 	registry_remove_cgroup(m, cg);
@@ -442,6 +560,11 @@ int manager_register_container(Manager *m, const char *id, int pidfd, char **kv,
 		return sd_bus_error_setf(error, SD_BUS_ERROR_FAILED, "Cannot save the registration: %s",
 					 strerror(-r));
 	}
+	marker_create(m, id);
+	r = container_watch_exit(m, c, pidfd);
+	if (r < 0)
+		log_warning_errno(
+			r, "Container %s: cannot watch its init for exit (poststop unregisters it): %m", id);
 	if (old_cg && old_cg != cg && old_cg->n_containers == 0) {
 		manager_drop_cgroup(m, old_cg, "its last container moved");
 		(void)manager_persist(m);
@@ -470,8 +593,9 @@ int manager_unregister_container(Manager *m, const char *id, sd_bus_error *error
 		return sd_bus_error_setf(error, PM_ERROR_NO_SUCH_CONTAINER, "No container %s is registered",
 					 id);
 	CgroupState *cg = c->cgroup;
+	log_info("Unregistering container %s", id); /* id may be c->id, freed next */
+	marker_remove(m, id);
 	registry_remove_container(m, c);
-	log_info("Unregistered container %s", id);
 	if (cg && cg->n_containers == 0)
 		manager_drop_cgroup(m, cg, "its last container was unregistered");
 	int r = manager_persist(m);
@@ -546,6 +670,24 @@ static int manager_restore(Manager *m)
 	}
 	for (CgroupState *cg = m->cgroups; cg; cg = cg->next)
 		policy_cgroup_added(m, cg);
+	/* A container ends with its init: watch those still running, forget the others. */
+	for (Container *c = m->containers, *next; c; c = next) {
+		_cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+		next = c->next;
+		r = container_rewatch(m, c);
+		if (r == -ESRCH) {
+			_cleanup_free_ char *id = strdup(c->id);
+			if (!id)
+				return log_oom();
+			log_info("Not restoring container %s: its init (pid %d) has exited", id,
+				 (int)c->init_pid);
+			(void)manager_unregister_container(m, id, &error);
+			restored--;
+			dropped++;
+		} else if (r < 0)
+			log_warning_errno(r, "Container %s: cannot watch its init (pid %d): %m", c->id,
+					  (int)c->init_pid);
+	}
 	log_info("Restored %u containers in %u cgroups (%u dropped)", restored, m->n_cgroups, dropped);
 	/* Re-apply merging now (the sweep enables it wherever it is off). */
 	(void)sweep_all(m);
@@ -650,6 +792,9 @@ int manager_startup(Manager *m)
 
 	/* Restore before taking the name: clients see the complete registry. */
 	r = manager_restore(m);
+	if (r < 0)
+		return r;
+	r = markers_sync(m);
 	if (r < 0)
 		return r;
 

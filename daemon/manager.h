@@ -50,6 +50,7 @@ struct Container {
 	size_t n_annotations;
 	char *name;			      /* CRI container name, NULL when the annotations lack it */
 	pid_t init_pid;			      /* the pid it was registered with (informational) */
+	sd_event_source *exit_watch;	      /* its init's pidfd: unregistered when it exits */
 	Container *next, *prev;		      /* Manager.containers */
 	Container *cgroup_next, *cgroup_prev; /* CgroupState.containers */
 };

@@ -73,6 +73,7 @@ int registry_add_cgroup(Manager *m, const char *path, CgroupState **ret)
 
 static void container_free(Container *c)
 {
+	sd_event_source_disable_unref(c->exit_watch);
 	strv_free(c->annotations);
 	free(c->name);
 	free(c->id);

@@ -91,6 +91,63 @@ def test_restart_drops_gone_cgroups_and_reapplies_merging(daemon, cgroup):
 
 
 @needs_remote
+def markers(daemon):
+    """The registration markers pagemeldd keeps for the poststop hook."""
+    return set(os.listdir(os.path.join(daemon.state_dir, "containers")))
+
+
+def test_container_ends_with_its_init(daemon, cgroup):
+    """pagemeldd watches each container's init through its pidfd: when it
+    exits, the container is unregistered (and its marker removed) without
+    waiting for poststop or a sweep."""
+    a, b = cgroup("a"), cgroup("b")
+    pa, pb = a.spawn_memfill(same=4, unique=1), b.spawn_memfill(same=4, unique=1)
+    c = daemon.client()
+    try:
+        c.register("a-1", pa.pid)
+        c.register("b-1", pb.pid)
+        assert markers(daemon) == {"a-1", "b-1"}
+        pa.kill()
+        pa.wait()
+        wait_for(lambda: all_container_ids(c) == {"b-1"}, 10, what="a-1 unregistered when its init exited")
+        assert markers(daemon) == {"b-1"}
+        assert c.get("ManagedCgroups") == 1
+        assert f"Container a-1: its init (pid {pa.pid}) exited" in daemon.read_log()
+        # the unregistration was saved: a restart does not bring it back
+        c.unregister("b-1")
+        assert markers(daemon) == set()
+    finally:
+        c.close()
+
+
+def test_restart_watches_live_inits_and_forgets_exited_ones(daemon, cgroup):
+    live, dead = cgroup("live"), cgroup("dead")
+    pl, pd = live.spawn_memfill(same=4, unique=1), dead.spawn_memfill(same=4, unique=1)
+    c = daemon.client()
+    c.register("live-1", pl.pid)
+    c.register("dead-1", pd.pid)
+    c.close()
+    assert daemon.stop() == 0
+    # while pagemeldd is down: one init exits (its cgroup stays), and a
+    # marker that names nothing registered is left behind
+    pd.kill()
+    pd.wait()
+    open(os.path.join(daemon.state_dir, "containers", "stale"), "w").close()
+    daemon.start()
+    c = daemon.client()
+    try:
+        assert all_container_ids(c) == {"live-1"}
+        assert f"Not restoring container dead-1: its init (pid {pd.pid}) has exited" in daemon.read_log()
+        assert markers(daemon) == {"live-1"}
+        # the restored container's init is watched again
+        pl.kill()
+        pl.wait()
+        wait_for(lambda: all_container_ids(c) == set(), 10, what="live-1 unregistered after the restart")
+        assert markers(daemon) == set()
+    finally:
+        c.close()
+
+
 def test_sweep_enables_late_processes_on_timer(bus, cgroup):
     d = Daemon(bus, config=DEFAULT_DAEMON_CONFIG.replace("SweepIntervalSec=3600", "SweepIntervalSec=1"))
     try:
