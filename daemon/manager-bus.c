@@ -241,7 +241,6 @@ static int method_register_container(sd_bus_message *msg, void *userdata, sd_bus
 	int fd;
 	_cleanup_strv_free_ char **kv = NULL;
 	size_t n = 0, alloc = 0;
-	CgroupState *cg;
 	int r;
 
 	r = bus_check_root(msg, error);
@@ -284,10 +283,8 @@ static int method_register_container(sd_bus_message *msg, void *userdata, sd_bus
 	if (r < 0)
 		return r;
 
-	r = manager_register_container(m, id, fd, kv ?: (char *[]){NULL}, n, &cg, error);
-	if (r < 0)
-		return r;
-	return sd_bus_reply_method_return(msg, "o", cg->object_path);
+	r = manager_register_container(m, msg, id, fd, kv ?: (char *[]){NULL}, n, error);
+	return r < 0 ? r : 1;
 }
 
 static int method_unregister_container(sd_bus_message *msg, void *userdata, sd_bus_error *error)

@@ -450,8 +450,8 @@ static int map_remote_error(int r, pid_t pid, sd_bus_error *error)
 	}
 }
 
-int manager_register_container(Manager *m, const char *id, int pidfd, char **kv, size_t n, CgroupState **ret,
-			       sd_bus_error *error)
+int manager_register_container(Manager *m, sd_bus_message *call, const char *id, int pidfd, char **kv,
+			       size_t n, sd_bus_error *error)
 {
 	_cleanup_(annotations_done) Annotations a = {.merge = MERGE_UNSET};
 	const char *bad_key = NULL, *reason = NULL;
@@ -570,19 +570,25 @@ int manager_register_container(Manager *m, const char *id, int pidfd, char **kv,
 		(void)manager_persist(m);
 	}
 
+	/* Acknowledged here, once saved: the figures and signals that follow are
+	 * not part of the registration, and the runtime is waiting for it. */
+	if (new_cgroup && m->n_cgroups == 1)
+		manager_maybe_start_ksm(m); /* part of it: merging starts with the first cgroup */
+	if (call) {
+		r = sd_bus_reply_method_return(call, "o", cg->object_path);
+		if (r < 0)
+			log_debug_errno(r, "Cannot reply to the registration of %s: %m", id);
+	}
 	(void)sweep_cgroup(m, cg);
 	if (new_cgroup) {
 		log_info("Registered container %s (pid %d) in new cgroup %s", id, (int)pid, path);
 		policy_cgroup_added(m, cg);
 		emit_cgroup_signal(m, "CgroupAdded", cg);
 		emit_manager_counts_changed(m);
-		if (m->n_cgroups == 1)
-			manager_maybe_start_ksm(m);
 	} else {
 		log_info("Registered container %s (pid %d) in cgroup %s", id, (int)pid, path);
 		manager_emit_cgroup_changed(m, cg);
 	}
-	*ret = cg;
 	return 0;
 }
 

@@ -142,8 +142,10 @@ int manager_run(Manager *m);
 
 /* The work behind the D-Bus methods; errors are set in *error with their
  * io.pagemeld1.Error.* names. Return < 0 on failure. */
-int manager_register_container(Manager *m, const char *id, int pidfd, char **kv, size_t n, CgroupState **ret,
-			       sd_bus_error *error);
+/* RegisterContainer; replies to call (when not NULL) with the cgroup's
+ * object path as soon as the registration is saved. */
+int manager_register_container(Manager *m, sd_bus_message *call, const char *id, int pidfd, char **kv,
+			       size_t n, sd_bus_error *error);
 int manager_unregister_container(Manager *m, const char *id, sd_bus_error *error);
 /* Forget a cgroup with all its containers (its directory is gone). */
 void manager_drop_cgroup(Manager *m, CgroupState *cg, const char *why);
