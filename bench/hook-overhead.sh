@@ -77,8 +77,10 @@ if hooks != "none":
 json.dump(c, open(p, "w"))
 EOF
 }
-entry() { printf '{"path":"%s","args":["pagemeld-oci-hook","%s"],"env":["DBUS_SYSTEM_BUS_ADDRESS=%s"]}' \
-	"$hook" "$1" "$addr"; }
+# the hook reads pagemeldd's registration markers in the same state dir
+export PAGEMELD_STATE_DIR=$statedir
+entry() { printf '{"path":"%s","args":["pagemeld-oci-hook","%s"],"env":["DBUS_SYSTEM_BUS_ADDRESS=%s","PAGEMELD_STATE_DIR=%s"]}' \
+	"$hook" "$1" "$addr" "$statedir"; }
 make_bundle plain none
 make_bundle hooked "{\"createRuntime\":[$(entry create)],\"poststop\":[$(entry stop)]}"
 # the same hooks on a container that opts out: runc's hook handling and the
