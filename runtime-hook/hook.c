@@ -42,15 +42,13 @@
 #include <syslog.h>
 #include <unistd.h>
 
-#include <systemd/sd-bus.h>
-#include <systemd/sd-journal.h>
-
 #include "decide.h"
 #include "fileio.h"
 #include "hook-config.h"
 #include "macro.h"
 #include "oci-state.h"
 #include "remote.h"
+#include "sd-dlopen.h"
 
 #define HOOK_IDENT "pagemeld-oci-hook"
 #define HOOK_SLACK_MS 1000 /* reading the state and connecting, on top of the call timeout */
@@ -93,9 +91,15 @@ static void report(int level, const char *fmt, ...)
 	/* stderr only for what the runtime's user should see. */
 	if (level <= LOG_WARNING)
 		fprintf(stderr, HOOK_IDENT ": %s\n", line);
-	if (sd_journal_send("MESSAGE=%s", line, "PRIORITY=%i", level, "SYSLOG_IDENTIFIER=" HOOK_IDENT,
-			    "CONTAINER_ID=%s", container_id ?: "", NULL) < 0) {
-		/* No journald: plain syslog (silently nothing without /dev/log). */
+	/* The journal through libsystemd, loaded for this when nothing loaded
+	 * it yet only for what matters (notice and up): info lines come after
+	 * a D-Bus call, which loaded it. Without the library, or without
+	 * journald, plain syslog (journald's /dev/log where it runs; silently
+	 * nothing without /dev/log). */
+	bool journal = level <= LOG_NOTICE ? dlopen_libsystemd(NULL) >= 0 : sym_sd_journal_send != NULL;
+	if (!journal ||
+	    sym_sd_journal_send("MESSAGE=%s", line, "PRIORITY=%i", level, "SYSLOG_IDENTIFIER=" HOOK_IDENT,
+				"CONTAINER_ID=%s", container_id ?: "", NULL) < 0) {
 		openlog(HOOK_IDENT, LOG_PID, LOG_DAEMON);
 		syslog(level, "%s", line);
 		closelog();
@@ -159,21 +163,28 @@ static const char *bus_address(void)
 
 static int bus_connect(sd_bus **ret, char *why, size_t why_size)
 {
-	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+	_cleanup_(sym_sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+	const char *dl_error;
 	int r;
 
-	r = sd_bus_new(&bus);
+	/* Not there: like a bus that is down (fail-mode decides). */
+	if (dlopen_libsystemd(&dl_error) < 0) {
+		snprintf(why, why_size, "%s", dl_error);
+		return -ENOTCONN;
+	}
+
+	r = sym_sd_bus_new(&bus);
 	if (r < 0)
 		return r;
-	(void)sd_bus_set_description(bus, HOOK_IDENT);
-	r = sd_bus_set_address(bus, bus_address());
+	(void)sym_sd_bus_set_description(bus, HOOK_IDENT);
+	r = sym_sd_bus_set_address(bus, bus_address());
 	if (r < 0)
 		goto unreachable;
-	(void)sd_bus_set_bus_client(bus, 1);
-	(void)sd_bus_negotiate_fds(bus, 1);
+	(void)sym_sd_bus_set_bus_client(bus, 1);
+	(void)sym_sd_bus_negotiate_fds(bus, 1);
 	/* Covers the Hello too, which sd_bus_call waits for. */
-	(void)sd_bus_set_method_call_timeout(bus, config.timeout_ms * 1000);
-	r = sd_bus_start(bus);
+	(void)sym_sd_bus_set_method_call_timeout(bus, config.timeout_ms * 1000);
+	r = sym_sd_bus_start(bus);
 	if (r < 0)
 		goto unreachable;
 	*ret = TAKE_PTR(bus);
@@ -191,12 +202,12 @@ static bool error_is_unreachable(const sd_bus_error *e, int r)
 		SD_BUS_ERROR_TIMEOUT,	      SD_BUS_ERROR_DISCONNECTED,
 	};
 	for (size_t i = 0; i < ELEMENTSOF(names); i++)
-		if (sd_bus_error_has_name(e, names[i]))
+		if (sym_sd_bus_error_has_name(e, names[i]))
 			return true;
 	/* Local failures come back as r, or as System.Error.<ERRNO> names. */
-	if (sd_bus_error_is_set(e) && startswith(e->name, "System.Error."))
-		r = -sd_bus_error_get_errno(e);
-	else if (sd_bus_error_is_set(e))
+	if (sym_sd_bus_error_is_set(e) && startswith(e->name, "System.Error."))
+		r = -sym_sd_bus_error_get_errno(e);
+	else if (sym_sd_bus_error_is_set(e))
 		return false;
 	return r == -ETIMEDOUT || r == -EINTR || r == -ECONNRESET || r == -ENOTCONN || r == -EPIPE ||
 	       r == -ECONNREFUSED || r == -ENOENT;
@@ -207,29 +218,29 @@ static bool error_is_unreachable(const sd_bus_error *e, int r)
 static int call_daemon(sd_bus_message *m, sd_bus *bus, sd_bus_message **reply, sd_bus_error *error, char *why,
 		       size_t why_size)
 {
-	int r = sd_bus_call(bus, m, config.timeout_ms * 1000, error, reply);
+	int r = sym_sd_bus_call(bus, m, config.timeout_ms * 1000, error, reply);
 	if (r >= 0)
 		return EXIT_DONE;
 
-	if (deadline_hit || r == -ETIMEDOUT || sd_bus_error_has_name(error, SD_BUS_ERROR_NO_REPLY) ||
-	    sd_bus_error_has_name(error, SD_BUS_ERROR_TIMEOUT) ||
-	    sd_bus_error_has_name(error, "System.Error.ETIMEDOUT")) {
+	if (deadline_hit || r == -ETIMEDOUT || sym_sd_bus_error_has_name(error, SD_BUS_ERROR_NO_REPLY) ||
+	    sym_sd_bus_error_has_name(error, SD_BUS_ERROR_TIMEOUT) ||
+	    sym_sd_bus_error_has_name(error, "System.Error.ETIMEDOUT")) {
 		snprintf(why, why_size, "pagemeldd did not answer within %llu ms",
 			 (unsigned long long)config.timeout_ms);
 		return EXIT_UNREACHABLE;
 	}
-	if (sd_bus_error_has_name(error, SD_BUS_ERROR_SERVICE_UNKNOWN) ||
-	    sd_bus_error_has_name(error, SD_BUS_ERROR_NAME_HAS_NO_OWNER)) {
+	if (sym_sd_bus_error_has_name(error, SD_BUS_ERROR_SERVICE_UNKNOWN) ||
+	    sym_sd_bus_error_has_name(error, SD_BUS_ERROR_NAME_HAS_NO_OWNER)) {
 		snprintf(why, why_size, "pagemeldd is not running (no owner of %s on %s)", BUS_NAME,
 			 bus_address());
 		return EXIT_UNREACHABLE;
 	}
 	if (error_is_unreachable(error, r)) {
 		snprintf(why, why_size, "pagemeldd unreachable: %s",
-			 sd_bus_error_is_set(error) ? error->message ?: error->name : strerror(-r));
+			 sym_sd_bus_error_is_set(error) ? error->message ?: error->name : strerror(-r));
 		return EXIT_UNREACHABLE;
 	}
-	if (sd_bus_error_is_set(error))
+	if (sym_sd_bus_error_is_set(error))
 		snprintf(why, why_size, "pagemeldd refused: %s: %s", error->name, error->message ?: "");
 	else
 		snprintf(why, why_size, "calling pagemeldd failed: %s", strerror(-r));
@@ -238,9 +249,9 @@ static int call_daemon(sd_bus_message *m, sd_bus *bus, sd_bus_message **reply, s
 
 static int do_register(const OciState *s, const HookDecision *d)
 {
-	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
-	_cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
-	_cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+	_cleanup_(sym_sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+	_cleanup_(sym_sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+	_cleanup_(sym_sd_bus_error_freep) sd_bus_error error = SD_BUS_ERROR_NULL;
 	_cleanup_strv_free_ char **ann = NULL;
 	_cleanup_close_ int pidfd = -EBADF;
 	char why[768];
@@ -268,15 +279,15 @@ static int do_register(const OciState *s, const HookDecision *d)
 	if (bus_connect(&bus, why, sizeof(why)) < 0)
 		return fail(EXIT_UNREACHABLE, why);
 
-	r = sd_bus_message_new_method_call(bus, &m, BUS_NAME, BUS_PATH, BUS_IFACE, "RegisterContainer");
+	r = sym_sd_bus_message_new_method_call(bus, &m, BUS_NAME, BUS_PATH, BUS_IFACE, "RegisterContainer");
 	if (r >= 0)
-		r = sd_bus_message_append(m, "sh", s->id, pidfd);
+		r = sym_sd_bus_message_append(m, "sh", s->id, pidfd);
 	if (r >= 0)
-		r = sd_bus_message_open_container(m, 'a', "{ss}");
+		r = sym_sd_bus_message_open_container(m, 'a', "{ss}");
 	for (char **i = ann; r >= 0 && i[0]; i += 2)
-		r = sd_bus_message_append(m, "{ss}", i[0], i[1]);
+		r = sym_sd_bus_message_append(m, "{ss}", i[0], i[1]);
 	if (r >= 0)
-		r = sd_bus_message_close_container(m);
+		r = sym_sd_bus_message_close_container(m);
 	if (r < 0) {
 		snprintf(why, sizeof(why), "building the D-Bus call failed: %s", strerror(-r));
 		return fail(EXIT_INTERNAL, why);
@@ -286,7 +297,7 @@ static int do_register(const OciState *s, const HookDecision *d)
 	if (r != EXIT_DONE)
 		return fail(r, why);
 
-	if (sd_bus_message_read(reply, "o", &path) < 0)
+	if (sym_sd_bus_message_read(reply, "o", &path) < 0)
 		path = "?";
 	report(LOG_INFO, "registered with pagemeldd as %s (%s by %s)", path,
 	       hook_verdict_to_string(d->verdict), d->decided_by);
@@ -301,17 +312,17 @@ static bool error_is_not_registered(const sd_bus_error *e)
 
 static int do_unregister(const OciState *s)
 {
-	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
-	_cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
-	_cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+	_cleanup_(sym_sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+	_cleanup_(sym_sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+	_cleanup_(sym_sd_bus_error_freep) sd_bus_error error = SD_BUS_ERROR_NULL;
 	char why[768];
 	int r;
 
 	if (bus_connect(&bus, why, sizeof(why)) < 0)
 		return fail(EXIT_UNREACHABLE, why);
-	r = sd_bus_message_new_method_call(bus, &m, BUS_NAME, BUS_PATH, BUS_IFACE, "UnregisterContainer");
+	r = sym_sd_bus_message_new_method_call(bus, &m, BUS_NAME, BUS_PATH, BUS_IFACE, "UnregisterContainer");
 	if (r >= 0)
-		r = sd_bus_message_append(m, "s", s->id);
+		r = sym_sd_bus_message_append(m, "s", s->id);
 	if (r < 0) {
 		snprintf(why, sizeof(why), "building the D-Bus call failed: %s", strerror(-r));
 		return fail(EXIT_INTERNAL, why);

@@ -5,6 +5,7 @@ each case gives a clear message and the documented exit code
 state on stdin, DBUS_SYSTEM_BUS_ADDRESS in the environment."""
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -27,9 +28,16 @@ def state(pid=None, annotations=OPT_IN, cid="hooktest-1", **extra):
     return json.dumps(s)
 
 
-def hook(stdin, *args, stage="create", address="unix:path=/nonexistent/pagemeld-test-bus", timeout=15):
-    """Run the hook; returns (exit code, stderr)."""
-    env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=address)
+# No registration markers there: the hook at stop asks pagemeldd (whatever
+# the host's /run/pagemeld holds).
+NO_STATE_DIR = "/nonexistent/pagemeld-test-state"
+
+
+def hook(stdin, *args, stage="create", address="unix:path=/nonexistent/pagemeld-test-bus", timeout=15,
+         state_dir=NO_STATE_DIR, **env_extra):
+    """Run the hook; returns (exit code, stderr). state_dir: PAGEMELD_STATE_DIR
+    (pass the test daemon's)."""
+    env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=address, PAGEMELD_STATE_DIR=state_dir, **env_extra)
     p = subprocess.run([hook_path(), "--config", "/dev/null", *args, stage], input=stdin, env=env,
                        capture_output=True, text=True, timeout=timeout)
     assert p.stdout == ""
@@ -148,7 +156,8 @@ def test_shipped_config_is_read_by_hook_and_daemon(sleeper):
     if build_path("daemon", "pagemeldd").exists():
         subprocess.run([build_path("daemon", "pagemeldd"), "--check-config", "-c", str(conf)], check=True,
                        capture_output=True)
-    env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS="unix:path=/nonexistent/pagemeld-test-bus")
+    env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS="unix:path=/nonexistent/pagemeld-test-bus",
+               PAGEMELD_STATE_DIR=NO_STATE_DIR)
     p = subprocess.run([hook_path(), "--config", str(conf), "create"], input=state(pid=sleeper), env=env,
                        capture_output=True, text=True)
     assert p.returncode == EXIT_DONE and "fail-mode=open" in p.stderr
@@ -213,8 +222,55 @@ def test_daemon_refuses(daemon, sleeper, mode, code):
 
 def test_stop_of_unknown_container_is_fine(daemon):
     rc, err = hook(state(pid=None, status="stopped", cid="never-registered"), "--fail-mode", "closed",
-                   stage="stop", address=daemon.bus_address)
+                   stage="stop", address=daemon.bus_address, state_dir=daemon.state_dir)
     assert (rc, err) == (EXIT_DONE, "")
+
+
+STOPPED = state(pid=None, status="stopped", cid="hooktest-1")
+
+
+# ---- libsystemd is loaded only when needed ----
+
+def test_hook_does_not_link_libsystemd():
+    """Loading libsystemd.so.0 and its libraries costs every exec ~0.6 ms:
+    the hook dlopen()s it for the bus and the journal only."""
+    p = subprocess.run(["readelf", "--dynamic", "--wide", hook_path()], capture_output=True, text=True,
+                       check=True)
+    needed = [ln for ln in p.stdout.splitlines() if "(NEEDED)" in ln]
+    assert needed and any("libc.so" in ln for ln in needed), p.stdout
+    assert not any("libsystemd" in ln for ln in needed), needed
+    p = subprocess.run(["ldd", hook_path()], capture_output=True, text=True, check=True)
+    assert "libsystemd" not in p.stdout and "libgcrypt" not in p.stdout, p.stdout
+
+
+def broken_libsystemd(tmp_path):
+    """A directory whose libsystemd.so.0 is a library without sd-bus (a
+    copy of the hook's libinih): dlopen works, dlsym does not."""
+    d = tmp_path / "broken-lib"
+    if not d.exists():
+        d.mkdir()
+        inih = [ln.split("=>")[1].split()[0] for ln in
+                subprocess.run(["ldd", hook_path()], capture_output=True, text=True, check=True).stdout.splitlines()
+                if "libinih" in ln][0]
+        shutil.copy(inih, d / "libsystemd.so.0")
+    return str(d)
+
+
+@pytest.mark.parametrize("mode,code", [("open", EXIT_DONE), ("closed", EXIT_UNREACHABLE)])
+def test_libsystemd_unloadable(tmp_path, sleeper, mode, code):
+    """libsystemd that cannot be loaded is pagemeld unavailable: fail-mode
+    decides, like a bus that is down."""
+    lib = broken_libsystemd(tmp_path)
+    rc, err = hook(state(pid=sleeper), "--fail-mode", mode, LD_LIBRARY_PATH=lib)
+    assert rc == code
+    assert "cannot load libsystemd.so.0: " in err and "undefined symbol: sd_" in err
+    assert ("runs unmerged" in err) == (mode == "open")
+    rc, err = hook(STOPPED, "--fail-mode", mode, stage="stop", LD_LIBRARY_PATH=lib)
+    assert rc == code and "cannot load libsystemd.so.0" in err
+    # Paths without the bus do not need it: bad input still says why.
+    rc, err = hook(state(pid=sleeper, annotations={"merge.pagemeld.io": "yes"}), LD_LIBRARY_PATH=lib)
+    assert rc == EXIT_BAD_INPUT and "annotation merge.pagemeld.io has invalid value" in err
+    assert hook(state(pid=sleeper, annotations={}), "--fail-mode", "closed", LD_LIBRARY_PATH=lib) == (EXIT_DONE, "")
 
 
 def test_runc_shows_hook_errors():
