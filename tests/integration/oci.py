@@ -100,9 +100,14 @@ class Workspace:
             raise errors[0]
 
 
-def hook_entry(stage, bus_address, extra_args=()):
-    return {"path": hook_path(), "args": ["pagemeld-oci-hook", *extra_args, stage],
-            "env": [f"DBUS_SYSTEM_BUS_ADDRESS={bus_address}"]}
+def hook_entry(stage, bus_address, extra_args=(), state_dir=None):
+    """A runc/hooks.d hook entry. state_dir: the test pagemeldd's, where the
+    hook looks for registration markers (PAGEMELD_STATE_DIR; runtimes give
+    hooks only the entry's env)."""
+    env = [f"DBUS_SYSTEM_BUS_ADDRESS={bus_address}"]
+    if state_dir is not None:
+        env.append(f"PAGEMELD_STATE_DIR={state_dir}")
+    return {"path": hook_path(), "args": ["pagemeld-oci-hook", *extra_args, stage], "env": env}
 
 
 def memfill_args(same=2048, unique=256):
@@ -255,7 +260,7 @@ def _rmdir(d):
 class Podman:
     """podman with private storage, runc, cgroupfs and a generated hooks dir."""
 
-    def __init__(self, ws, bus_address, hook_args=()):
+    def __init__(self, ws, bus_address, hook_args=(), state_dir=None):
         self.ws = ws
         self.base = ws.path("podman")
         self.base.mkdir()
@@ -274,7 +279,7 @@ events_logger = "file"
         for f in (SRC / "packaging" / "oci-hooks.d").glob("*.json"):
             h = json.loads(f.read_text())
             stage = h["hook"]["args"][-1]
-            h["hook"] = hook_entry(stage, bus_address, hook_args)
+            h["hook"] = hook_entry(stage, bus_address, hook_args, state_dir)
             (self.hooks_dir / f.name).write_text(json.dumps(h))
         self.image = "localhost/pagemeld-hooktest:1"
         self.pods = []

@@ -226,7 +226,52 @@ def test_stop_of_unknown_container_is_fine(daemon):
     assert (rc, err) == (EXIT_DONE, "")
 
 
+# ---- poststop without D-Bus: pagemeldd's registration markers
+# (lib/registration-marker.h: <state dir>/containers/<escaped id>) ----
+
+def marker_dir(tmp_path, *ids):
+    d = tmp_path / "state"
+    (d / "containers").mkdir(parents=True)
+    for i in ids:
+        (d / "containers" / i).touch()
+    return str(d)
+
+
 STOPPED = state(pid=None, status="stopped", cid="hooktest-1")
+
+
+def test_stop_without_marker_skips_the_bus(tmp_path):
+    """containers/ there, no marker for the id: not registered. Exit 0 at
+    once, silently, although the bus would fail loudly under fail-mode
+    closed (exit 5 had it been touched)."""
+    sd = marker_dir(tmp_path, "hooktest-2", "other")
+    rc, err = hook(STOPPED, "--fail-mode", "closed", stage="stop", state_dir=sd)
+    assert (rc, err) == (EXIT_DONE, "")
+    # and without libsystemd: a broken one in the library path is not even loaded
+    rc, err = hook(STOPPED, "--fail-mode", "closed", stage="stop", state_dir=sd,
+                   LD_LIBRARY_PATH=broken_libsystemd(tmp_path))
+    assert (rc, err) == (EXIT_DONE, "")
+
+
+@pytest.mark.parametrize("mode,code", [("open", EXIT_DONE), ("closed", EXIT_UNREACHABLE)])
+def test_stop_with_marker_calls_pagemeldd(bus, tmp_path, mode, code):
+    """The marker is there: UnregisterContainer as ever (here a bus without
+    pagemeldd). The id is escaped into one file name."""
+    sd = marker_dir(tmp_path, "hooktest-1", "pod%2Fweb")
+    rc, err = hook(STOPPED, "--fail-mode", mode, stage="stop", address=bus.address, state_dir=sd)
+    assert rc == code and "pagemeldd is not running (no owner of io.pagemeld1" in err
+    rc, err = hook(state(pid=None, status="stopped", cid="pod/web"), "--fail-mode", mode, stage="stop",
+                   address=bus.address, state_dir=sd)
+    assert rc == code and "container pod/web: pagemeldd is not running" in err
+
+
+@pytest.mark.parametrize("mode,code", [("open", EXIT_DONE), ("closed", EXIT_UNREACHABLE)])
+def test_stop_without_marker_dir_calls_pagemeldd(bus, tmp_path, mode, code):
+    """No containers/ (an older pagemeldd, or none): unknown, so ask."""
+    (tmp_path / "state").mkdir()
+    for sd in (str(tmp_path / "state"), NO_STATE_DIR):
+        rc, err = hook(STOPPED, "--fail-mode", mode, stage="stop", address=bus.address, state_dir=sd)
+        assert rc == code and "pagemeldd is not running (no owner of io.pagemeld1" in err
 
 
 # ---- libsystemd is loaded only when needed ----

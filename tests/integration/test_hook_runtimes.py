@@ -30,8 +30,8 @@ def ws():
 
 
 def hooks_for(daemon):
-    return {"createRuntime": [hook_entry("create", daemon.bus_address, HOOK_ARGS)],
-            "poststop": [hook_entry("stop", daemon.bus_address, HOOK_ARGS)]}
+    return {"createRuntime": [hook_entry("create", daemon.bus_address, HOOK_ARGS, daemon.state_dir)],
+            "poststop": [hook_entry("stop", daemon.bus_address, HOOK_ARGS, daemon.state_dir)]}
 
 
 def row_for(manager, cgroup_path):
@@ -129,7 +129,7 @@ def wait_memfill_ready_small(pid):
 
 
 def test_podman_run(ksm, daemon, manager, ws):
-    pm = Podman(ws, daemon.bus_address, HOOK_ARGS)
+    pm = Podman(ws, daemon.bus_address, HOOK_ARGS, daemon.state_dir)
     p = pm.run_detached("pmh-run", memfill_args(SAME, UNIQUE), {"merge.pagemeld.io": "true"})
     assert p.returncode == 0, p.stderr
     pid = pm.pid("pmh-run")
@@ -162,7 +162,7 @@ spec:
 
 
 def test_podman_kube_play_per_container_opt_out(ksm, daemon, manager, ws):
-    pm = Podman(ws, daemon.bus_address, HOOK_ARGS)
+    pm = Podman(ws, daemon.bus_address, HOOK_ARGS, daemon.state_dir)
     cmd = "[" + ", ".join(f'"{a}"' for a in memfill_args(SAME, UNIQUE)) + "]"
     p = pm.kube_play(POD.format(image=pm.image, cmd=cmd))
     assert p.returncode == 0, p.stdout + p.stderr
