@@ -139,7 +139,9 @@ SleepMillisecs=20
 AdvisorMode=none
 EOF
 if [ ! -e "$ksm/advisor_mode" ]; then sed -i '/^AdvisorMode=/d' "$work/pagemeld.conf"; fi
-"$build/daemon/pagemeldd" --config "$work/pagemeld.conf" --state-dir "$work/state" >"$work/pagemeldd.log" 2>&1 &
+# pagemeldd and the hook agree on the state dir: the hook reads its markers there
+export PAGEMELD_STATE_DIR=$work/state
+"$build/daemon/pagemeldd" --config "$work/pagemeld.conf" >"$work/pagemeldd.log" 2>&1 &
 daemon_pid=$!
 for _ in $(seq 100); do
 	"$ctl" status >/dev/null 2>&1 && break
@@ -153,7 +155,7 @@ say "Preparing podman: private storage, runc, the pagemeld OCI hook in hooks.d"
 mkdir -p "$work/hooks.d"
 for stage in create stop; do
 	sed -e "s|/usr/libexec/oci/hooks.d/pagemeld-oci-hook|$build/runtime-hook/pagemeld-oci-hook|" \
-		-e "s|\"args\":|\"env\": [\"DBUS_SYSTEM_BUS_ADDRESS=$address\"],\n\t\t\"args\":|" \
+		-e "s|\"args\":|\"env\": [\"DBUS_SYSTEM_BUS_ADDRESS=$address\", \"PAGEMELD_STATE_DIR=$PAGEMELD_STATE_DIR\"],\n\t\t\"args\":|" \
 		"packaging/oci-hooks.d/50-pagemeld-$stage.json" >"$work/hooks.d/50-pagemeld-$stage.json"
 done
 cat >"$work/storage.conf" <<EOF
