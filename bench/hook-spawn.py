@@ -12,6 +12,8 @@ the cases are interleaved round by round. Prints medians (ms) per case:
              with <state dir>/containers/ present and no marker for it
   noop       create of a container that does not opt in
   true       /bin/true with the same stdin (the floor of any hook)
+Wall-clock median, p10, p90, and the median CPU time (user + system, from
+wait4) of the hook process, which a busy machine disturbs less.
 
   flock /work/wt/.bench.lock bench/hook-spawn.py [--rounds N] HOOK [HOOK...]
 (root; PAGEMELD_BUILD or build/ for pagemeldd)."""
@@ -37,14 +39,16 @@ def spawn(argv, stdin_path, env):
           (os.POSIX_SPAWN_OPEN, 2, "/dev/null", os.O_WRONLY, 0)]
     t0 = time.perf_counter_ns()
     pid = os.posix_spawn(argv[0], argv, env, file_actions=fa)
-    _, status = os.waitpid(pid, 0)
+    _, status, ru = os.wait4(pid, 0)
     t1 = time.perf_counter_ns()
-    return (t1 - t0) / 1e6, os.waitstatus_to_exitcode(status)
+    return (t1 - t0) / 1e6, (ru.ru_utime + ru.ru_stime) * 1e3, os.waitstatus_to_exitcode(status)
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=300)
+    ap.add_argument("--cases", default="create,stop,stop-gone,noop",
+                    help="comma-separated subset of create,stop,stop-gone,noop")
     ap.add_argument("hooks", nargs="+")
     a = ap.parse_args()
 
@@ -107,12 +111,15 @@ def main():
                 if p.returncode != 0:
                     raise SystemExit(f"{h} {case}: exit {p.returncode}: {p.stderr}")
 
+        cases = a.cases.split(",")
         times = {}
+        cpus = {}
         codes = {}
 
         def run(key, argv, stdin, e):
-            ms, rc = spawn(argv, stdin, e)
+            ms, cpu, rc = spawn(argv, stdin, e)
             times.setdefault(key, []).append(ms)
+            cpus.setdefault(key, []).append(cpu)
             codes.setdefault(key, set()).add(rc)
 
         for i in range(a.rounds):
@@ -121,10 +128,10 @@ def main():
                 order.reverse()
             run(("true", "-"), ["/bin/true"], files["noop"], hook_env)
             for n, h in order:
-                run((f"hook{n}", "create"), [h, "--config", "/dev/null", "create"], files["create"], hook_env)
-                run((f"hook{n}", "stop"), [h, "--config", "/dev/null", "stop"], files["stop"], hook_env)
-                run((f"hook{n}", "stop-gone"), [h, "--config", "/dev/null", "stop"], files["stop-gone"], gone_env)
-                run((f"hook{n}", "noop"), [h, "--config", "/dev/null", "create"], files["noop"], hook_env)
+                for case in cases:
+                    verb = "stop" if case.startswith("stop") else "create"
+                    run((f"hook{n}", case), [h, "--config", "/dev/null", verb], files[case],
+                        gone_env if case == "stop-gone" else hook_env)
 
         load = open("/proc/loadavg").read().split()[:3]
         print(f"rounds {a.rounds}, load average {' '.join(load)} (at the end)")
@@ -133,7 +140,8 @@ def main():
         for key in sorted(times):
             t = sorted(times[key])
             print(f"{key[0]:6} {key[1]:10} median {statistics.median(t):6.3f} ms  "
-                  f"p10 {t[len(t) // 10]:6.3f}  p90 {t[len(t) * 9 // 10]:6.3f}  exit {sorted(codes[key])}")
+                  f"p10 {t[len(t) // 10]:6.3f}  p90 {t[len(t) * 9 // 10]:6.3f}  "
+                  f"cpu median {statistics.median(cpus[key]):6.3f} ms  exit {sorted(codes[key])}")
     finally:
         for p in reversed(procs):
             p.terminate()

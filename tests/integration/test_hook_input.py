@@ -289,15 +289,13 @@ def test_hook_does_not_link_libsystemd():
 
 
 def broken_libsystemd(tmp_path):
-    """A directory whose libsystemd.so.0 is a library without sd-bus (a
-    copy of the hook's libinih): dlopen works, dlsym does not."""
+    """A directory whose libsystemd.so.0 is an empty shared library: dlopen
+    works, dlsym does not."""
     d = tmp_path / "broken-lib"
     if not d.exists():
         d.mkdir()
-        inih = [ln.split("=>")[1].split()[0] for ln in
-                subprocess.run(["ldd", hook_path()], capture_output=True, text=True, check=True).stdout.splitlines()
-                if "libinih" in ln][0]
-        shutil.copy(inih, d / "libsystemd.so.0")
+        subprocess.run(["cc", "-shared", "-fPIC", "-o", str(d / "libsystemd.so.0"), "-x", "c", "/dev/null"],
+                       check=True)
     return str(d)
 
 
