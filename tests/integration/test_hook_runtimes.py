@@ -8,12 +8,15 @@ containers' cgroups and nothing for the others. poststop unregisters.
 The hook runs with --fail-mode closed here so that any failure along the
 chain fails the container loudly instead of letting it run unmerged.
 """
+import json
+import os
+import subprocess
 import time
 
 import pytest
 
 from conftest import CGROUP_V2, ksm_fast_scan, require_root, wait_for
-from oci import Crun, Podman, Runc, Workspace, hook_entry, ksm_stat, memfill_args, v2_cgroup_of
+from oci import Crun, Podman, Runc, Workspace, hook_entry, hook_path, ksm_stat, memfill_args, v2_cgroup_of
 
 SAME, UNIQUE = 2048, 256
 HOOK_ARGS = ("--fail-mode", "closed")
@@ -94,6 +97,10 @@ def run_and_check(rt, daemon, manager, name):
     assert list(props["Containers"]) == [b.id]
     assert props["TrustDomain"] == "hooktest"
 
+    # pagemeldd's registration marker, where the poststop hook looks for it
+    marker = os.path.join(daemon.state_dir, "containers", b.id)
+    assert os.path.exists(marker)
+
     wait_memfill_ready(pid)
     ksm_fast_scan()
     wait_merged(manager, cg, pid)
@@ -103,6 +110,16 @@ def run_and_check(rt, daemon, manager, name):
     assert p.returncode == 0, p.stderr
     wait_for(lambda: row_for(manager, cg) is None, 15, what=f"{cg} unregistered")
     assert rt.state(b.id) is None
+    # ... and its marker is gone, so another poststop needs no D-Bus: a dead
+    # bus under fail-mode closed would fail it loudly.
+    assert not os.path.exists(marker)
+    p = subprocess.run([hook_path(), "--config", "/dev/null", "--fail-mode", "closed", "stop"],
+                       input=json.dumps({"ociVersion": "1.0.2", "id": b.id, "status": "stopped",
+                                         "annotations": {"merge.pagemeld.io": "true"}}),
+                       env=dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS="unix:path=/nonexistent/pagemeld-test-bus",
+                                PAGEMELD_STATE_DIR=daemon.state_dir),
+                       capture_output=True, text=True, timeout=15)
+    assert (p.returncode, p.stdout, p.stderr) == (0, "", "")
 
 
 def test_runc(ksm, daemon, manager, ws):
