@@ -167,9 +167,7 @@ static const char *bus_address(void)
 static int bus_connect(sd_bus **ret, char *why, size_t why_size)
 {
 	_cleanup_(sym_sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
-	_cleanup_(sym_sd_bus_message_unrefp) sd_bus_message *hello = NULL;
 	const char *dl_error;
-	uint64_t cookie;
 	int r;
 
 	/* Not there: like a bus that is down (fail-mode decides). */
@@ -180,27 +178,16 @@ static int bus_connect(sd_bus **ret, char *why, size_t why_size)
 
 	r = sym_sd_bus_new(&bus);
 	if (r < 0)
-		goto unreachable;
+		return r;
 	(void)sym_sd_bus_set_description(bus, HOOK_IDENT);
 	r = sym_sd_bus_set_address(bus, bus_address());
 	if (r < 0)
 		goto unreachable;
-	/* The Hello is ours, not sd-bus's (bus client off): queued behind the
-	 * authentication and followed at once by the call, one round trip
-	 * instead of two. As a bus client, sd-bus sends nothing before the
-	 * Hello's reply (and a message carrying an fd, like our pidfd, waits
-	 * for it even with sd_bus_call_async). dbus-daemon handles the two in
-	 * order; an error there comes back as the call's; the Hello's reply
-	 * stays unread. */
+	(void)sym_sd_bus_set_bus_client(bus, 1);
 	(void)sym_sd_bus_negotiate_fds(bus, 1);
+	/* Covers the Hello too, which sd_bus_call waits for. */
 	(void)sym_sd_bus_set_method_call_timeout(bus, config.timeout_ms * 1000);
 	r = sym_sd_bus_start(bus);
-	if (r < 0)
-		goto unreachable;
-	r = sym_sd_bus_message_new_method_call(bus, &hello, "org.freedesktop.DBus", "/org/freedesktop/DBus",
-					       "org.freedesktop.DBus", "Hello");
-	if (r >= 0)
-		r = sym_sd_bus_send(bus, hello, &cookie);
 	if (r < 0)
 		goto unreachable;
 	*ret = TAKE_PTR(bus);

@@ -8,6 +8,7 @@
 #include "macro.h"
 
 typeof(sd_bus_call) *sym_sd_bus_call;
+typeof(sd_bus_call_async) *sym_sd_bus_call_async;
 typeof(sd_bus_error_free) *sym_sd_bus_error_free;
 typeof(sd_bus_error_get_errno) *sym_sd_bus_error_get_errno;
 typeof(sd_bus_error_has_name) *sym_sd_bus_error_has_name;
@@ -22,7 +23,7 @@ typeof(sd_bus_message_unref) *sym_sd_bus_message_unref;
 typeof(sd_bus_negotiate_fds) *sym_sd_bus_negotiate_fds;
 typeof(sd_bus_new) *sym_sd_bus_new;
 typeof(sd_bus_set_address) *sym_sd_bus_set_address;
-typeof(sd_bus_send) *sym_sd_bus_send;
+typeof(sd_bus_set_bus_client) *sym_sd_bus_set_bus_client;
 typeof(sd_bus_set_description) *sym_sd_bus_set_description;
 typeof(sd_bus_set_method_call_timeout) *sym_sd_bus_set_method_call_timeout;
 typeof(sd_bus_start) *sym_sd_bus_start;
@@ -38,6 +39,7 @@ static const struct {
 	const char *name;
 } symbols[] = {
 	SYM(sd_bus_call),
+	SYM(sd_bus_call_async),
 	SYM(sd_bus_error_free),
 	SYM(sd_bus_error_get_errno),
 	SYM(sd_bus_error_has_name),
@@ -52,7 +54,7 @@ static const struct {
 	SYM(sd_bus_negotiate_fds),
 	SYM(sd_bus_new),
 	SYM(sd_bus_set_address),
-	SYM(sd_bus_send),
+	SYM(sd_bus_set_bus_client),
 	SYM(sd_bus_set_description),
 	SYM(sd_bus_set_method_call_timeout),
 	SYM(sd_bus_start),

@@ -17,6 +17,7 @@
 #define LIBSYSTEMD_SONAME "libsystemd.so.0"
 
 extern typeof(sd_bus_call) *sym_sd_bus_call;
+extern typeof(sd_bus_call_async) *sym_sd_bus_call_async;
 extern typeof(sd_bus_error_free) *sym_sd_bus_error_free;
 extern typeof(sd_bus_error_get_errno) *sym_sd_bus_error_get_errno;
 extern typeof(sd_bus_error_has_name) *sym_sd_bus_error_has_name;
@@ -31,7 +32,7 @@ extern typeof(sd_bus_message_unref) *sym_sd_bus_message_unref;
 extern typeof(sd_bus_negotiate_fds) *sym_sd_bus_negotiate_fds;
 extern typeof(sd_bus_new) *sym_sd_bus_new;
 extern typeof(sd_bus_set_address) *sym_sd_bus_set_address;
-extern typeof(sd_bus_send) *sym_sd_bus_send;
+extern typeof(sd_bus_set_bus_client) *sym_sd_bus_set_bus_client;
 extern typeof(sd_bus_set_description) *sym_sd_bus_set_description;
 extern typeof(sd_bus_set_method_call_timeout) *sym_sd_bus_set_method_call_timeout;
 extern typeof(sd_bus_start) *sym_sd_bus_start;
