@@ -178,7 +178,7 @@ static int bus_connect(sd_bus **ret, char *why, size_t why_size)
 
 	r = sym_sd_bus_new(&bus);
 	if (r < 0)
-		return r;
+		goto unreachable;
 	(void)sym_sd_bus_set_description(bus, HOOK_IDENT);
 	r = sym_sd_bus_set_address(bus, bus_address());
 	if (r < 0)

@@ -8,7 +8,6 @@
 #include "macro.h"
 
 typeof(sd_bus_call) *sym_sd_bus_call;
-typeof(sd_bus_call_async) *sym_sd_bus_call_async;
 typeof(sd_bus_error_free) *sym_sd_bus_error_free;
 typeof(sd_bus_error_get_errno) *sym_sd_bus_error_get_errno;
 typeof(sd_bus_error_has_name) *sym_sd_bus_error_has_name;
@@ -39,7 +38,6 @@ static const struct {
 	const char *name;
 } symbols[] = {
 	SYM(sd_bus_call),
-	SYM(sd_bus_call_async),
 	SYM(sd_bus_error_free),
 	SYM(sd_bus_error_get_errno),
 	SYM(sd_bus_error_has_name),

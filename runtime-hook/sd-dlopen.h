@@ -17,7 +17,6 @@
 #define LIBSYSTEMD_SONAME "libsystemd.so.0"
 
 extern typeof(sd_bus_call) *sym_sd_bus_call;
-extern typeof(sd_bus_call_async) *sym_sd_bus_call_async;
 extern typeof(sd_bus_error_free) *sym_sd_bus_error_free;
 extern typeof(sd_bus_error_get_errno) *sym_sd_bus_error_get_errno;
 extern typeof(sd_bus_error_has_name) *sym_sd_bus_error_has_name;
