@@ -153,6 +153,8 @@ static const char *const allowed[] = {
 	"process_vm_writev",
 	"process_madvise",
 	"process_mrelease",
+	"sched_getattr", /* lib/remote: SCHED_FIFO for the length of an injection, then restored */
+	"sched_setattr",
 };
 
 int seccomp_confine(void)

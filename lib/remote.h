@@ -14,6 +14,11 @@
  *
  * Errors: -ESRCH dead process, -EPERM ptrace refused, -EBUSY already traced
  * by a debugger; an injected call's own failure comes back as its errno.
+ *
+ * With CAP_SYS_NICE, the ptrace backend runs the traced thread and the
+ * calling thread SCHED_FIFO for the length of one injection (~100 µs) and
+ * then restores both exactly; without it, injections into busy processes
+ * wait for the scheduler (see lib/remote-ptrace.c, sched_boost()).
  */
 
 #include <stdbool.h>

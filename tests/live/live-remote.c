@@ -9,10 +9,12 @@
  */
 #include "live-util.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/sched.h>
 #include <inttypes.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -498,6 +500,195 @@ static void test_uninterruptible(void **state)
 	assert_true(ok > 0);
 }
 
+/* ---- scheduling attributes (lib/remote boosts the traced thread to
+ * SCHED_FIFO for the injection and must put back exactly what it had) ---- */
+
+typedef struct SchedAttr {
+	uint32_t size, sched_policy;
+	uint64_t sched_flags;
+	int32_t sched_nice;
+	uint32_t sched_priority;
+	uint64_t sched_runtime, sched_deadline, sched_period;
+	uint32_t sched_util_min, sched_util_max;
+} SchedAttr;
+
+static SchedAttr sched_of(pid_t tid)
+{
+	SchedAttr a = {.size = sizeof(a)};
+	assert_int_equal(syscall(SYS_sched_getattr, tid, &a, sizeof(a), 0), 0);
+	return a;
+}
+
+static int sched_set(pid_t tid, SchedAttr a)
+{
+	a.size = sizeof(a);
+	if (a.sched_policy == SCHED_IDLE) {
+		/* SCHED_IDLE keeps the nice value the thread had before */
+		SchedAttr other = {
+			.size = sizeof(other), .sched_policy = SCHED_OTHER, .sched_nice = a.sched_nice};
+		if (syscall(SYS_sched_setattr, tid, &other, 0) < 0)
+			return -errno;
+	}
+	return syscall(SYS_sched_setattr, tid, &a, 0) < 0 ? -errno : 0;
+}
+
+static void assert_sched_equal(pid_t tid, const SchedAttr *want)
+{
+	SchedAttr a = sched_of(tid);
+	bool rt = want->sched_policy == SCHED_FIFO || want->sched_policy == SCHED_RR;
+	if (a.sched_policy != want->sched_policy || a.sched_flags != want->sched_flags ||
+	    (!rt && a.sched_nice != want->sched_nice) || a.sched_priority != want->sched_priority) {
+		fprintf(stderr,
+			"thread %d: policy %u flags %#" PRIx64 " nice %d prio %u, want %u %#" PRIx64
+			" %d %u\n",
+			(int)tid, a.sched_policy, a.sched_flags, a.sched_nice, a.sched_priority,
+			want->sched_policy, want->sched_flags, want->sched_nice, want->sched_priority);
+		fail();
+	}
+}
+
+/* the target's thread ids, leader first */
+static size_t task_ids(pid_t pid, pid_t *tids, size_t max)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	DIR *d = opendir(path);
+	assert_non_null(d);
+	size_t n = 1;
+	tids[0] = pid;
+	for (struct dirent *de; (de = readdir(d)) && n < max;) {
+		int tid = atoi(de->d_name);
+		if (tid > 0 && tid != pid)
+			tids[n++] = tid;
+	}
+	closedir(d);
+	return n;
+}
+
+#define SF_RESET_ON_FORK 0x01
+static const SchedAttr sched_variants[] = {
+	/* the fair ones first: those also go on busy threads */
+	{.sched_policy = SCHED_OTHER, .sched_nice = 19},
+	{.sched_policy = SCHED_IDLE, .sched_nice = 3},
+	{.sched_policy = SCHED_BATCH, .sched_nice = 7},
+	{.sched_policy = SCHED_OTHER, .sched_nice = -5, .sched_flags = SF_RESET_ON_FORK},
+	{.sched_policy = SCHED_OTHER},
+	/* real-time: left alone by the boost, only ever on a sleeping thread */
+	{.sched_policy = SCHED_FIFO, .sched_priority = 7},
+	{.sched_policy = SCHED_RR, .sched_priority = 3, .sched_flags = SF_RESET_ON_FORK},
+};
+#define N_FAIR_VARIANTS 5
+
+/* Whether the kernel lets us make tid SCHED_FIFO (RT group scheduling may
+ * give its cgroup no RT budget): then lib/remote's boost works too. */
+static bool can_boost(pid_t tid)
+{
+	SchedAttr old = sched_of(tid);
+	if (sched_set(tid, (SchedAttr){.sched_policy = SCHED_FIFO, .sched_priority = 1}) < 0)
+		return false;
+	assert_int_equal(sched_set(tid, old), 0);
+	return true;
+}
+
+/* Every thread of the target gets a variant (the leader `v`, the others
+ * fair ones in turn); after an enable, a disable and an injected call that
+ * fails (the kernel's EINVAL), each thread has exactly its own attributes
+ * back. During an injection the
+ * traced thread (the leader: it sleeps, or all are busy) runs SCHED_FIFO
+ * with reset-on-fork, or unboosted where the kernel refuses that. */
+static void run_sched_restored(const char *mode, Target *tp)
+{
+	/* busy: no end of its own (teardown_kill() ends it, also on failure) */
+	const char *args[] = {mode, "--threads", "3", "--count", "2000000000", NULL};
+	Target t;
+	target_start(&t, args);
+	*tp = t;
+	pid_t tids[8];
+	size_t n = task_ids(t.pid, tids, ELEMENTSOF(tids));
+	assert_int_equal(n, 3);
+	bool boost = can_boost(t.pid);
+	printf("#   %s: boost %s\n", mode, boost ? "allowed" : "refused by the kernel");
+	size_t nv = streq(mode, "read") ? ELEMENTSOF(sched_variants) : N_FAIR_VARIANTS;
+	for (size_t v = 0; v < nv; v++) {
+		SchedAttr want[8];
+		for (size_t i = 0; i < n; i++) {
+			want[i] = sched_variants[i == 0 ? v : (v + i) % N_FAIR_VARIANTS];
+			assert_int_equal(sched_set(tids[i], want[i]), 0);
+		}
+		for (size_t i = 0; i < n; i++)
+			assert_sched_equal(tids[i], &want[i]);
+
+		assert_int_equal(remote_set_merge_any(t.pidfd, true), 0);
+		assert_merge_any(&t, true);
+		for (size_t i = 0; i < n; i++)
+			assert_sched_equal(tids[i], &want[i]);
+		assert_int_equal(remote_set_merge_any(t.pidfd, false), 0);
+		assert_merge_any(&t, false);
+		for (size_t i = 0; i < n; i++)
+			assert_sched_equal(tids[i], &want[i]);
+		assert_int_equal(remote_madvise(t.pidfd, 4097, 4096, MADV_MERGEABLE), -EINVAL);
+		for (size_t i = 0; i < n; i++)
+			assert_sched_equal(tids[i], &want[i]);
+
+		/* the policy the traced thread sees while it runs our call */
+		const uint64_t none[6] = {};
+		int64_t during = -1;
+		assert_int_equal(remote_syscall(t.pidfd, SYS_sched_getscheduler, none, &during), 0);
+		bool fair = v < N_FAIR_VARIANTS;
+		int64_t expect =
+			fair && boost
+				? SCHED_FIFO | SCHED_RESET_ON_FORK
+				: (int64_t)want[0].sched_policy |
+					  (want[0].sched_flags & SF_RESET_ON_FORK ? SCHED_RESET_ON_FORK : 0);
+		assert_int_equal(during, expect);
+		for (size_t i = 0; i < n; i++)
+			assert_sched_equal(tids[i], &want[i]);
+	}
+	/* back to the default before the job ends (no spinning thread is
+	 * left real-time: there never was one) */
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(sched_set(tids[i], sched_variants[4]), 0);
+	char result[256];
+	if (streq(mode, "read")) {
+		write_all(t.in_fd, "abc", 3);
+		assert_int_equal(target_finish(&t, result, sizeof(result)), 0);
+		assert_string_equal(result, "result read 294 3");
+	} else {
+		assert_int_equal(kill(t.pid, SIGKILL), 0);
+		assert_int_equal(target_finish(&t, NULL, 0), 128 + SIGKILL);
+	}
+	tp->pid = 0;
+}
+
+static int setup_target_slot(void **state)
+{
+	static Target slot;
+	slot = (Target){};
+	*state = &slot;
+	return 0;
+}
+
+/* A target a failed assertion left behind: kill and reap it (it would hold
+ * the test's stdout open). */
+static int teardown_kill(void **state)
+{
+	Target *t = *state;
+	if (t->pid > 0) {
+		(void)kill(t->pid, SIGKILL);
+		(void)waitpid(t->pid, NULL, 0);
+	}
+	return 0;
+}
+
+static void test_sched_restored_sleeping(void **state)
+{
+	run_sched_restored("read", *state);
+}
+static void test_sched_restored_busy(void **state)
+{
+	run_sched_restored("busy", *state);
+}
+
 /* 1000 enable/disable rounds against one long-running target (4 threads
  * busy besides the one blocked in read: a 20-thread busy target on this
  * 2-core machine makes every ptrace round trip wait for the scheduler, see
@@ -800,6 +991,9 @@ int main(void)
 		cmocka_unit_test(test_exit_during),
 		cmocka_unit_test(test_stopped_target),
 		cmocka_unit_test(test_thousand_rounds),
+		cmocka_unit_test_setup_teardown(test_sched_restored_sleeping, setup_target_slot,
+						teardown_kill),
+		cmocka_unit_test_setup_teardown(test_sched_restored_busy, setup_target_slot, teardown_kill),
 		cmocka_unit_test(test_dead_and_recycled),
 		cmocka_unit_test(test_epoll_signals),
 		cmocka_unit_test(test_recycled_pid),
