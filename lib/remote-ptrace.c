@@ -55,7 +55,7 @@
 #define D_STATE_PATIENCE_NS (50LL * 1000 * 1000)
 #define MAX_DEFERRED_SIGNALS 8
 
-/* SchedAttr (SCHED_ATTR_SIZE_VER1): <linux/sched/types.h> clashes
+/* struct sched_attr (SCHED_ATTR_SIZE_VER1): <linux/sched/types.h> clashes
  * with glibc's <sched.h> before 2.41. */
 typedef struct SchedAttr {
 	uint32_t size, sched_policy;
@@ -140,9 +140,94 @@ static int xptrace(int req, pid_t tid, void *addr, void *data)
 	return 0;
 }
 
+/* Scheduling boost for the length of the injection.
+ *
+ * Each injection is three stop/resume round trips of the traced thread
+ * (interrupt trap, syscall entry, syscall exit) and three wake-ups of the
+ * tracer. On a CPU saturated with busy threads the fair class makes each
+ * resumed party wait its turn: a thread stopped while it ran has negative
+ * lag and waits for all its runnable peers (~7 ms per round trip with 10
+ * spinning threads per CPU, 21 ms per injection). As SCHED_FIFO both run at
+ * once. The tracer (the calling thread) gets priority 2 and the traced
+ * thread 1, so the woken tracee never preempts its tracer; the kernel puts
+ * it on another CPU, or on the same one once the tracer waits.
+ *
+ * The daemon has CAP_SYS_NICE; when the kernel refuses (no CAP_SYS_NICE,
+ * RT group scheduling without an RT budget for the cgroup, systemd's
+ * RestrictRealtime=), we go on unboosted, only slower. Threads already
+ * real-time (FIFO, RR, DEADLINE) are left as they are: they are ahead of
+ * the fair class anyway, and a DEADLINE reservation given up might not be
+ * granted again.
+ *
+ * The traced thread's exact attributes are saved first and written back
+ * while it is still stopped, before the detach, on every path: it never
+ * runs its own code boosted except the few µs between the boost and the
+ * interrupt trap (SCHED_FLAG_RESET_ON_FORK: a child cloned in that window
+ * does not inherit the boost). Nor does it run a long injected call
+ * boosted (a disable unmerging gigabytes takes seconds, which SCHED_FIFO
+ * would take from every fair task of that CPU): when a stop does not come
+ * within BOOSTED_RUN_NS, the thread gets its own attributes back at once
+ * (wait_stop()).
+ *
+ * If the caller dies mid-injection, the kernel detaches the thread and
+ * nobody restores it: it keeps SCHED_FIFO priority 1 until it exits or is
+ * changed, and a busy loop then takes up to the RT throttling share of its
+ * CPU (sched_rt_runtime_us, 95 %) ahead of every fair task. That is the
+ * lesser harm of the same event: the registers of an interrupted injection
+ * are not restored either (ptrace has no undo), so such a thread is off
+ * its rails already. (A thread that changes its own scheduling in the µs
+ * between our save and its stop has that change undone.) */
+#define TRACER_RT_PRIORITY 2
+#define TRACEE_RT_PRIORITY 1
+#define BOOSTED_RUN_NS (2LL * 1000 * 1000)
+
+/* 1 boosted (*ret_saved: the attributes to restore), 0 left alone (real-time
+ * already), < 0 refused. */
+static int sched_boost(pid_t tid, uint32_t priority, SchedAttr *ret_saved)
+{
+	SchedAttr a = {.size = sizeof(a)};
+	if (syscall(SYS_sched_getattr, tid, &a, sizeof(a), 0) < 0)
+		return negative_errno();
+	if (a.sched_policy != SCHED_OTHER && a.sched_policy != SCHED_BATCH && a.sched_policy != SCHED_IDLE)
+		return 0;
+	SchedAttr fifo = {
+		.size = sizeof(fifo),
+		.sched_policy = SCHED_FIFO,
+		.sched_flags = SCHED_FLAG_RESET_ON_FORK,
+		.sched_priority = priority,
+	};
+	if (syscall(SYS_sched_setattr, tid, &fifo, 0) < 0)
+		return log_debug_errno(negative_errno(), "remote: SCHED_FIFO for %d refused: %m", (int)tid);
+	*ret_saved = a;
+	return 1;
+}
+
+static int sched_restore(pid_t tid, const SchedAttr *saved)
+{
+	SchedAttr a = *saved;
+	a.size = sizeof(a);
+	a.sched_flags &= SCHED_FLAG_RESET_ON_FORK; /* utilization clamps: never changed */
+	if (syscall(SYS_sched_setattr, tid, &a, 0) < 0)
+		return log_debug_errno(negative_errno(), "remote: restoring the scheduling of %d failed: %m",
+				       (int)tid);
+	return 0;
+}
+
+static int unboost(Tracee *t)
+{
+	if (!t->boosted)
+		return 0;
+	int r = sched_restore(t->tid, &t->saved_sched);
+	if (r < 0)
+		return r;
+	t->boosted = false;
+	return 0;
+}
+
 /* Wait for the next report of t->tid: blocking without a deadline (every
  * wait after the first stop is for a thread we resumed into one syscall
- * instruction), polling up to the deadline otherwise. Exits are consumed
+ * instruction; a boosted one is polled for BOOSTED_RUN_NS first and then
+ * unboosted), polling up to the deadline otherwise. Exits are consumed
  * only where that is ours to do (we trace it and are not its real parent:
  * the kernel then passes the exit on to the parent), never reaped from
  * under a parent. */
@@ -153,7 +238,9 @@ static int wait_stop(Tracee *t, int64_t deadline, Stop *ret)
 		siginfo_t si = {};
 		/* a short spin first: on an idle CPU the stop comes within
 		 * microseconds, sooner than a sleeping tracer is woken */
-		bool poll = deadline > 0 || now_ns() - start < SPIN_NS;
+		if (deadline == 0 && t->boosted && now_ns() - start >= BOOSTED_RUN_NS)
+			(void)unboost(t); /* a long call: at its own priority (on failure: again) */
+		bool poll = deadline > 0 || t->boosted || now_ns() - start < SPIN_NS;
 		int flags = WEXITED | WSTOPPED | __WALL | WNOWAIT | (poll ? WNOHANG : 0);
 		if (waitid(P_PID, (id_t)t->tid, &si, flags) < 0) {
 			if (errno == EINTR)
@@ -165,11 +252,10 @@ static int wait_stop(Tracee *t, int64_t deadline, Stop *ret)
 			return negative_errno();
 		}
 		if (si.si_pid == 0) {
-			if (deadline > 0) {
-				if (now_ns() > deadline)
-					return -ETIMEDOUT;
+			if (deadline > 0 && now_ns() > deadline)
+				return -ETIMEDOUT;
+			if (deadline > 0 || t->boosted)
 				backoff(&iter, start);
-			}
 			continue;
 		}
 		if (si.si_code == CLD_EXITED || si.si_code == CLD_KILLED || si.si_code == CLD_DUMPED) {
@@ -258,8 +344,8 @@ static bool state_quiet(char s)
 #define MAX_THREADS_SCANNED 64
 
 /* The thread to trace: the leader when it sleeps (or, !prefer_sleeper,
- * runs), else a sleeping thread, else the leader, else (a zombie leader: it called pthread_exit) any live
- * thread. Never one in an uninterruptible sleep ('D': I/O, a vfork parent
+ * runs), else a sleeping thread, else the leader, else (a zombie leader: it
+ * called pthread_exit) any live thread. Never one in an uninterruptible sleep ('D': I/O, a vfork parent
  * waiting for its child): PTRACE_INTERRUPT cannot stop it until it wakes,
  * and a tracee that is not stopped cannot be detached; -EAGAIN when that is
  * all there is. A debugger on the leader makes the whole process busy. */
@@ -785,85 +871,6 @@ static int finish(Tracee *t)
 	if (!t->dead)
 		redeliver_deferred(t);
 	return t->dead ? -ESRCH : k;
-}
-
-/* Scheduling boost for the length of the injection.
- *
- * Each injection is three stop/resume round trips of the traced thread
- * (interrupt trap, syscall entry, syscall exit) and three wake-ups of the
- * tracer. On a CPU saturated with busy threads the fair class makes each
- * resumed party wait its turn: a thread stopped while it ran has negative
- * lag and waits for all its runnable peers (~7 ms per round trip with 10
- * spinning threads per CPU, 21 ms per injection). As SCHED_FIFO both run at
- * once. The tracer (the calling thread) gets priority 2 and the traced
- * thread 1, so the woken tracee never preempts its tracer; the kernel puts
- * it on another CPU, or on the same one once the tracer waits.
- *
- * The daemon has CAP_SYS_NICE; when the kernel refuses (no CAP_SYS_NICE,
- * RT group scheduling without an RT budget for the cgroup, systemd's
- * RestrictRealtime=), we go on unboosted, only slower. Threads already
- * real-time (FIFO, RR, DEADLINE) are left as they are: they are ahead of
- * the fair class anyway, and a DEADLINE reservation given up might not be
- * granted again.
- *
- * The traced thread's exact attributes are saved first and written back
- * while it is still stopped, before the detach, on every path: it never
- * runs its own code boosted except the few µs between the boost and the
- * interrupt trap (SCHED_FLAG_RESET_ON_FORK: a child cloned in that window
- * does not inherit the boost).
- *
- * If the caller dies mid-injection, the kernel detaches the thread and
- * nobody restores it: it keeps SCHED_FIFO priority 1 until it exits or is
- * changed, and a busy loop then takes up to the RT throttling share of its
- * CPU (sched_rt_runtime_us, 95 %) ahead of every fair task. That is the
- * lesser harm of the same event: the registers of an interrupted injection
- * are not restored either (ptrace has no undo), so such a thread is off
- * its rails already. (A thread that changes its own scheduling in the µs
- * between our save and its stop has that change undone.) */
-#define TRACER_RT_PRIORITY 2
-#define TRACEE_RT_PRIORITY 1
-
-/* 1 boosted (*ret_saved: the attributes to restore), 0 left alone (real-time
- * already), < 0 refused. */
-static int sched_boost(pid_t tid, uint32_t priority, SchedAttr *ret_saved)
-{
-	SchedAttr a = {.size = sizeof(a)};
-	if (syscall(SYS_sched_getattr, tid, &a, sizeof(a), 0) < 0)
-		return negative_errno();
-	if (a.sched_policy != SCHED_OTHER && a.sched_policy != SCHED_BATCH && a.sched_policy != SCHED_IDLE)
-		return 0;
-	SchedAttr fifo = {
-		.size = sizeof(fifo),
-		.sched_policy = SCHED_FIFO,
-		.sched_flags = SCHED_FLAG_RESET_ON_FORK,
-		.sched_priority = priority,
-	};
-	if (syscall(SYS_sched_setattr, tid, &fifo, 0) < 0)
-		return log_debug_errno(negative_errno(), "remote: SCHED_FIFO for %d refused: %m", (int)tid);
-	*ret_saved = a;
-	return 1;
-}
-
-static int sched_restore(pid_t tid, const SchedAttr *saved)
-{
-	SchedAttr a = *saved;
-	a.size = sizeof(a);
-	a.sched_flags &= SCHED_FLAG_RESET_ON_FORK; /* utilization clamps: never changed */
-	if (syscall(SYS_sched_setattr, tid, &a, 0) < 0)
-		return log_debug_errno(negative_errno(), "remote: restoring the scheduling of %d failed: %m",
-				       (int)tid);
-	return 0;
-}
-
-static int unboost(Tracee *t)
-{
-	if (!t->boosted)
-		return 0;
-	int r = sched_restore(t->tid, &t->saved_sched);
-	if (r < 0)
-		return r;
-	t->boosted = false;
-	return 0;
 }
 
 static int ptrace_syscall_at(int pidfd, pid_t pid, bool prefer_sleeper, long nr, const uint64_t args[6],

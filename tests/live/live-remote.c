@@ -660,6 +660,41 @@ static void run_sched_restored(const char *mode, Target *tp)
 	tp->pid = 0;
 }
 
+/* A long injected call (poll(NULL, 0, 300 ms)) runs at the thread's own
+ * priority: the boost ends after a few ms, not with the call. */
+static void test_long_call_unboosted(void **state)
+{
+	const char *args[] = {"read", NULL};
+	Target t;
+	target_start(&t, args);
+	const SchedAttr want = {.sched_policy = SCHED_OTHER, .sched_nice = 5};
+	assert_int_equal(sched_set(t.pid, want), 0);
+	pid_t w = fork();
+	assert_true(w >= 0);
+	if (w == 0) {
+		usleep(100 * 1000);
+		SchedAttr a = {.size = sizeof(a)};
+		if (syscall(SYS_sched_getattr, t.pid, &a, sizeof(a), 0) < 0)
+			_exit(2);
+		_exit(a.sched_policy == SCHED_OTHER && a.sched_nice == 5 ? 0 : 1);
+	}
+	const uint64_t poll_args[6] = {0, 0, 300};
+	int64_t v = -1;
+	int64_t t0 = live_now_ms();
+	assert_int_equal(remote_syscall(t.pidfd, SYS_poll, poll_args, &v), 0);
+	assert_int_equal(v, 0);
+	assert_true(live_now_ms() - t0 >= 300);
+	int status;
+	assert_int_equal(waitpid(w, &status, 0), w);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0); /* unboosted 100 ms into the call */
+	assert_sched_equal(t.pid, &want);
+	write_all(t.in_fd, "abc", 3);
+	char result[256];
+	assert_int_equal(target_finish(&t, result, sizeof(result)), 0);
+	assert_string_equal(result, "result read 294 3");
+}
+
 static int setup_target_slot(void **state)
 {
 	static Target slot;
@@ -994,6 +1029,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sched_restored_sleeping, setup_target_slot,
 						teardown_kill),
 		cmocka_unit_test_setup_teardown(test_sched_restored_busy, setup_target_slot, teardown_kill),
+		cmocka_unit_test(test_long_call_unboosted),
 		cmocka_unit_test(test_dead_and_recycled),
 		cmocka_unit_test(test_epoll_signals),
 		cmocka_unit_test(test_recycled_pid),
