@@ -7,7 +7,7 @@
  * it prints "result <mode> <value> [extra]" and exits 0 when every
  * self-check held, 3 when one did not.
  *
- *   remote-target MODE [--threads N] [--count C] [--ms M] [--pages P]
+ *   remote-target MODE [--threads N] [--count C] [--ms M] [--pages P] [--reserve MIB]
  *
  * MODE (what the main thread does, blocking where it says):
  *   read      sum the bytes read from stdin until EOF          -> byte sum, count
@@ -26,7 +26,9 @@
  *             parent sits in an uninterruptible wait meanwhile
  *
  * "ready <pid> <pages address> <pages length>" goes to stdout once pages and
- * threads are set up.
+ * threads are set up; with --reserve, followed by "<address> <length>" of
+ * that many MiB mapped read-only and never touched (for an injected
+ * madvise(MADV_POPULATE_READ) that computes for a while).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -47,7 +49,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static long opt_count = 100, opt_ms = 1, opt_pages = 256;
+static long opt_count = 100, opt_ms = 1, opt_pages = 256, opt_reserve_mib;
 static int opt_threads = 1;
 static atomic_int stop_workers;
 static atomic_int failed;
@@ -276,11 +278,9 @@ static void *exit_thread(void *arg)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"threads", required_argument, NULL, 't'},
-		{"count", required_argument, NULL, 'c'},
-		{"ms", required_argument, NULL, 'm'},
-		{"pages", required_argument, NULL, 'p'},
-		{},
+		{"threads", required_argument, NULL, 't'}, {"count", required_argument, NULL, 'c'},
+		{"ms", required_argument, NULL, 'm'},	   {"pages", required_argument, NULL, 'p'},
+		{"reserve", required_argument, NULL, 'R'}, {},
 	};
 	for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
 		switch (c) {
@@ -295,6 +295,9 @@ int main(int argc, char **argv)
 			break;
 		case 'p':
 			opt_pages = atol(optarg);
+			break;
+		case 'R':
+			opt_reserve_mib = atol(optarg);
 			break;
 		default:
 			return 2;
@@ -333,7 +336,18 @@ int main(int argc, char **argv)
 	if (strcmp(mode, "exit") == 0 && pthread_create(&ex, NULL, exit_thread, NULL) != 0)
 		return 1;
 
-	printf("ready %d %#lx %ld\n", (int)getpid(), (unsigned long)(uintptr_t)pages, opt_pages * psz);
+	size_t reserve_len = (size_t)opt_reserve_mib << 20;
+	void *reserve = NULL;
+	if (reserve_len > 0) {
+		reserve = mmap(NULL, reserve_len, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1,
+			       0);
+		if (reserve == MAP_FAILED)
+			return 1;
+		printf("ready %d %#lx %ld %#lx %zu\n", (int)getpid(), (unsigned long)(uintptr_t)pages,
+		       opt_pages * psz, (unsigned long)(uintptr_t)reserve, reserve_len);
+	} else
+		printf("ready %d %#lx %ld\n", (int)getpid(), (unsigned long)(uintptr_t)pages,
+		       opt_pages * psz);
 
 	uint64_t value = 0, extra = 0;
 	int r = 0;

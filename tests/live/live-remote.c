@@ -39,6 +39,7 @@
 typedef struct Target {
 	pid_t pid;
 	uint64_t pages_addr, pages_len;
+	uint64_t reserve_addr, reserve_len; /* --reserve */
 	int pidfd;
 	int in_fd;
 	int out_fd;
@@ -84,8 +85,9 @@ static void target_start(Target *t, const char *const *args)
 	assert_non_null(fgets(line, sizeof(line), t->out));
 	assert_true(startswith(line, "ready "));
 	int rpid;
-	assert_int_equal(sscanf(line, "ready %d %" SCNx64 " %" SCNu64, &rpid, &t->pages_addr, &t->pages_len),
-			 3);
+	int k = sscanf(line, "ready %d %" SCNx64 " %" SCNu64 " %" SCNx64 " %" SCNu64, &rpid, &t->pages_addr,
+		       &t->pages_len, &t->reserve_addr, &t->reserve_len);
+	assert_true(k == 3 || k == 5);
 	assert_int_equal(rpid, pid);
 	assert_int_equal(remote_pidfd_open(pid, &t->pidfd), 0);
 }
@@ -660,35 +662,68 @@ static void run_sched_restored(const char *mode, Target *tp)
 	tp->pid = 0;
 }
 
-/* A long injected call (poll(NULL, 0, 300 ms)) runs at the thread's own
- * priority: the boost ends after a few ms, not with the call. */
-static void test_long_call_unboosted(void **state)
+/* A child that looks at tid's scheduling `ms` from now: exits 0 when it
+ * sees `want`, 10 for SCHED_FIFO|RESET_ON_FORK priority 1 (the boost). */
+static pid_t sched_sample_later(pid_t tid, int ms, const SchedAttr *want)
 {
-	const char *args[] = {"read", NULL};
-	Target t;
-	target_start(&t, args);
-	const SchedAttr want = {.sched_policy = SCHED_OTHER, .sched_nice = 5};
-	assert_int_equal(sched_set(t.pid, want), 0);
 	pid_t w = fork();
 	assert_true(w >= 0);
 	if (w == 0) {
-		usleep(100 * 1000);
+		usleep((useconds_t)ms * 1000);
 		SchedAttr a = {.size = sizeof(a)};
-		if (syscall(SYS_sched_getattr, t.pid, &a, sizeof(a), 0) < 0)
+		if (syscall(SYS_sched_getattr, tid, &a, sizeof(a), 0) < 0)
 			_exit(2);
-		_exit(a.sched_policy == SCHED_OTHER && a.sched_nice == 5 ? 0 : 1);
+		if (a.sched_policy == want->sched_policy && a.sched_nice == want->sched_nice)
+			_exit(0);
+		_exit(a.sched_policy == SCHED_FIFO && a.sched_priority == 1 &&
+				      a.sched_flags == SF_RESET_ON_FORK
+			      ? 10
+			      : 1);
 	}
+	return w;
+}
+
+static int wait_exit_code(pid_t pid)
+{
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	return WEXITSTATUS(status);
+}
+
+/* The boost lasts while an injected call sleeps, not while it computes: an
+ * injected madvise(MADV_POPULATE_READ) over 2 GiB of untouched read-only
+ * memory (~300 ms of CPU, nothing written) has the thread back at its own
+ * priority 100 ms in; an injected poll(NULL, 0, 300 ms) sleeps boosted
+ * (it costs nobody anything and runs on at once when it wakes). */
+static void test_long_call_unboosted(void **state)
+{
+	const char *args[] = {"read", "--reserve", "2048", NULL};
+	Target t;
+	target_start(&t, args);
+	assert_true(t.reserve_len == 2048ULL << 20);
+	const SchedAttr want = {.sched_policy = SCHED_OTHER, .sched_nice = 5};
+	assert_int_equal(sched_set(t.pid, want), 0);
+	bool boost = can_boost(t.pid) && access("/proc/self/schedstat", R_OK) == 0;
+
+	pid_t w = sched_sample_later(t.pid, 100, &want);
+	int64_t t0 = live_now_ms();
+	assert_int_equal(remote_madvise(t.pidfd, t.reserve_addr, t.reserve_len, MADV_POPULATE_READ), 0);
+	printf("#   populate: %" PRId64 " ms\n", live_now_ms() - t0);
+	assert_true(live_now_ms() - t0 >= 150); /* else the sample came too late to mean anything */
+	assert_int_equal(wait_exit_code(w), 0);
+	assert_sched_equal(t.pid, &want);
+
+	w = sched_sample_later(t.pid, 100, &want);
 	const uint64_t poll_args[6] = {0, 0, 300};
 	int64_t v = -1;
-	int64_t t0 = live_now_ms();
+	t0 = live_now_ms();
 	assert_int_equal(remote_syscall(t.pidfd, SYS_poll, poll_args, &v), 0);
 	assert_int_equal(v, 0);
 	assert_true(live_now_ms() - t0 >= 300);
-	int status;
-	assert_int_equal(waitpid(w, &status, 0), w);
-	assert_true(WIFEXITED(status));
-	assert_int_equal(WEXITSTATUS(status), 0); /* unboosted 100 ms into the call */
+	assert_int_equal(wait_exit_code(w), boost ? 10 : 0);
 	assert_sched_equal(t.pid, &want);
+
 	write_all(t.in_fd, "abc", 3);
 	char result[256];
 	assert_int_equal(target_finish(&t, result, sizeof(result)), 0);
