@@ -208,9 +208,12 @@ int remote_find_syscall_insn(const void *buf, size_t size, uint64_t base, uint64
 	size_t isz = remote_arch_syscall_insn_size, align = remote_arch_syscall_insn_align;
 	size_t first = (size_t)((align - base % align) % align);
 
-	for (size_t i = first; i + isz <= size; i += align)
-		if (memcmp(b + i, remote_arch_syscall_insn, isz) == 0) {
-			*ret_addr = base + i;
+	/* memmem, not a memcmp per position: the vdso's first syscall sits
+	 * ~2 KiB in, and this runs on every injection outside a syscall */
+	for (const uint8_t *p = b + MIN(first, size);
+	     (p = memmem(p, size - (size_t)(p - b), remote_arch_syscall_insn, isz)); p++)
+		if ((size_t)(p - b) % align == first % align) {
+			*ret_addr = base + (uint64_t)(p - b);
 			return 0;
 		}
 	return -ENOENT;
