@@ -759,15 +759,26 @@ static void test_sched_restored_busy(void **state)
 	run_sched_restored("busy", *state);
 }
 
-/* 1000 enable/disable rounds against one long-running target (4 threads
- * busy besides the one blocked in read: a 20-thread busy target on this
- * 2-core machine makes every ptrace round trip wait for the scheduler, see
- * bench/remote-enable). */
+/* 1000 enable/disable rounds against one long-running target: 4 threads
+ * busy besides the one blocked in read (every 100th round wakes it), each
+ * thread at its own scheduling attributes, which it still has at the end.
+ * (Not 20 busy threads: the test's own work between the calls and each
+ * disable's time off the CPU in the kernel then wait behind them, 30-70 ms
+ * a round on 2 CPUs; bench/remote-enable times that target.) */
 static void test_thousand_rounds(void **state)
 {
-	const char *args[] = {"read", "--threads", "4", "--pages", "512", NULL};
+	const char *args[] = {"read", "--threads", "5", "--pages", "512", NULL};
 	Target t;
 	target_start(&t, args);
+	*(Target *)*state = t;
+	pid_t tids[32];
+	size_t n = task_ids(t.pid, tids, ELEMENTSOF(tids));
+	assert_int_equal(n, 5);
+	SchedAttr want[32];
+	for (size_t i = 0; i < n; i++) {
+		want[i] = sched_variants[i % N_FAIR_VARIANTS];
+		assert_int_equal(sched_set(tids[i], want[i]), 0);
+	}
 	int failures = 0;
 	int64_t t0 = live_now_ms();
 	for (int i = 0; i < 1000; i++) {
@@ -786,9 +797,12 @@ static void test_thousand_rounds(void **state)
 	}
 	printf("#   1000 rounds in %" PRId64 " ms, %d failures\n", live_now_ms() - t0, failures);
 	assert_int_equal(failures, 0);
+	for (size_t i = 0; i < n; i++)
+		assert_sched_equal(tids[i], &want[i]);
 	cycle(&t, 0, true);
 	char result[256];
 	assert_int_equal(target_finish(&t, result, sizeof(result)), 0);
+	((Target *)*state)->pid = 0;
 	assert_string_equal(result, "result read 1200 10");
 }
 
@@ -1060,7 +1074,7 @@ int main(void)
 		cmocka_unit_test(test_signal_stream),
 		cmocka_unit_test(test_exit_during),
 		cmocka_unit_test(test_stopped_target),
-		cmocka_unit_test(test_thousand_rounds),
+		cmocka_unit_test_setup_teardown(test_thousand_rounds, setup_target_slot, teardown_kill),
 		cmocka_unit_test_setup_teardown(test_sched_restored_sleeping, setup_target_slot,
 						teardown_kill),
 		cmocka_unit_test_setup_teardown(test_sched_restored_busy, setup_target_slot, teardown_kill),
