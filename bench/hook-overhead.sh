@@ -164,9 +164,17 @@ print(f"  without hook   : median {mp:.2f} ms  (min {min(plain):.2f}, p90 {sorte
 print(f"  with hook      : median {mh:.2f} ms  (min {min(hooked):.2f}, p90 {sorted(hooked)[int(len(hooked) * 0.9)]:.2f})")
 print(f"  median ratio   : {mh / mp:.3f}   (target <= 1.05)")
 print(f"  added at median: {mh - mp:.2f} ms (target <= 3 ms)")
+# the same runs taken pair by pair (each hooked run against the plain run of
+# its own round): steadier than a difference of two noisy medians
+def paired(name):
+    runs = [int(x) / 1e6 for x in open(os.path.join(tmp, name + ".ns"))]
+    pairs = list(zip(runs, plain))
+    return (f"{statistics.median(h / p for h, p in pairs):.3f} ratio, "
+            f"{statistics.median(h - p for h, p in pairs):.2f} ms added")
+print(f"  paired, median : {paired('hooked')}")
 print(f"  ListCgroups after the runs: {left}")
-print(f"  /bin/true hooks: median {med('truehook'):.2f} ms  (the floor of any createRuntime+poststop hook)")
-print(f"  hooks, opted out: median {med('optout'):.2f} ms  (runc running two hooks that need no D-Bus)")
+print(f"  /bin/true hooks: median {med('truehook'):.2f} ms, paired {paired('truehook')}  (the floor of any createRuntime+poststop hook)")
+print(f"  hooks, opted out: median {med('optout'):.2f} ms, paired {paired('optout')}  (runc running two hooks that need no D-Bus)")
 print("where it goes (medians of the pair runc runs: createRuntime + poststop):")
 print(f"  hook create+stop with pagemeldd : {med('pair'):.2f} ms")
 print(f"  hook twice, nothing opted in    : {med('noop'):.2f} ms")
