@@ -179,7 +179,7 @@ void ctl_print_list(FILE *f, const CtlCgroup *c, size_t n, uint64_t page_size, u
 		"CONTAINERS", "CGROUP");
 	for (size_t i = 0; i < n; i++) {
 		char merged[FORMAT_BYTES_MAX], profit[FORMAT_BYTES_MAX], debt[FORMAT_BYTES_MAX],
-			budget[FORMAT_BYTES_MAX], db[2 * FORMAT_BYTES_MAX + 2], ctr[32];
+			budget[FORMAT_BYTES_MAX], db[2 * FORMAT_BYTES_MAX + 2], ctr[48];
 
 		snprintf(db, sizeof(db), "%s/%s", format_bytes(debt, sizeof(debt), c[i].merge_debt),
 			 format_budget(budget, sizeof(budget), c[i].merge_budget));

@@ -340,7 +340,7 @@ static int method_set_budget(sd_bus_message *msg, void *userdata, sd_bus_error *
 	Manager *m = userdata;
 	const char *s;
 	uint64_t mb, sb;
-	CgroupState *cg;
+	CgroupState *cg = NULL;
 	int r = bus_check_root(msg, error);
 	if (r < 0)
 		return r;
@@ -360,7 +360,7 @@ static int method_enable_disable(sd_bus_message *msg, void *userdata, sd_bus_err
 {
 	Manager *m = userdata;
 	const char *s;
-	CgroupState *cg;
+	CgroupState *cg = NULL;
 	int r = bus_check_root(msg, error);
 	if (r < 0)
 		return r;

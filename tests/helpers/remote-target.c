@@ -239,8 +239,8 @@ static int job_read(bool use_epoll, uint64_t *value, uint64_t *extra)
 
 static int job_vfork(uint64_t *value, uint64_t *extra)
 {
-	long ok = 0;
-	for (long i = 0; i < opt_count; i++) {
+	volatile long ok = 0; /* volatile: live across vfork() */
+	for (volatile long i = 0; i < opt_count; i++) {
 		pid_t c = vfork();
 		if (c < 0)
 			return -1;
