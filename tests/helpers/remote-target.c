@@ -7,7 +7,7 @@
  * it prints "result <mode> <value> [extra]" and exits 0 when every
  * self-check held, 3 when one did not.
  *
- *   remote-target MODE [--threads N] [--count C] [--ms M] [--pages P] [--reserve MIB]
+ *   remote-target MODE [--threads N] [--count C] [--ms M] [--pages P] [--reserve MIB] [--go]
  *
  * MODE (what the main thread does, blocking where it says):
  *   read      sum the bytes read from stdin until EOF          -> byte sum, count
@@ -29,6 +29,10 @@
  * threads are set up; with --reserve, followed by "<address> <length>" of
  * that many MiB mapped read-only and never touched (for an injected
  * madvise(MADV_POPULATE_READ) that computes for a while).
+ *
+ * --go: after "ready", wait for a line on stdin before the job starts, so a
+ * test's checks on the idle target cannot outlast a timed job (modes that
+ * do not read stdin).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -51,6 +55,7 @@
 
 static long opt_count = 100, opt_ms = 1, opt_pages = 256, opt_reserve_mib;
 static int opt_threads = 1;
+static bool opt_go;
 static atomic_int stop_workers;
 static atomic_int failed;
 
@@ -278,9 +283,13 @@ static void *exit_thread(void *arg)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"threads", required_argument, NULL, 't'}, {"count", required_argument, NULL, 'c'},
-		{"ms", required_argument, NULL, 'm'},	   {"pages", required_argument, NULL, 'p'},
-		{"reserve", required_argument, NULL, 'R'}, {},
+		{"threads", required_argument, NULL, 't'},
+		{"count", required_argument, NULL, 'c'},
+		{"ms", required_argument, NULL, 'm'},
+		{"pages", required_argument, NULL, 'p'},
+		{"reserve", required_argument, NULL, 'R'},
+		{"go", no_argument, NULL, 'g'},
+		{},
 	};
 	for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
 		switch (c) {
@@ -298,6 +307,9 @@ int main(int argc, char **argv)
 			break;
 		case 'R':
 			opt_reserve_mib = atol(optarg);
+			break;
+		case 'g':
+			opt_go = true;
 			break;
 		default:
 			return 2;
@@ -348,6 +360,12 @@ int main(int argc, char **argv)
 	} else
 		printf("ready %d %#lx %ld\n", (int)getpid(), (unsigned long)(uintptr_t)pages,
 		       opt_pages * psz);
+
+	if (opt_go) {
+		char go[16];
+		if (!fgets(go, sizeof(go), stdin))
+			return 1;
+	}
 
 	uint64_t value = 0, extra = 0;
 	int r = 0;

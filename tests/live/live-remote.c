@@ -256,11 +256,14 @@ static void test_epoll_1(void **state)
 static void run_timed(const char *mode, const char *threads, const char *count, const char *ms,
 		      const char *want)
 {
-	const char *args[] = {mode,   "--threads", threads,   "--count", count,
-			      "--ms", ms,	   "--pages", "512",	 NULL};
+	const char *args[] = {mode, "--threads", threads, "--count", count, "--ms",
+			      ms,   "--pages",	 "512",	  "--go",    NULL};
 	Target t;
 	target_start(&t, args);
+	/* before the job: under load the wait for ksmd's rescan after the
+	 * disable has outlasted a 0.6 s job (the target gone: ESRCH) */
 	cycle(&t, 1, true);
+	write_all(t.in_fd, "go\n", 3);
 	/* then as many rounds as fit while the job runs */
 	int rounds = 0;
 	for (;;) {
