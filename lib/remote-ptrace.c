@@ -49,6 +49,7 @@
 #include "log.h"
 #include "macro.h"
 #include "remote-internal.h"
+#include "sched-attr.h"
 
 /* How long a thread may take to reach the first stop (a task in an
  * uninterruptible sleep, a vfork parent, a v1-frozen cgroup never does). */
@@ -57,18 +58,6 @@
 #define SPIN_NS (30 * 1000)
 #define D_STATE_PATIENCE_NS (50LL * 1000 * 1000)
 #define MAX_DEFERRED_SIGNALS 8
-
-/* struct sched_attr (SCHED_ATTR_SIZE_VER1): <linux/sched/types.h> clashes
- * with glibc's <sched.h> before 2.41. */
-typedef struct SchedAttr {
-	uint32_t size, sched_policy;
-	uint64_t sched_flags;
-	int32_t sched_nice;
-	uint32_t sched_priority;
-	uint64_t sched_runtime, sched_deadline, sched_period;
-	uint32_t sched_util_min, sched_util_max;
-} SchedAttr;
-#define SCHED_FLAG_RESET_ON_FORK 0x01
 
 typedef enum StopKind {
 	STOP_EVENT,   /* PTRACE_EVENT_STOP: interrupt trap or group stop */

@@ -32,6 +32,7 @@
 #include "ksm-stat.h"
 #include "macro.h"
 #include "remote.h"
+#include "sched-attr.h"
 
 #define TARGET_PAGES 512
 #define MERGE_TIMEOUT_MS 30000
@@ -507,15 +508,6 @@ static void test_uninterruptible(void **state)
 
 /* ---- scheduling attributes (lib/remote boosts the traced thread to
  * SCHED_FIFO for the injection and must put back exactly what it had) ---- */
-
-typedef struct SchedAttr {
-	uint32_t size, sched_policy;
-	uint64_t sched_flags;
-	int32_t sched_nice;
-	uint32_t sched_priority;
-	uint64_t sched_runtime, sched_deadline, sched_period;
-	uint32_t sched_util_min, sched_util_max;
-} SchedAttr;
 
 static SchedAttr sched_of(pid_t tid)
 {
