@@ -107,18 +107,24 @@ bool remote_arch_eintr_restartable(const RemoteRegs *r, RemoteRegs *ret_rewound)
 	return true;
 }
 
-void remote_arch_setup_call(RemoteRegs *r, uint64_t insn_addr, long nr, const uint64_t args[6])
+/* The syscall ABI's six argument registers. */
+static void set_args(struct user_regs_struct *u, const uint64_t args[6])
 {
-	struct user_regs_struct *u = U(r);
-	u->rip = insn_addr;
-	u->rax = (uint64_t)nr;
-	u->orig_rax = (uint64_t)-1; /* not in a syscall: no restart logic on these */
 	u->rdi = args[0];
 	u->rsi = args[1];
 	u->rdx = args[2];
 	u->r10 = args[3];
 	u->r8 = args[4];
 	u->r9 = args[5];
+}
+
+void remote_arch_setup_call(RemoteRegs *r, uint64_t insn_addr, long nr, const uint64_t args[6])
+{
+	struct user_regs_struct *u = U(r);
+	u->rip = insn_addr;
+	u->rax = (uint64_t)nr;
+	u->orig_rax = (uint64_t)-1; /* not in a syscall: no restart logic on these */
+	set_args(u, args);
 }
 
 long remote_arch_entry_nr(const RemoteRegs *r)
@@ -131,12 +137,7 @@ int remote_arch_replace_syscall(pid_t tid, RemoteRegs *entry, long nr, const uin
 	RemoteRegs n = *entry;
 	struct user_regs_struct *u = U(&n);
 	u->orig_rax = (uint64_t)nr;
-	u->rdi = args[0];
-	u->rsi = args[1];
-	u->rdx = args[2];
-	u->r10 = args[3];
-	u->r8 = args[4];
-	u->r9 = args[5];
+	set_args(u, args);
 	return remote_arch_set_regs(tid, &n);
 }
 

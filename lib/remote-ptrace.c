@@ -693,6 +693,21 @@ static int insn_at(pid_t tid, uint64_t addr)
 
 static int first_stop(Tracee *t, int64_t deadline);
 
+/* Start the thread at `regs` (a syscall instruction set up for the call)
+ * and stop it at that call's entry; its registers there in *ret_entry. */
+static int run_to_call_entry(Tracee *t, const RemoteRegs *regs, RemoteRegs *ret_entry)
+{
+	int r = remote_arch_set_regs(t->tid, regs);
+	if (r < 0)
+		return r;
+	r = resume_until_syscall_stop(t);
+	if (r < 0)
+		return r;
+	if (syscall_info_op(t->tid) == PTRACE_SYSCALL_INFO_EXIT)
+		return -EPROTO;
+	return remote_arch_get_regs(t->tid, ret_entry);
+}
+
 static int inject(Tracee *t, long nr, const uint64_t args[6], int64_t *ret_value)
 {
 	RemoteRegs orig, entry, exitr;
@@ -788,15 +803,7 @@ static int inject(Tracee *t, long nr, const uint64_t args[6], int64_t *ret_value
 		RemoteRegs call = orig;
 		remote_arch_setup_call(&call, insn, nr, args);
 		t->regs_dirty = true;
-		r = remote_arch_set_regs(t->tid, &call);
-		if (r < 0)
-			return r;
-		r = resume_until_syscall_stop(t);
-		if (r < 0)
-			return r;
-		if (syscall_info_op(t->tid) == PTRACE_SYSCALL_INFO_EXIT)
-			return -EPROTO;
-		r = remote_arch_get_regs(t->tid, &entry);
+		r = run_to_call_entry(t, &call, &entry);
 		if (r < 0)
 			return r;
 		if (remote_arch_entry_nr(&entry) != nr)
@@ -826,15 +833,7 @@ static int inject(Tracee *t, long nr, const uint64_t args[6], int64_t *ret_value
 		}
 		RemoteRegs again = exitr;
 		remote_arch_setup_call(&again, insn_pc, nr, args);
-		r = remote_arch_set_regs(t->tid, &again);
-		if (r < 0)
-			return r;
-		r = resume_until_syscall_stop(t);
-		if (r < 0)
-			return r;
-		if (syscall_info_op(t->tid) == PTRACE_SYSCALL_INFO_EXIT)
-			return -EPROTO;
-		r = remote_arch_get_regs(t->tid, &entry);
+		r = run_to_call_entry(t, &again, &entry);
 		if (r < 0)
 			return r;
 	}
