@@ -49,6 +49,27 @@ int read_full_file(const char *path, size_t max_size, char **ret, size_t *ret_si
 	return 0;
 }
 
+int read_file_into(const char *path, char *buf, size_t size)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return -errno;
+	size_t n = 0;
+	while (n + 1 < size) {
+		ssize_t k = read(fd, buf + n, size - 1 - n);
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (k == 0)
+			break;
+		n += (size_t)k;
+	}
+	buf[n] = '\0';
+	return 0;
+}
+
 int read_one_line(const char *path, char **ret)
 {
 	char *s;

@@ -7,6 +7,9 @@
 /* Read a whole (small) file; fails with -EFBIG past max_size bytes. The
  * result is NUL-terminated. */
 int read_full_file(const char *path, size_t max_size, char **ret, size_t *ret_size);
+/* Read up to size - 1 bytes of a file into buf and NUL-terminate them (no
+ * allocation: for hot paths reading tiny files such as fdinfo). */
+int read_file_into(const char *path, char *buf, size_t size);
 /* First line, trailing newline stripped. */
 int read_one_line(const char *path, char **ret);
 /* Write s (plus nothing else) in one write(2), so sysfs/cgroupfs see the

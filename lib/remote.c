@@ -221,34 +221,13 @@ int remote_find_syscall_insn(const void *buf, size_t size, uint64_t base, uint64
 
 /* ---- pidfds ---- */
 
-static int read_small_file(const char *path, char *buf, size_t size)
-{
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return -errno;
-	size_t n = 0;
-	while (n + 1 < size) {
-		ssize_t k = read(fd, buf + n, size - 1 - n);
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (k == 0)
-			break;
-		n += (size_t)k;
-	}
-	buf[n] = '\0';
-	return 0;
-}
-
 int remote_pidfd_get_pid(int pidfd, pid_t *ret_pid)
 {
 	char path[64], buf[1024];
 	if (pidfd < 0)
 		return -EBADF;
 	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", pidfd);
-	int r = read_small_file(path, buf, sizeof(buf));
+	int r = read_file_into(path, buf, sizeof(buf));
 	if (r < 0)
 		return r == -ENOENT ? -EBADF : r;
 	return remote_parse_fdinfo_pid(buf, ret_pid);

@@ -52,6 +52,13 @@ static void test_read_write(void **state)
 	assert_null(big);
 	_cleanup_free_ char *missing = path_join(dir, "nope");
 	assert_int_equal(write_string_file(missing, "1"), -ENOENT);
+	char small[4];
+	assert_int_equal(read_file_into(p, small, sizeof(small)), 0);
+	assert_string_equal(small, "7");
+	tree_write(dir, "a/b/value", "123456");
+	assert_int_equal(read_file_into(p, small, sizeof(small)), 0);
+	assert_string_equal(small, "123"); /* cut at size - 1, terminated */
+	assert_int_equal(read_file_into(missing, small, sizeof(small)), -ENOENT);
 	tmpdir_remove(dir);
 }
 
