@@ -48,7 +48,7 @@ def main():
         sig = None
         try:
             d.start()
-            sig = benchlib.Signals(d.bus_address)
+            sig = ci.SignalRecorder(d.bus_address)
             client = d.client()
             procs = [cg.spawn_memfill(same=SAME, unique=16, merge=True) for _ in range(PROCS)]
             client.register("bench", procs[0].pid, {"merge.pagemeld.io": "true"})
@@ -62,8 +62,9 @@ def main():
                 n = merge_all(want)
                 t0 = time.monotonic()
                 client.manager.UnmergeAll(dbus.Boolean(True))
-                t1, args = sig.wait("UnmergeFinished", t0, 120)
-                assert bool(args[0]), args
+                done = sig.wait("UnmergeFinished", 120, pred=lambda s: s.time >= t0)[0]
+                t1 = done.time
+                assert done.args[0], done.args
                 pm.append((n, t1 - t0))
             client.close()
         finally:

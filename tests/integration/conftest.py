@@ -5,6 +5,7 @@ The build directory comes from $PAGEMELD_BUILD (scripts/test.sh sets it);
 every test that touches KSM takes the machine-wide lock shared with the C
 live tests and gets every /sys/kernel/mm/ksm knob restored afterwards.
 """
+import collections
 import fcntl
 import os
 import pathlib
@@ -421,14 +422,15 @@ class ScratchCgroup:
                 pass
         for child in sorted(self.dir.rglob("*"), reverse=True) if self.dir.exists() else []:
             if child.is_dir():
-                wait_for(lambda: _try_rmdir(child), 10, what=f"rmdir {child}")
+                wait_for(lambda: try_rmdir(child), 10, what=f"rmdir {child}")
         if self.dir.exists():
-            wait_for(lambda: _try_rmdir(self.dir), 10, what=f"rmdir {self.dir}")
+            wait_for(lambda: try_rmdir(self.dir), 10, what=f"rmdir {self.dir}")
 
 
-def _try_rmdir(d):
+def try_rmdir(d):
+    """rmdir d (a str or path); True when it is gone, False while the kernel still refuses (busy cgroup)."""
     try:
-        d.rmdir()
+        os.rmdir(d)
         return True
     except FileNotFoundError:
         return True
@@ -498,43 +500,56 @@ def cgroup():
     finally:
         for cg in reversed(made):
             cg.remove()
-        _try_rmdir(CGROUP_V2 / base.lstrip("/"))
+        try_rmdir(CGROUP_V2 / base.lstrip("/"))
+
+
+Signal = collections.namedtuple("Signal", "interface member path args time")
 
 
 class SignalRecorder:
-    """Records io.pagemeld1 signals (CgroupAdded, PropertiesChanged, ...)
-    on a private bus through dbus-python's GLib main loop."""
+    """Records io.pagemeld1 signals (CgroupAdded, PropertiesChanged,
+    BudgetExceeded, UnmergeFinished, ...) on a private bus, each with the
+    time.monotonic() it arrived at. dbus-python's GLib main loop runs in a
+    thread of its own, so signals arrive while the test blocks in a call
+    (the test bus' policy refuses BecomeMonitor)."""
 
     def __init__(self, address):
-        import dbus
-        import dbus.bus
-        from dbus.mainloop.glib import DBusGMainLoop
+        import threading
         from gi.repository import GLib
-        self.glib = GLib
-        self.conn = dbus.bus.BusConnection(address, mainloop=DBusGMainLoop())
         self.signals = []
+        self.loop = GLib.MainLoop()  # dbus-python dispatches on the default context
+        self.address = address
+        self.ready = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+        if not self.ready.wait(10):
+            raise TimeoutError("signal recorder: no connection to the bus")
+
+    def _run(self):
+        import dbus.bus
+        import dbus.mainloop.glib
+        dbus.mainloop.glib.threads_init()
+        self.conn = dbus.bus.BusConnection(self.address, mainloop=dbus.mainloop.glib.DBusGMainLoop())
         self.conn.add_signal_receiver(self._record, sender_keyword="sender", path_keyword="path",
                                       member_keyword="member", interface_keyword="interface",
                                       bus_name=PAGEMELD_BUS_NAME)
+        self.ready.set()
+        self.loop.run()
 
     def _record(self, *args, sender=None, path=None, member=None, interface=None):
-        self.signals.append((str(interface), str(member), str(path), [_plain(a) for a in args]))
+        self.signals.append(Signal(str(interface), str(member), str(path), [_plain(a) for a in args],
+                                   time.monotonic()))
 
-    def pump(self, seconds=0.2):
-        ctx = self.glib.MainContext.default()
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            while ctx.iteration(False):
-                pass
-            time.sleep(0.01)
+    def named(self, member):
+        return [s for s in list(self.signals) if s.member == member]
 
     def wait(self, member, timeout=10, pred=lambda s: True):
-        def found():
-            self.pump(0.05)
-            return [s for s in self.signals if s[1] == member and pred(s)]
-        return wait_for(found, timeout, what=f"signal {member}")
+        return wait_for(lambda: [s for s in self.named(member) if pred(s)], timeout, interval=0.001,
+                        what=f"signal {member}")
 
     def close(self):
+        self.loop.quit()
+        self.thread.join(5)
         self.conn.close()
 
 

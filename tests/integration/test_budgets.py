@@ -5,14 +5,12 @@ This host's cgroup v2 is the hybrid one (/sys/fs/cgroup/unified) without the
 memory controller: exactly the `unsupported` case, tested here. Headroom,
 swap budgets and OOM behaviour with the memory controller are in tests/vm.
 """
-import os
-import subprocess
 import threading
 import time
 
 import pytest
 
-from conftest import (CGROUP_V2, Daemon, KSM, build_path, dbus_error_name, ksm_counter, ksm_fast_scan,
+from conftest import (Daemon, KSM, SignalRecorder, build_path, dbus_error_name, ksm_counter, ksm_fast_scan,
                       read_knob, wait_for)
 
 dbus = pytest.importorskip("dbus")
@@ -27,54 +25,6 @@ StartKsm=no
 
 def has_memcg(cg):
     return (cg.dir / "memory.current").exists()
-
-
-class Monitor:
-    """io.pagemeld1.Manager signals, received by dbus-python on a GLib main
-    loop in a thread (the test bus' policy refuses BecomeMonitor)."""
-
-    def __init__(self, address):
-        import dbus.bus
-        import dbus.mainloop.glib
-        from gi.repository import GLib
-        self.signals = []
-        self.loop = GLib.MainLoop()  # dbus-python dispatches on the default context
-        self.ready = threading.Event()
-        self.address = address
-        self.t = threading.Thread(target=self._run, daemon=True)
-        self.t.start()
-        self.ready.wait(10)
-
-    def _run(self):
-        import dbus.bus
-        import dbus.mainloop.glib
-        dbus.mainloop.glib.threads_init()
-        ml = dbus.mainloop.glib.DBusGMainLoop()
-        self.conn = dbus.bus.BusConnection(self.address, mainloop=ml)
-        self.conn.add_signal_receiver(self._on_signal, dbus_interface="io.pagemeld1.Manager",
-                                      member_keyword="member")
-        self.ready.set()
-        self.loop.run()
-
-    def _on_signal(self, *args, member=None):
-        self.signals.append({"member": member, "payload": {"data": [_plain(a) for a in args]}})
-
-    def named(self, member):
-        return [s for s in self.signals if s.get("member") == member]
-
-    def close(self):
-        self.loop.quit()
-        self.t.join(5)
-
-
-def _plain(v):
-    if isinstance(v, dbus.Boolean):
-        return bool(v)
-    if isinstance(v, (dbus.String, dbus.ObjectPath)):
-        return str(v)
-    if isinstance(v, (dbus.UInt64, dbus.Int64, dbus.UInt32, dbus.Int32)):
-        return int(v)
-    return v
 
 
 @pytest.fixture
@@ -138,7 +88,7 @@ def test_merge_budget_over_budget_and_signal(ksm, start_daemon, cgroup):
     d = start_daemon()
     m = d.client()
     cg = cgroup()
-    mon = Monitor(d.bus_address)
+    mon = SignalRecorder(d.bus_address)
     try:
         p = cg.spawn_memfill(same=2048, unique=16, merge=True)
         ksm_fast_scan()
@@ -149,11 +99,10 @@ def test_merge_budget_over_budget_and_signal(ksm, start_daemon, cgroup):
         assert props["State"] == "over-budget"
         # The debt at detection is in the signal: the MergeDebt property may
         # already show the unmerge (registration checks the budget too).
-        wait_for(lambda: mon.named("BudgetExceeded"), 10, what="BudgetExceeded")
-        sig = mon.named("BudgetExceeded")[0]
-        assert sig["payload"]["data"][0] == obj
-        assert sig["payload"]["data"][1] >= 2000 * 4096
-        assert sig["payload"]["data"][2] == 1 << 20
+        sig = mon.wait("BudgetExceeded", 10)[0]
+        assert sig.args[0] == obj
+        assert sig.args[1] >= 2000 * 4096
+        assert sig.args[2] == 1 << 20
         log = d.read_log()
         assert "over its budget limit" in log
         # the biggest (only) merger had merge-any switched off, by ptrace
@@ -193,7 +142,7 @@ def test_unmerge_all_refused_then_forced(ksm, start_daemon, cgroup):
     d = start_daemon(CONFIG + "[Budgets]\nUnmergeAllMargin=1000Ti\n")
     m = d.client()
     cg = cgroup()
-    mon = Monitor(d.bus_address)
+    mon = SignalRecorder(d.bus_address)
     try:
         p = cg.spawn_memfill(same=4096, unique=16, merge=True)
         ksm_fast_scan()
@@ -209,8 +158,7 @@ def test_unmerge_all_refused_then_forced(ksm, start_daemon, cgroup):
             assert word in msg, msg
         assert read_knob("run") == "1"  # nothing happened
         m.manager.UnmergeAll(True)
-        wait_for(lambda: mon.named("UnmergeFinished"), 60, what="UnmergeFinished")
-        ok, err = mon.named("UnmergeFinished")[0]["payload"]["data"]
+        ok, err = mon.wait("UnmergeFinished", 60)[0].args
         assert ok is True and err == ""
         # run restored to what it was (1), and the merged state was undone
         assert read_knob("run") == "1"
@@ -228,7 +176,7 @@ def test_bus_responsive_during_long_unmerge(ksm, start_daemon, cgroup):
     d = start_daemon()
     m = d.client()
     cg = cgroup()
-    mon = Monitor(d.bus_address)
+    mon = SignalRecorder(d.bus_address)
     lat = []
     seen_unmerging = []
     try:
@@ -256,7 +204,7 @@ def test_bus_responsive_during_long_unmerge(ksm, start_daemon, cgroup):
         t0 = time.monotonic()
         m.manager.UnmergeAll(True)
         call = time.monotonic() - t0
-        wait_for(lambda: mon.named("UnmergeFinished"), 120, what="UnmergeFinished")
+        mon.wait("UnmergeFinished", 120)
         took = time.monotonic() - t0
         time.sleep(0.2)
         stop.set()
@@ -265,7 +213,7 @@ def test_bus_responsive_during_long_unmerge(ksm, start_daemon, cgroup):
         print(f"\nunmerge of {sharing} pages_sharing: {took:.2f} s; UnmergeAll returned in {call * 1000:.1f} ms; "
               f"{len(lat)} GetAll calls, median {lat[len(lat) // 2] * 1000:.1f} ms, "
               f"max {lat[-1] * 1000:.1f} ms; {len(seen_unmerging)} saw KsmRun=unmerging")
-        assert mon.named("UnmergeFinished")[0]["payload"]["data"][0] is True
+        assert mon.named("UnmergeFinished")[0].args[0] is True
         # served while the kernel was unmerging, never blocked for the
         # length of the unmerge (on an idle machine: max ~10 ms for ~1.7 s)
         assert seen_unmerging, "KsmRun never read as unmerging"
