@@ -95,7 +95,7 @@ def main():
         d.cleanup()
         for cg in cgs:
             cg.remove()
-        conftest._try_rmdir(conftest.CGROUP_V2 / base.lstrip("/"))
+        conftest.try_rmdir(conftest.CGROUP_V2 / base.lstrip("/"))
         bus.stop()
 
 

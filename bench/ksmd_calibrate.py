@@ -11,7 +11,6 @@ full_scans x pages) per ms of ksmd's utime+stime from /proc/PID/stat.
 Takes the KSM test lock and restores every knob."""
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib  # noqa: E402

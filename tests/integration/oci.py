@@ -33,7 +33,7 @@ import tarfile
 import tempfile
 import time
 
-from conftest import CGROUP_V2, SRC, build_path, wait_for
+from conftest import CGROUP_V2, SRC, build_path, try_rmdir, wait_for
 
 BUSYBOX = "/bin/busybox"
 HOOK_ANNOTATION_KEY = "^merge\\.pagemeld\\.io(/.+)?$"
@@ -244,17 +244,7 @@ class Crun(Runc):
         finally:
             for cg in self.cgroups.values():
                 if cg.exists():
-                    wait_for(lambda: _rmdir(cg), 10, what=f"rmdir {cg}")
-
-
-def _rmdir(d):
-    try:
-        d.rmdir()
-        return True
-    except FileNotFoundError:
-        return True
-    except OSError:
-        return False
+                    wait_for(lambda: try_rmdir(cg), 10, what=f"rmdir {cg}")
 
 
 class Podman:
@@ -343,6 +333,6 @@ def remove_cgroup_tree(rel):
         if not top.is_dir():
             continue
         for d in sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
-            _rmdir(d)
-        _rmdir(top)
+            try_rmdir(d)
+        try_rmdir(top)
 

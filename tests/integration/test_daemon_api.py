@@ -3,14 +3,12 @@
 registration path and its bad inputs (issue 4)."""
 import os
 import re
-import signal
 import subprocess
 import xml.etree.ElementTree as ET
 
 import pytest
 
-from conftest import (CGROUP_IFACE, MANAGER_IFACE, MANAGER_PATH, NOBODY, SRC, build_path, busctl,
-                      dbus_error_name, wait_for)
+from conftest import CGROUP_IFACE, MANAGER_IFACE, MANAGER_PATH, NOBODY, SRC, build_path, dbus_error_name
 
 EMITS = "org.freedesktop.DBus.Property.EmitsChangedSignal"
 

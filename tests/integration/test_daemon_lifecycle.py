@@ -3,15 +3,13 @@
 reload, configuration errors, seccomp, KSM start and tunables (issue 4)."""
 import os
 import re
-import signal
 import subprocess
 import threading
 import time
 
-import pytest
 
-from conftest import (DEFAULT_DAEMON_CONFIG, Daemon, SignalRecorder, build_path, dbus_error_name, ksm_fast_scan,
-                      ksm_stat, needs_remote, wait_for)
+from conftest import (DEFAULT_DAEMON_CONFIG, Daemon, SignalRecorder, build_path, ksm_fast_scan, ksm_stat,
+                      needs_remote, wait_for)
 
 
 def all_container_ids(client):

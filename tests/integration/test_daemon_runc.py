@@ -18,7 +18,7 @@ import tempfile
 import dbus
 import pytest
 
-from conftest import CGROUP_V2, build_path, ksm_stat, needs_remote, require_root, wait_for
+from conftest import CGROUP_V2, build_path, ksm_stat, needs_remote, require_root, try_rmdir, wait_for
 
 pytestmark = needs_remote
 
@@ -78,19 +78,9 @@ class Runc:
                 except ProcessLookupError:
                     pass
             for d in glob.glob(f"/sys/fs/cgroup/*/{cid}"):
-                wait_for(lambda: _rmdir(d), 10, what=f"rmdir {d}")
+                wait_for(lambda: try_rmdir(d), 10, what=f"rmdir {d}")
         shutil.rmtree(self.root, ignore_errors=True)
         shutil.rmtree(self.dir, ignore_errors=True)
-
-
-def _rmdir(d):
-    try:
-        os.rmdir(d)
-    except FileNotFoundError:
-        pass
-    except OSError:
-        return False
-    return True
 
 
 @pytest.fixture

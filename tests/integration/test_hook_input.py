@@ -5,7 +5,6 @@ each case gives a clear message and the documented exit code
 state on stdin, DBUS_SYSTEM_BUS_ADDRESS in the environment."""
 import json
 import os
-import shutil
 import signal
 import subprocess
 import time

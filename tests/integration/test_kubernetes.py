@@ -11,7 +11,6 @@ import re
 import pathlib
 import shutil
 import subprocess
-import time
 
 import pytest
 import yaml

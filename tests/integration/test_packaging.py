@@ -10,7 +10,6 @@ its files in the package; a component not in the tree yet is not expected.
 import configparser
 import json
 import os
-import pathlib
 import re
 import shutil
 import subprocess

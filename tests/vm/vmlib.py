@@ -11,7 +11,6 @@ once per machine (from Debian's archive, with apt-get download).
 import os
 import pathlib
 import re
-import shlex
 import shutil
 import subprocess
 import sys
