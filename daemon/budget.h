@@ -2,10 +2,8 @@
 #pragma once
 
 /*
- * The budgets seam (issue 5 fills it in): merge/swap budgets, headroom,
- * over-budget unmerging, DisableCgroup, UnmergeAll and SetMergeAcrossNodes.
- * Until then the methods answer io.pagemeld1.Error.NotImplemented, never a
- * fake success. The manager calls:
+ * Budgets: merge/swap budgets, headroom, over-budget unmerging,
+ * DisableCgroup, UnmergeAll and SetMergeAcrossNodes. The manager calls:
  *   budget_after_sweep()   once per cgroup after its figures are fresh;
  *   budget_cgroup_free()   when a cgroup goes (free CgroupState.budget);
  *   budget_manager_free()  at exit (free Manager.budget).
