@@ -8,12 +8,11 @@ swap budgets and OOM behaviour with the memory controller are in tests/vm.
 import threading
 import time
 
+import dbus
 import pytest
 
 from conftest import (Daemon, KSM, SignalRecorder, build_path, dbus_error_name, ksm_counter, ksm_fast_scan,
                       read_knob, wait_for)
-
-dbus = pytest.importorskip("dbus")
 
 UNSET = 2**64 - 1
 CONFIG = """[Daemon]
@@ -33,7 +32,7 @@ def start_daemon(bus):
 
     def start(config=CONFIG):
         if not build_path("daemon", "pagemeldd").exists():
-            pytest.skip("pagemeldd not built")
+            pytest.fail(f"{build_path('daemon', 'pagemeldd')} not built")
         d = Daemon(bus, config=config)
         made.append(d)
         d.start()

@@ -9,7 +9,7 @@ import time
 
 
 from conftest import (DEFAULT_DAEMON_CONFIG, Daemon, SignalRecorder, build_path, ksm_fast_scan, ksm_stat,
-                      needs_remote, wait_for)
+                      wait_for)
 
 
 def all_container_ids(client):
@@ -64,7 +64,6 @@ def test_sigkill_while_registering_loses_no_acknowledged_registration(daemon, cg
         c.close()
 
 
-@needs_remote
 def test_restart_drops_gone_cgroups_and_reapplies_merging(daemon, cgroup):
     keep, gone = cgroup("keep"), cgroup("gone")
     pk = keep.spawn_memfill(merge=True)
@@ -88,7 +87,6 @@ def test_restart_drops_gone_cgroups_and_reapplies_merging(daemon, cgroup):
         c.close()
 
 
-@needs_remote
 def markers(daemon):
     """The registration markers pagemeldd keeps for the poststop hook."""
     return set(os.listdir(os.path.join(daemon.state_dir, "containers")))
@@ -184,7 +182,6 @@ def test_sweep_on_demand_drops_gone_cgroup_with_signal(daemon, cgroup):
         rec.close()
 
 
-@needs_remote
 def test_figures_and_properties_changed_after_merging(ksm, daemon, cgroup):
     rec = SignalRecorder(daemon.bus_address)
     try:

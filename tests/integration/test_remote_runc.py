@@ -28,9 +28,9 @@ HOOK_RESULT = "hook-result"
 def ws():
     require_root()
     if shutil.which("runc") is None:
-        pytest.skip("runc not installed")
+        pytest.fail("runc not installed: scripts/install-deps.sh installs it")
     if not build_path("tests", "live", "remote-hook").exists():
-        pytest.skip("remote-hook not built")
+        pytest.fail("tests/live/remote-hook not built")
     w = oci.Workspace()
     for applet in ("grep", "echo"):
         link = w.rootfs / "bin" / applet

@@ -65,7 +65,7 @@ rmdir $CG/swapok
 @pytest.fixture(scope="module")
 def vm():
     if os.geteuid() != 0:
-        pytest.skip("needs root (apt-get download, cache dir)")
+        pytest.fail("the vm tier runs as root (apt-get download, cache dir)")
     res = vmlib.boot(SCENARIO, keep_log=os.environ.get("PAGEMELD_VM_LOG"))
     boot = res.get("boot")
     print(f"\nVM: boot to /init {boot['uptime']} s (guest), whole run {res.seconds:.1f} s (host)")
