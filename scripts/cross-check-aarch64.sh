@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 cc=${AARCH64_CC:-aarch64-linux-gnu-gcc}
 if ! command -v "$cc" >/dev/null; then
 	echo "$cc not installed (scripts/install-deps.sh installs gcc-aarch64-linux-gnu)"
-	exit 77
+	exit 1
 fi
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT

@@ -7,7 +7,7 @@
 set -euo pipefail
 unit=$1 daemon=$(realpath "$2") # meson passes build-relative paths
 shift 2
-command -v systemd-analyze >/dev/null || { echo "systemd-analyze missing"; exit 77; }
+command -v systemd-analyze >/dev/null || { echo "systemd-analyze missing (package systemd)"; exit 1; }
 [ -x "$daemon" ] || { echo "not executable: $daemon"; exit 1; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

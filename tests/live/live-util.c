@@ -44,11 +44,11 @@ static void on_fatal_signal(int sig)
 void live_setup(void)
 {
 	if (geteuid() != 0) {
-		fprintf(stderr, "live: needs root, skipping\n");
-		exit(EXIT_TEST_SKIP);
+		fprintf(stderr, "live: the live tier runs as root\n");
+		exit(EXIT_FAILURE);
 	}
 	if (access(KSM_SYSFS_DIR "/run", W_OK) < 0) {
-		fprintf(stderr, "live: no writable " KSM_SYSFS_DIR ", skipping\n");
+		fprintf(stderr, "live: no writable " KSM_SYSFS_DIR " (kernel without KSM), skipping\n");
 		exit(EXIT_TEST_SKIP);
 	}
 	lock_fd = open(KSM_TEST_LOCK, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
