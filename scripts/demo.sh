@@ -31,6 +31,7 @@ fi
 build=${PAGEMELD_BUILD:-$src/build}
 say "Building in $build"
 [ -d "$build" ] || meson setup "$build" >/dev/null
+build=$(realpath "$build") # the hooks.d entry needs an absolute path
 ninja -C "$build" >/dev/null
 ctl=$build/api/pagemeldctl
 for f in "$build/daemon/pagemeldd" "$build/runtime-hook/pagemeld-oci-hook" "$ctl" "$build/tests/memfill"; do
