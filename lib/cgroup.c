@@ -25,7 +25,26 @@ static void unescape_octal(char *s)
 	*w = '\0';
 }
 
-int cg_find_v2_mount(const char *mountinfo_path, char **ret_mount)
+/* Whether a mountinfo entry's "fstype source superopts" is the cgroup2 mount
+ * (v1_controller NULL) or the v1 mount holding v1_controller. */
+static bool mount_matches(const char *fs, const char *v1_controller)
+{
+	if (!v1_controller)
+		return startswith(fs, "cgroup2 ");
+	if (!startswith(fs, "cgroup "))
+		return false;
+	const char *opts = strrchr(fs, ' ') + 1;
+	size_t n = strlen(v1_controller);
+	for (const char *o = opts; *o;) {
+		size_t len = strcspn(o, ",");
+		if (len == n && strncmp(o, v1_controller, n) == 0)
+			return true;
+		o += len + (o[len] == ',');
+	}
+	return false;
+}
+
+static int find_mount(const char *mountinfo_path, const char *v1_controller, char **ret_mount)
 {
 	_cleanup_free_ char *text = NULL;
 	int r = read_full_file(mountinfo_path, 16 * 1024 * 1024, &text, NULL);
@@ -38,7 +57,7 @@ int cg_find_v2_mount(const char *mountinfo_path, char **ret_mount)
 			*next++ = '\0';
 		/* id parent maj:min root mountpoint opts [optional...] - fstype source superopts */
 		const char *sep = strstr(line, " - ");
-		if (!sep || !startswith(sep + 3, "cgroup2 "))
+		if (!sep || !mount_matches(sep + 3, v1_controller))
 			continue;
 		char mnt[4096];
 		if (sscanf(line, "%*s %*s %*s %*s %4095s", mnt) != 1)
@@ -51,6 +70,16 @@ int cg_find_v2_mount(const char *mountinfo_path, char **ret_mount)
 		return 0;
 	}
 	return -ENOENT;
+}
+
+int cg_find_v2_mount(const char *mountinfo_path, char **ret_mount)
+{
+	return find_mount(mountinfo_path, NULL, ret_mount);
+}
+
+int cg_find_v1_mount(const char *mountinfo_path, const char *controller, char **ret_mount)
+{
+	return find_mount(mountinfo_path, controller, ret_mount);
 }
 
 int cg_parse_proc_cgroup(const char *text, char **ret_path)

@@ -13,6 +13,10 @@
 
 /* mountinfo_path is normally "/proc/self/mountinfo". -ENOENT: no cgroup2 mount. */
 int cg_find_v2_mount(const char *mountinfo_path, char **ret_mount);
+/* The cgroup v1 hierarchy holding `controller` ("cpu"), on hybrid hosts:
+ * only read here (the tests put a process into a cpu group without RT
+ * budget). -ENOENT: none. */
+int cg_find_v1_mount(const char *mountinfo_path, const char *controller, char **ret_mount);
 /* The "0::" line of proc_root/PID/cgroup. -ESRCH for a gone process,
  * -ENOMEDIUM when the pid has no v2 line. */
 int cg_pid_get_path(const char *proc_root, pid_t pid, char **ret_path);

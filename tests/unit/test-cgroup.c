@@ -4,6 +4,7 @@
 #include <errno.h>
 
 #include "cgroup.h"
+#include "fileio.h"
 #include "macro.h"
 
 static void expect_mount(const char *fixture, const char *want, int want_r)
@@ -23,6 +24,27 @@ static void test_find_mount(void **state)
 	expect_mount("mountinfo-pure", "/sys/fs/cgroup", 0);
 	expect_mount("mountinfo-escaped", "/mnt/my cgroup", 0);
 	expect_mount("mountinfo-none", NULL, -ENOENT);
+
+	_cleanup_free_ char *p = fixture_path("mountinfo-hybrid");
+	_cleanup_free_ char *cpu = NULL, *name = NULL, *none = NULL;
+	assert_int_equal(cg_find_v1_mount(p, "cpu", &cpu), 0);
+	assert_string_equal(cpu, "/sys/fs/cgroup/cpu"); /* not cpuacct, not cpuset */
+	assert_int_equal(cg_find_v1_mount(p, "name=systemd", &name), 0);
+	assert_string_equal(name, "/sys/fs/cgroup/systemd");
+	assert_int_equal(cg_find_v1_mount(p, "rdma", &none), -ENOENT);
+	_cleanup_free_ char *pure = fixture_path("mountinfo-pure");
+	assert_int_equal(cg_find_v1_mount(pure, "cpu", &none), -ENOENT);
+	assert_null(none);
+
+	/* systemd's v1 layout: cpu and cpuacct co-mounted */
+	char *root = tmpdir_new();
+	tree_write(root, "mountinfo",
+		   "32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n");
+	_cleanup_free_ char *mi = path_join(root, "mountinfo");
+	_cleanup_free_ char *both = NULL;
+	assert_int_equal(cg_find_v1_mount(mi, "cpu", &both), 0);
+	assert_string_equal(both, "/sys/fs/cgroup/cpu,cpuacct");
+	tmpdir_remove(root);
 }
 
 static void test_pid_path(void **state)
