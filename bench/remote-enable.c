@@ -5,6 +5,10 @@
  *   - an idle target (its one thread blocked in read(2)),
  *   - a 20-thread busy target (every thread spinning, the leader too),
  *   - the busy target confined to CPU 1 and the caller on CPU 0,
+ *   - the busy target in a cpu cgroup without RT budget (cgroup v1 with RT
+ *     group scheduling, as runc and podman leave containers there): the
+ *     kernel refuses SCHED_FIFO to its threads and lib/remote falls back to
+ *     nice -20 for the traced thread,
  *   - the idle and the busy target again with CAP_SYS_NICE dropped from our
  *     effective set: the kernel then refuses lib/remote's SCHED_FIFO boost
  *     of the traced thread and of the tracer, and the injection runs
@@ -35,6 +39,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "macro.h"
+#include "no-rt-cgroup.h"
 #include "remote.h"
 
 static int64_t now_ns(void)
@@ -115,8 +121,8 @@ static int set_cap_sys_nice(bool on)
 
 /* cpu >= 0: the target on that CPU, the caller on CPU 0 (as a container
  * confined by a cpuset leaves the daemon a CPU of its own); !boost: without
- * CAP_SYS_NICE */
-static int run_case(const char *name, int threads, bool boost, int cpu, int rounds)
+ * CAP_SYS_NICE; cgroup: the target in that cpu cgroup */
+static int run_case(const char *name, int threads, bool boost, int cpu, const char *cgroup, int rounds)
 {
 	int keep;
 	cpu_set_t old_set;
@@ -126,7 +132,15 @@ static int run_case(const char *name, int threads, bool boost, int cpu, int roun
 		pin(0);
 	if (pid < 0)
 		return -1;
-	int pidfd, r = remote_pidfd_open(pid, &pidfd);
+	int r;
+	if (cgroup && (r = no_rt_cgroup_join(cgroup, pid)) < 0) {
+		fprintf(stderr, "moving the target into %s: %s\n", cgroup, strerror(-r));
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		return -1;
+	}
+	int pidfd;
+	r = remote_pidfd_open(pid, &pidfd);
 	if (r < 0) {
 		fprintf(stderr, "pidfd_open: %s\n", strerror(-r));
 		return -1;
@@ -193,16 +207,26 @@ int main(int argc, char **argv)
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	printf("remote-enable: backend=%s cpus=%ld\n", remote_backend_name(remote_backend()), ncpu);
 	int r = 0;
-	r |= run_case("idle (blocked in read)", 0, true, -1, rounds);
+	r |= run_case("idle (blocked in read)", 0, true, -1, NULL, rounds);
 	char name[64];
 	snprintf(name, sizeof(name), "busy %d threads", threads);
-	r |= run_case(name, threads, true, -1, rounds);
+	r |= run_case(name, threads, true, -1, NULL, rounds);
 	if (ncpu >= 2) {
 		snprintf(name, sizeof(name), "busy %d threads on CPU 1, caller on CPU 0", threads);
-		r |= run_case(name, threads, true, 1, rounds);
+		r |= run_case(name, threads, true, 1, NULL, rounds);
 	}
-	r |= run_case("idle, unboosted (no CAP_SYS_NICE)", 0, false, -1, rounds);
+	_cleanup_free_ char *no_rt = NULL;
+	char group[64];
+	snprintf(group, sizeof(group), "pagemeld-bench-no-rt-%d", (int)getpid());
+	int k = no_rt_cgroup_create(group, &no_rt);
+	if (k == 0) {
+		snprintf(name, sizeof(name), "busy %d threads, no RT budget (nice -20)", threads);
+		r |= run_case(name, threads, true, -1, no_rt, rounds);
+		(void)no_rt_cgroup_remove(no_rt);
+	} else
+		printf("(no cpu cgroup without RT budget: %s; RT group scheduling absent?)\n", strerror(-k));
+	r |= run_case("idle, unboosted (no CAP_SYS_NICE)", 0, false, -1, NULL, rounds);
 	snprintf(name, sizeof(name), "busy %d threads, unboosted", threads);
-	r |= run_case(name, threads, false, -1, rounds);
+	r |= run_case(name, threads, false, -1, NULL, rounds);
 	return r ? 1 : 0;
 }

@@ -91,7 +91,8 @@ typedef struct Tracee {
 	void *extra;
 	siginfo_t deferred[MAX_DEFERRED_SIGNALS];
 	size_t n_deferred;
-	bool boosted;
+	bool boosted;	 /* saved_sched is to be written back */
+	bool boosted_rt; /* ... and the boost is SCHED_FIFO: polled, see wait_stop() */
 	SchedAttr saved_sched;
 } Tracee;
 
@@ -144,9 +145,15 @@ static int xptrace(int req, pid_t tid, void *addr, void *data)
  * thread 1, so the woken tracee never preempts its tracer; the kernel puts
  * it on another CPU, or on the same one once the tracer waits.
  *
- * The daemon has CAP_SYS_NICE; when the kernel refuses (no CAP_SYS_NICE,
- * RT group scheduling without an RT budget for the cgroup, systemd's
- * RestrictRealtime=), we go on unboosted, only slower. Threads already
+ * The daemon has CAP_SYS_NICE. Where the kernel refuses SCHED_FIFO (RT
+ * group scheduling without an RT budget for the thread's cpu cgroup, as
+ * runc and podman leave container cgroups on cgroup v1; systemd's
+ * RestrictRealtime=), the thread gets nice -20 instead (SCHED_OTHER,
+ * reset-on-fork): the biggest fair share, which within its cpu cgroup is
+ * taken only from the container's own threads. It is waited for blocking,
+ * not polled (a polling tracer would compete with it for the CPU), so a
+ * long call keeps nice -20 to its end. Without CAP_SYS_NICE neither is
+ * allowed and we go on unboosted, only slower. Threads already
  * real-time (FIFO, RR, DEADLINE) are left as they are: they are ahead of
  * the fair class anyway, and a DEADLINE reservation given up might not be
  * granted again.
@@ -176,8 +183,11 @@ static int xptrace(int req, pid_t tid, void *addr, void *data)
 #define TRACEE_RT_PRIORITY 1
 #define BOOSTED_RUN_NS (2LL * 1000 * 1000)
 
-/* 1 boosted (*ret_saved: the attributes to restore), 0 left alone (real-time
- * already), < 0 refused. */
+#define BOOST_RT 1
+#define BOOST_NICE 2
+
+/* BOOST_RT or BOOST_NICE (*ret_saved: the attributes to restore), 0 left
+ * alone (real-time already), < 0 refused. */
 static int sched_boost(pid_t tid, uint32_t priority, SchedAttr *ret_saved)
 {
 	SchedAttr a = {.size = sizeof(a)};
@@ -191,10 +201,21 @@ static int sched_boost(pid_t tid, uint32_t priority, SchedAttr *ret_saved)
 		.sched_flags = SCHED_FLAG_RESET_ON_FORK,
 		.sched_priority = priority,
 	};
-	if (syscall(SYS_sched_setattr, tid, &fifo, 0) < 0)
-		return log_debug_errno(negative_errno(), "remote: SCHED_FIFO for %d refused: %m", (int)tid);
+	if (syscall(SYS_sched_setattr, tid, &fifo, 0) == 0) {
+		*ret_saved = a;
+		return BOOST_RT;
+	}
+	log_debug_errno(negative_errno(), "remote: SCHED_FIFO for %d refused, trying nice -20: %m", (int)tid);
+	SchedAttr nice = {
+		.size = sizeof(nice),
+		.sched_policy = SCHED_OTHER,
+		.sched_flags = SCHED_FLAG_RESET_ON_FORK,
+		.sched_nice = -20,
+	};
+	if (syscall(SYS_sched_setattr, tid, &nice, 0) < 0)
+		return log_debug_errno(negative_errno(), "remote: nice -20 for %d refused: %m", (int)tid);
 	*ret_saved = a;
-	return 1;
+	return BOOST_NICE;
 }
 
 static int sched_restore(pid_t tid, const SchedAttr *saved)
@@ -202,6 +223,15 @@ static int sched_restore(pid_t tid, const SchedAttr *saved)
 	SchedAttr a = *saved;
 	a.size = sizeof(a);
 	a.sched_flags &= SCHED_FLAG_RESET_ON_FORK; /* utilization clamps: never changed */
+	/* The kernel takes sched_nice only with SCHED_OTHER or SCHED_BATCH: a
+	 * SCHED_IDLE thread gets its nice back (after nice -20) on the way. */
+	if (a.sched_policy == SCHED_IDLE) {
+		SchedAttr fair = a;
+		fair.sched_policy = SCHED_OTHER;
+		if (syscall(SYS_sched_setattr, tid, &fair, 0) < 0)
+			return log_debug_errno(negative_errno(),
+					       "remote: restoring the nice of %d failed: %m", (int)tid);
+	}
 	if (syscall(SYS_sched_setattr, tid, &a, 0) < 0)
 		return log_debug_errno(negative_errno(), "remote: restoring the scheduling of %d failed: %m",
 				       (int)tid);
@@ -215,7 +245,7 @@ static int unboost(Tracee *t)
 	int r = sched_restore(t->tid, &t->saved_sched);
 	if (r < 0)
 		return r;
-	t->boosted = false;
+	t->boosted = t->boosted_rt = false;
 	return 0;
 }
 
@@ -234,7 +264,7 @@ static int thread_cpu_ns(const Tracee *t, uint64_t *ret)
 
 /* Wait for the next report of t->tid: blocking without a deadline (every
  * wait after the first stop is for a thread we resumed into one syscall
- * instruction; a boosted one is polled instead, and unboosted once it has
+ * instruction; one boosted to SCHED_FIFO is polled instead, and unboosted once it has
  * run BOOSTED_RUN_NS of CPU time from BOOSTED_RUN_NS on, or without
  * schedstat, once that much time has passed), polling up to the deadline
  * otherwise. Exits are consumed
@@ -248,7 +278,7 @@ static int wait_stop(Tracee *t, int64_t deadline, Stop *ret)
 	for (unsigned iter = 0;;) {
 		siginfo_t si = {};
 		/* not before BOOSTED_RUN_NS: round trips stay free of /proc reads */
-		if (deadline == 0 && t->boosted && now_ns() - start >= BOOSTED_RUN_NS) {
+		if (deadline == 0 && t->boosted_rt && now_ns() - start >= BOOSTED_RUN_NS) {
 			if (thread_cpu_ns(t, &cpu) < 0)
 				(void)unboost(t);
 			else if (cpu_start == UINT64_MAX)
@@ -258,7 +288,7 @@ static int wait_stop(Tracee *t, int64_t deadline, Stop *ret)
 		}
 		/* a short spin first: on an idle CPU the stop comes within
 		 * microseconds, sooner than a sleeping tracer is woken */
-		bool poll = deadline > 0 || t->boosted || now_ns() - start < SPIN_NS;
+		bool poll = deadline > 0 || t->boosted_rt || now_ns() - start < SPIN_NS;
 		int flags = WEXITED | WSTOPPED | __WALL | WNOWAIT | (poll ? WNOHANG : 0);
 		if (waitid(P_PID, (id_t)t->tid, &si, flags) < 0) {
 			if (errno == EINTR)
@@ -272,7 +302,7 @@ static int wait_stop(Tracee *t, int64_t deadline, Stop *ret)
 		if (si.si_pid == 0) {
 			if (deadline > 0 && now_ns() > deadline)
 				return -ETIMEDOUT;
-			if (deadline > 0 || t->boosted)
+			if (deadline > 0 || t->boosted_rt)
 				backoff(&iter, start);
 			continue;
 		}
@@ -927,8 +957,11 @@ static int ptrace_syscall_at(int pidfd, pid_t pid, bool prefer_sleeper, long nr,
 	 * thread is dead). PTRACE_DETACH needs a stopped tracee, so even the
 	 * "not ours after all" path interrupts first. */
 	int identity = check_identity(&t);
-	if (identity >= 0)
-		t.boosted = sched_boost(t.tid, TRACEE_RT_PRIORITY, &t.saved_sched) > 0;
+	if (identity >= 0) {
+		int b = sched_boost(t.tid, TRACEE_RT_PRIORITY, &t.saved_sched);
+		t.boosted = b > 0;
+		t.boosted_rt = b == BOOST_RT;
+	}
 	r = xptrace(PTRACE_INTERRUPT, t.tid, NULL, NULL);
 	if (r == 0)
 		r = first_stop(&t, now_ns() + FIRST_STOP_TIMEOUT_NS);
@@ -966,8 +999,10 @@ int remote_ptrace_syscall(int pidfd, pid_t pid, long nr, const uint64_t args[6],
 {
 	SchedAttr saved;
 	int boosted = sched_boost(0, TRACER_RT_PRIORITY, &saved);
-	/* unboosted, a sleeping thread is much cheaper to borrow than a busy one */
-	int r = ptrace_syscall_at(pidfd, pid, boosted < 0, nr, args, ret_value);
+	/* a tracer that is not real-time (refused, or only nice -20) does
+	 * better with a sleeping thread than with a busy one */
+	bool tracer_rt = boosted == BOOST_RT || boosted == 0;
+	int r = ptrace_syscall_at(pidfd, pid, !tracer_rt, nr, args, ret_value);
 	if (boosted > 0)
 		(void)sched_restore(0, &saved);
 	return r;

@@ -10,6 +10,7 @@
 #include "live-util.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/sched.h>
@@ -21,6 +22,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
@@ -31,6 +33,7 @@
 
 #include "ksm-stat.h"
 #include "macro.h"
+#include "no-rt-cgroup.h"
 #include "remote.h"
 #include "sched-attr.h"
 
@@ -587,13 +590,17 @@ static bool can_boost(pid_t tid)
 	return true;
 }
 
+/* The cpu cgroup without RT budget of test_sched_restored_busy_no_rt_budget
+ * (tests/helpers/no-rt-cgroup.h), removed by its teardown. */
+static char *no_rt_cgroup;
+
 /* Every thread of the target gets a variant (the leader `v`, the others
  * fair ones in turn); after an enable, a disable and an injected call that
  * fails (the kernel's EINVAL), each thread has exactly its own attributes
- * back. During an injection the
- * traced thread (the leader: it sleeps, or all are busy) runs SCHED_FIFO
- * with reset-on-fork, or unboosted where the kernel refuses that. */
-static void run_sched_restored(const char *mode, Target *tp)
+ * back. During an injection the traced thread (the leader: it sleeps, or
+ * all are busy) runs SCHED_FIFO with reset-on-fork or, with `no_rt` (the
+ * target in a cpu cgroup without RT budget), nice -20 with reset-on-fork. */
+static void run_sched_restored(const char *mode, bool no_rt, Target *tp)
 {
 	/* busy: no end of its own (teardown_kill() ends it, also on failure) */
 	const char *args[] = {mode, "--threads", "3", "--count", "2000000000", NULL};
@@ -603,8 +610,11 @@ static void run_sched_restored(const char *mode, Target *tp)
 	pid_t tids[8];
 	size_t n = task_ids(t.pid, tids, ELEMENTSOF(tids));
 	assert_int_equal(n, 3);
+	if (no_rt)
+		assert_int_equal(no_rt_cgroup_join(no_rt_cgroup, t.pid), 0);
 	bool boost = can_boost(t.pid);
-	printf("#   %s: boost %s\n", mode, boost ? "allowed" : "refused by the kernel");
+	assert_false(no_rt && boost);
+	printf("#   %s: SCHED_FIFO %s\n", mode, boost ? "allowed" : "refused by the kernel");
 	size_t nv = streq(mode, "read") ? ELEMENTSOF(sched_variants) : N_FAIR_VARIANTS;
 	for (size_t v = 0; v < nv; v++) {
 		SchedAttr want[8];
@@ -627,17 +637,21 @@ static void run_sched_restored(const char *mode, Target *tp)
 		for (size_t i = 0; i < n; i++)
 			assert_sched_equal(tids[i], &want[i]);
 
-		/* the policy the traced thread sees while it runs our call */
-		const uint64_t none[6] = {};
-		int64_t during = -1;
+		/* the policy (and nice) the traced thread has while it runs our call */
+		const uint64_t none[6] = {}, own_priority[6] = {PRIO_PROCESS, 0};
+		int64_t during = -1, prio = -1;
 		assert_int_equal(remote_syscall(t.pidfd, SYS_sched_getscheduler, none, &during), 0);
+		assert_int_equal(remote_syscall(t.pidfd, SYS_getpriority, own_priority, &prio), 0);
 		bool fair = v < N_FAIR_VARIANTS;
-		int64_t expect =
-			fair && boost
-				? SCHED_FIFO | SCHED_RESET_ON_FORK
-				: (int64_t)want[0].sched_policy |
-					  (want[0].sched_flags & SF_RESET_ON_FORK ? SCHED_RESET_ON_FORK : 0);
+		int64_t expect = (int64_t)want[0].sched_policy |
+				 (want[0].sched_flags & SF_RESET_ON_FORK ? SCHED_RESET_ON_FORK : 0);
+		if (fair && boost)
+			expect = SCHED_FIFO | SCHED_RESET_ON_FORK;
+		else if (fair && no_rt)
+			expect = SCHED_OTHER | SCHED_RESET_ON_FORK;
 		assert_int_equal(during, expect);
+		if (fair && no_rt)
+			assert_int_equal(prio, 20 - -20); /* the raw syscall answers 20 - nice */
 		for (size_t i = 0; i < n; i++)
 			assert_sched_equal(tids[i], &want[i]);
 	}
@@ -747,11 +761,34 @@ static int teardown_kill(void **state)
 
 static void test_sched_restored_sleeping(void **state)
 {
-	run_sched_restored("read", *state);
+	run_sched_restored("read", false, *state);
 }
 static void test_sched_restored_busy(void **state)
 {
-	run_sched_restored("busy", *state);
+	run_sched_restored("busy", false, *state);
+}
+
+/* The same where SCHED_FIFO is refused: nice -20 during the call, the
+ * thread's own attributes back after it. */
+static void test_sched_restored_busy_no_rt_budget(void **state)
+{
+	char name[64];
+	snprintf(name, sizeof(name), "pagemeld-live-no-rt-%d", (int)getpid());
+	int r = no_rt_cgroup_create(name, &no_rt_cgroup);
+	if (r == -ENOENT)
+		skip(); /* no RT group scheduling: SCHED_FIFO is never refused for want of budget */
+	assert_int_equal(r, 0);
+	run_sched_restored("busy", true, *state);
+}
+
+static int teardown_kill_no_rt(void **state)
+{
+	teardown_kill(state);
+	if (no_rt_cgroup)
+		assert_int_equal(no_rt_cgroup_remove(no_rt_cgroup), 0);
+	free(no_rt_cgroup);
+	no_rt_cgroup = NULL;
+	return 0;
 }
 
 /* 1000 enable/disable rounds against one long-running target: 4 threads
@@ -1073,6 +1110,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sched_restored_sleeping, setup_target_slot,
 						teardown_kill),
 		cmocka_unit_test_setup_teardown(test_sched_restored_busy, setup_target_slot, teardown_kill),
+		cmocka_unit_test_setup_teardown(test_sched_restored_busy_no_rt_budget, setup_target_slot,
+						teardown_kill_no_rt),
 		cmocka_unit_test(test_long_call_unboosted),
 		cmocka_unit_test(test_dead_and_recycled),
 		cmocka_unit_test(test_epoll_signals),
