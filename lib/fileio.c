@@ -9,6 +9,23 @@
 
 #include "macro.h"
 
+/* Read from fd into buf until *n reaches size (0) or the file ends (1). */
+static int read_upto(int fd, char *buf, size_t size, size_t *n)
+{
+	while (*n < size) {
+		ssize_t k = read(fd, buf + *n, size - *n);
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (k == 0)
+			return 1;
+		*n += (size_t)k;
+	}
+	return 0;
+}
+
 int read_full_file(const char *path, size_t max_size, char **ret, size_t *ret_size)
 {
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
@@ -30,17 +47,13 @@ int read_full_file(const char *path, size_t max_size, char **ret, size_t *ret_si
 				return -ENOMEM;
 			buf = nb;
 		}
-		ssize_t k = read(fd, buf + n, cap - n);
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (k == 0)
-			break;
-		n += (size_t)k;
-		if (n > max_size)
+		int r = read_upto(fd, buf, cap, &n);
+		if (r < 0)
+			return r;
+		if (n > max_size) /* max_size under the first 4096 */
 			return -EFBIG;
+		if (r > 0)
+			break;
 	}
 	buf[n] = '\0';
 	*ret = TAKE_PTR(buf);
@@ -51,21 +64,15 @@ int read_full_file(const char *path, size_t max_size, char **ret, size_t *ret_si
 
 int read_file_into(const char *path, char *buf, size_t size)
 {
+	if (size == 0)
+		return -EINVAL;
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
 		return -errno;
 	size_t n = 0;
-	while (n + 1 < size) {
-		ssize_t k = read(fd, buf + n, size - 1 - n);
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (k == 0)
-			break;
-		n += (size_t)k;
-	}
+	int r = read_upto(fd, buf, size - 1, &n);
+	if (r < 0)
+		return r;
 	buf[n] = '\0';
 	return 0;
 }
