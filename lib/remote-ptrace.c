@@ -91,8 +91,7 @@ typedef struct Tracee {
 	void *extra;
 	siginfo_t deferred[MAX_DEFERRED_SIGNALS];
 	size_t n_deferred;
-	bool boosted;	 /* saved_sched is to be written back */
-	bool boosted_rt; /* ... and the boost is SCHED_FIFO: polled, see wait_stop() */
+	int boost; /* 0, or BOOST_RT / BOOST_NICE: saved_sched is to be written back */
 	SchedAttr saved_sched;
 } Tracee;
 
@@ -240,12 +239,12 @@ static int sched_restore(pid_t tid, const SchedAttr *saved)
 
 static int unboost(Tracee *t)
 {
-	if (!t->boosted)
+	if (!t->boost)
 		return 0;
 	int r = sched_restore(t->tid, &t->saved_sched);
 	if (r < 0)
 		return r;
-	t->boosted = t->boosted_rt = false;
+	t->boost = 0;
 	return 0;
 }
 
@@ -278,7 +277,7 @@ static int wait_stop(Tracee *t, int64_t deadline, Stop *ret)
 	for (unsigned iter = 0;;) {
 		siginfo_t si = {};
 		/* not before BOOSTED_RUN_NS: round trips stay free of /proc reads */
-		if (deadline == 0 && t->boosted_rt && now_ns() - start >= BOOSTED_RUN_NS) {
+		if (deadline == 0 && t->boost == BOOST_RT && now_ns() - start >= BOOSTED_RUN_NS) {
 			if (thread_cpu_ns(t, &cpu) < 0)
 				(void)unboost(t);
 			else if (cpu_start == UINT64_MAX)
@@ -288,7 +287,7 @@ static int wait_stop(Tracee *t, int64_t deadline, Stop *ret)
 		}
 		/* a short spin first: on an idle CPU the stop comes within
 		 * microseconds, sooner than a sleeping tracer is woken */
-		bool poll = deadline > 0 || t->boosted_rt || now_ns() - start < SPIN_NS;
+		bool poll = deadline > 0 || t->boost == BOOST_RT || now_ns() - start < SPIN_NS;
 		int flags = WEXITED | WSTOPPED | __WALL | WNOWAIT | (poll ? WNOHANG : 0);
 		if (waitid(P_PID, (id_t)t->tid, &si, flags) < 0) {
 			if (errno == EINTR)
@@ -302,7 +301,7 @@ static int wait_stop(Tracee *t, int64_t deadline, Stop *ret)
 		if (si.si_pid == 0) {
 			if (deadline > 0 && now_ns() > deadline)
 				return -ETIMEDOUT;
-			if (deadline > 0 || t->boosted_rt)
+			if (deadline > 0 || t->boost == BOOST_RT)
 				backoff(&iter, start);
 			continue;
 		}
@@ -959,8 +958,7 @@ static int ptrace_syscall_at(int pidfd, pid_t pid, bool prefer_sleeper, long nr,
 	int identity = check_identity(&t);
 	if (identity >= 0) {
 		int b = sched_boost(t.tid, TRACEE_RT_PRIORITY, &t.saved_sched);
-		t.boosted = b > 0;
-		t.boosted_rt = b == BOOST_RT;
+		t.boost = b > 0 ? b : 0;
 	}
 	r = xptrace(PTRACE_INTERRUPT, t.tid, NULL, NULL);
 	if (r == 0)
