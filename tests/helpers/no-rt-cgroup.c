@@ -13,24 +13,17 @@
 
 int no_rt_cgroup_create(const char *name, char **ret_path)
 {
-	_cleanup_free_ char *mnt = NULL, *knob = NULL;
+	_cleanup_free_ char *mnt = NULL;
 	int r = cg_find_v1_mount("/proc/self/mountinfo", "cpu", &mnt);
 	if (r < 0)
 		return r;
-	knob = path_join(mnt, "cpu.rt_runtime_us");
-	if (!knob)
-		return -ENOMEM;
-	if (access(knob, F_OK) < 0)
-		return -ENOENT; /* no CONFIG_RT_GROUP_SCHED */
 	_cleanup_free_ char *path = path_join(mnt, name);
-	if (!path)
+	_cleanup_free_ char *knob = path ? path_join(path, "cpu.rt_runtime_us") : NULL;
+	if (!knob)
 		return -ENOMEM;
 	if (mkdir(path, 0755) < 0 && errno != EEXIST)
 		return -errno;
-	free(knob);
-	knob = path_join(path, "cpu.rt_runtime_us");
-	if (!knob)
-		return -ENOMEM;
+	/* -ENOENT without CONFIG_RT_GROUP_SCHED: the group has no such file */
 	r = write_string_file(knob, "0");
 	if (r < 0) {
 		(void)rmdir(path);
