@@ -544,7 +544,7 @@ class SignalRecorder:
         return [s for s in list(self.signals) if s.member == member]
 
     def wait(self, member, timeout=10, pred=lambda s: True):
-        return wait_for(lambda: [s for s in self.named(member) if pred(s)], timeout, interval=0.001,
+        return wait_for(lambda: [s for s in self.named(member) if pred(s)], timeout, interval=0.01,
                         what=f"signal {member}")
 
     def close(self):
