@@ -701,16 +701,17 @@ static int wait_exit_code(pid_t pid)
 }
 
 /* The boost lasts while an injected call sleeps, not while it computes: an
- * injected madvise(MADV_POPULATE_READ) over 2 GiB of untouched read-only
- * memory (~300 ms of CPU, nothing written) has the thread back at its own
- * priority 100 ms in; an injected poll(NULL, 0, 300 ms) sleeps boosted
+ * injected madvise(MADV_POPULATE_READ) over 8 GiB of untouched read-only
+ * memory (only page tables are written: 90 ms per 2 GiB on a quiet machine
+ * here, so 2 GiB was too short for a sample 100 ms in) has the thread back
+ * at its own priority 100 ms in; an injected poll(NULL, 0, 300 ms) sleeps boosted
  * (it costs nobody anything and runs on at once when it wakes). */
 static void test_long_call_unboosted(void **state)
 {
-	const char *args[] = {"read", "--reserve", "2048", NULL};
+	const char *args[] = {"read", "--reserve", "8192", NULL};
 	Target t;
 	target_start(&t, args);
-	assert_true(t.reserve_len == 2048ULL << 20);
+	assert_true(t.reserve_len == 8192ULL << 20);
 	const SchedAttr want = {.sched_policy = SCHED_OTHER, .sched_nice = 5};
 	assert_int_equal(sched_set(t.pid, want), 0);
 	bool boost = can_boost(t.pid) && access("/proc/self/schedstat", R_OK) == 0;
