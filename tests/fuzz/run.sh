@@ -11,7 +11,7 @@ src=$PWD
 build=$src/build-fuzz
 mkdir -p "$results"
 
-targets=(oci-state)
+targets=(oci-state hook-wire)
 
 build_ok=1
 if [ ! -d "$build" ]; then
