@@ -71,7 +71,8 @@ static int encode(const char *const *strings, size_t n, char *buf, size_t size, 
 	return 0;
 }
 
-int hook_wire_encode_request(const char *id, char *const *annotations, char *buf, size_t size, size_t *ret_len)
+int hook_wire_encode_request(const char *id, char *const *annotations, char *buf, size_t size,
+			     size_t *ret_len)
 {
 	if (!id || !*id)
 		return -EINVAL;
@@ -149,11 +150,11 @@ int hook_wire_decode_request(const char *buf, size_t len, HookRequest *ret, cons
 	}
 	if (n < 3 || !streq(v[1], "register") || !*v[2] || (n - 3) % 2 != 0 ||
 	    (n - 3) / 2 > HOOK_WIRE_MAX_ANNOTATIONS) {
-		*ret_why = n < 3		     ? "request too short"
+		*ret_why = n < 3		      ? "request too short"
 			   : !streq(v[1], "register") ? "unknown request"
-			   : !*v[2]		     ? "empty container id"
-			   : (n - 3) % 2	     ? "an annotation key without a value"
-						     : "too many annotations";
+			   : !*v[2]		      ? "empty container id"
+			   : (n - 3) % 2	      ? "an annotation key without a value"
+						      : "too many annotations";
 		free(v);
 		return -EBADMSG;
 	}
@@ -240,7 +241,9 @@ int hook_wire_recv(int sock, char *buf, size_t size, size_t *ret_len, int *ret_f
 		struct cmsghdr align;
 		char buf[CMSG_SPACE(8 * sizeof(int))];
 	} control;
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+	struct msghdr mh = {.msg_iov = &iov,
+			    .msg_iovlen = 1,
+			    .msg_control = control.buf,
 			    .msg_controllen = sizeof(control.buf)};
 	ssize_t k;
 	do

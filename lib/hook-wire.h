@@ -28,9 +28,9 @@
 #include <stddef.h>
 
 #define HOOK_WIRE_VERSION "pagemeld-hook/1"
-#define HOOK_WIRE_MAX 65536		  /* bytes in one message, either way */
-#define HOOK_WIRE_MAX_ANNOTATIONS 256	  /* key/value pairs in one request */
-#define HOOK_SOCKET_NAME "hook.sock" /* in the state directory */
+#define HOOK_WIRE_MAX 65536	      /* bytes in one message, either way */
+#define HOOK_WIRE_MAX_ANNOTATIONS 256 /* key/value pairs in one request */
+#define HOOK_SOCKET_NAME "hook.sock"  /* in the state directory */
 
 typedef struct HookRequest {
 	const char *id;		  /* points into the decoded buffer */
@@ -51,7 +51,8 @@ typedef struct HookReply {
  * annotations (NULL-terminated, as OciState.annotations). -EMSGSIZE when it
  * does not fit in size bytes or exceeds the wire limits, -EINVAL for an
  * empty id or a string that is not valid UTF-8. */
-int hook_wire_encode_request(const char *id, char *const *annotations, char *buf, size_t size, size_t *ret_len);
+int hook_wire_encode_request(const char *id, char *const *annotations, char *buf, size_t size,
+			     size_t *ret_len);
 
 /* Decodes a request in place (buf[0..len) must stay alive while ret is
  * used). -EPROTONOSUPPORT for another version, -EBADMSG for anything else

@@ -27,7 +27,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char *why = NULL;
 	if (hook_wire_decode_request((const char *)data, size, &r, &why) == 0) {
 		size_t len;
-		check(hook_wire_encode_request(r.id, (char *const *)r.annotations, again, sizeof(again), &len) == 0);
+		check(hook_wire_encode_request(r.id, (char *const *)r.annotations, again, sizeof(again),
+					       &len) == 0);
 		check(len == size && memcmp(again, data, size) == 0);
 		hook_request_done(&r);
 	} else

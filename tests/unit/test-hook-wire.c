@@ -95,9 +95,9 @@ static void test_request_malformed(void **state)
 	BAD("pagemeld-hook/1\0register\0\0", -EBADMSG, "empty container id");
 	BAD("pagemeld-hook/1\0register\0id\0k\0", -EBADMSG, "without a value");
 	BAD("pagemeld-hook/1\0register\0id\0k\0\xff\0", -EBADMSG, "UTF-8");
-	BAD("pagemeld-hook/1\0register\0id\0k\0\xed\xa0\x80\0", -EBADMSG, "UTF-8"); /* a surrogate */
+	BAD("pagemeld-hook/1\0register\0id\0k\0\xed\xa0\x80\0", -EBADMSG, "UTF-8");	/* a surrogate */
 	BAD("pagemeld-hook/1\0register\0id\0k\0\xf4\x90\x80\x80\0", -EBADMSG, "UTF-8"); /* > U+10FFFF */
-	BAD("pagemeld-hook/1\0register\0id\0k\0\xe2\x82\0", -EBADMSG, "UTF-8"); /* cut sequence */
+	BAD("pagemeld-hook/1\0register\0id\0k\0\xe2\x82\0", -EBADMSG, "UTF-8");		/* cut sequence */
 #undef BAD
 	/* over the size limit, even if well formed */
 	char *big = calloc(1, HOOK_WIRE_MAX + 1);
@@ -140,8 +140,8 @@ static void test_replies(void **state)
 	assert_string_equal(rep.message, "merge-budget.pagemeld.io: not a quantity");
 
 	/* a message that cannot go out keeps the error name */
-	assert_int_equal(hook_wire_encode_reply_error("io.pagemeld1.Error.Busy", "\xff", buf, sizeof(buf), &len),
-			 0);
+	assert_int_equal(
+		hook_wire_encode_reply_error("io.pagemeld1.Error.Busy", "\xff", buf, sizeof(buf), &len), 0);
 	assert_int_equal(hook_wire_decode_reply(buf, len, &rep), 0);
 	assert_string_equal(rep.error_name, "io.pagemeld1.Error.Busy");
 	assert_string_equal(rep.message, "");
@@ -196,7 +196,9 @@ static void test_socket_fds(void **state)
 		char b[CMSG_SPACE(2 * sizeof(int))];
 	} control = {};
 	struct iovec iov = {.iov_base = "c", .iov_len = 2};
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.b,
+	struct msghdr mh = {.msg_iov = &iov,
+			    .msg_iovlen = 1,
+			    .msg_control = control.b,
 			    .msg_controllen = sizeof(control.b)};
 	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
 	c->cmsg_level = SOL_SOCKET;
