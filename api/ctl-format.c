@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "bus-contract.h"
 #include "macro.h"
 #include "quantity.h"
 
@@ -474,101 +475,35 @@ const char *ctl_format_progress(char *buf, size_t size, uint64_t start, uint64_t
 	return buf;
 }
 
-static bool name_in(const char *name, const char *const *list)
-{
-	for (; *list; list++)
-		if (streq(name, *list))
-			return true;
-	return false;
-}
-
 CtlExit ctl_exit_code(const char *error_name, int error)
 {
-	static const char *const unavailable[] = {
-		"org.freedesktop.DBus.Error.ServiceUnknown",
-		"org.freedesktop.DBus.Error.NameHasNoOwner",
-		"org.freedesktop.DBus.Error.Disconnected",
-		"org.freedesktop.DBus.Error.NoServer",
-		NULL,
+	static const CtlExit codes[_BUS_ERROR_KIND_MAX] = {
+		[BUS_ERROR_OTHER] = CTL_EXIT_DBUS,
+		[BUS_ERROR_NOT_RUNNING] = CTL_EXIT_UNAVAILABLE,
+		[BUS_ERROR_UNREACHABLE] = CTL_EXIT_UNAVAILABLE,
+		[BUS_ERROR_TIMEOUT] = CTL_EXIT_DBUS,
+		[BUS_ERROR_ACCESS_DENIED] = CTL_EXIT_ACCESS_DENIED,
+		[BUS_ERROR_NOT_IMPLEMENTED] = CTL_EXIT_NOT_IMPLEMENTED,
+		[BUS_ERROR_REFUSED] = CTL_EXIT_REFUSED,
+		[BUS_ERROR_NOT_FOUND] = CTL_EXIT_NOT_FOUND,
+		[BUS_ERROR_INVALID_ARGS] = CTL_EXIT_USAGE,
 	};
-	static const char *const denied[] = {
-		"org.freedesktop.DBus.Error.AccessDenied",
-		"org.freedesktop.DBus.Error.AuthFailed",
-		"org.freedesktop.DBus.Error.InteractiveAuthorizationRequired",
-		"io.pagemeld1.Error.AccessDenied",
-		"io.pagemeld1.Error.PermissionDenied",
-		NULL,
-	};
-	static const char *const not_implemented[] = {
-		"io.pagemeld1.Error.NotImplemented",
-		"org.freedesktop.DBus.Error.NotSupported",
-		"org.freedesktop.DBus.Error.UnknownMethod",
-		NULL,
-	};
-	static const char *const refused[] = {
-		"io.pagemeld1.Error.InsufficientHeadroom",
-		"io.pagemeld1.Error.Busy",
-		"io.pagemeld1.Error.Refused",
-		"io.pagemeld1.Error.NoMemoryController",
-		"io.pagemeld1.Error.TrustDomainConflict",
-		NULL,
-	};
-	static const char *const not_found[] = {
-		"io.pagemeld1.Error.NoSuchCgroup",
-		"io.pagemeld1.Error.NotFound",
-		"io.pagemeld1.Error.UnknownCgroup",
-		"org.freedesktop.DBus.Error.UnknownObject",
-		NULL,
-	};
-	static const char *const bad_args[] = {
-		"org.freedesktop.DBus.Error.InvalidArgs",
-		"io.pagemeld1.Error.InvalidArgument",
-		NULL,
-	};
-
-	if (!error_name) {
-		switch (abs(error)) {
-		case ENOENT:
-		case ECONNREFUSED:
-		case ENOTCONN:
-		case ECONNRESET:
-		case EHOSTDOWN:
-			return CTL_EXIT_UNAVAILABLE;
-		case EACCES:
-		case EPERM:
-			return CTL_EXIT_ACCESS_DENIED;
-		default:
-			return CTL_EXIT_DBUS;
-		}
-	}
-	if (name_in(error_name, unavailable) || startswith(error_name, "org.freedesktop.DBus.Error.Spawn.") ||
-	    startswith(error_name, "org.freedesktop.systemd1."))
-		return CTL_EXIT_UNAVAILABLE;
-	if (name_in(error_name, denied))
-		return CTL_EXIT_ACCESS_DENIED;
-	if (name_in(error_name, not_implemented))
-		return CTL_EXIT_NOT_IMPLEMENTED;
-	if (name_in(error_name, refused))
-		return CTL_EXIT_REFUSED;
-	if (name_in(error_name, not_found))
-		return CTL_EXIT_NOT_FOUND;
-	if (name_in(error_name, bad_args))
-		return CTL_EXIT_USAGE;
-	return CTL_EXIT_DBUS;
+	return codes[bus_error_classify(error_name, error)];
 }
 
 const char *ctl_error_summary(const char *error_name, int error)
 {
 	switch (ctl_exit_code(error_name, error)) {
 	case CTL_EXIT_UNAVAILABLE:
-		return error_name ? "daemon not running (io.pagemeld1 not on the bus)"
-				  : "cannot connect to the system bus";
+		return bus_error_classify(error_name, error) == BUS_ERROR_NOT_RUNNING
+			       ? "daemon not running (" PAGEMELD_BUS_NAME " not on the bus)"
+			       : "cannot connect to the system bus";
 	case CTL_EXIT_ACCESS_DENIED:
 		return "access denied (changing pagemeld needs root)";
 	case CTL_EXIT_NOT_IMPLEMENTED:
 		return "not implemented by this pagemeldd";
 	case CTL_EXIT_REFUSED:
-		if (error_name && streq(error_name, "io.pagemeld1.Error.InsufficientHeadroom"))
+		if (streq_ptr(error_name, PM_ERROR_INSUFFICIENT_HEADROOM))
 			return "refused: not enough free memory and swap to unmerge (use --force to "
 			       "override)";
 		return "refused by pagemeldd";

@@ -20,7 +20,7 @@ typedef enum CtlExit {
 	CTL_EXIT_USAGE = 1,	      /* bad command line */
 	CTL_EXIT_UNAVAILABLE = 2,     /* no bus, or io.pagemeld1 not on it */
 	CTL_EXIT_ACCESS_DENIED = 3,   /* the bus policy or the daemon said no */
-	CTL_EXIT_NOT_IMPLEMENTED = 4, /* io.pagemeld1.Error.NotImplemented */
+	CTL_EXIT_NOT_IMPLEMENTED = 4, /* this pagemeldd lacks the method */
 	CTL_EXIT_REFUSED = 5,	      /* refused: insufficient headroom, busy */
 	CTL_EXIT_DBUS = 6,	      /* any other D-Bus error */
 	CTL_EXIT_NOT_FOUND = 7,	      /* no such cgroup */

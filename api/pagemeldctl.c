@@ -16,14 +16,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bus-contract.h"
 #include "ctl-format.h"
 #include "macro.h"
 #include "quantity.h"
 
-#define BUS_NAME "io.pagemeld1"
-#define MANAGER_PATH "/io/pagemeld1"
-#define MANAGER_IFACE "io.pagemeld1.Manager"
-#define CGROUP_IFACE "io.pagemeld1.Cgroup"
 #define PROPERTIES_IFACE "org.freedesktop.DBus.Properties"
 
 #define USEC_PER_SEC UINT64_C(1000000)
@@ -106,7 +103,8 @@ static int call(sd_bus *bus, const char *member, uint64_t timeout_usec, sd_bus_e
 	va_list ap;
 	int r;
 
-	r = sd_bus_message_new_method_call(bus, &m, BUS_NAME, MANAGER_PATH, MANAGER_IFACE, member);
+	r = sd_bus_message_new_method_call(bus, &m, PAGEMELD_BUS_NAME, PAGEMELD_MANAGER_PATH,
+					   PAGEMELD_MANAGER_INTERFACE, member);
 	if (r < 0)
 		return r;
 	if (types) {
@@ -245,8 +243,8 @@ static int get_all(sd_bus *bus, const char *path, const char *iface, const CtlFi
 		   sd_bus_error *error)
 {
 	_cleanup_msg_ sd_bus_message *reply = NULL;
-	int r = sd_bus_call_method(bus, BUS_NAME, path, PROPERTIES_IFACE, "GetAll", error, &reply, "s",
-				   iface);
+	int r = sd_bus_call_method(bus, PAGEMELD_BUS_NAME, path, PROPERTIES_IFACE, "GetAll", error, &reply,
+				   "s", iface);
 	if (r < 0)
 		return r;
 	return parse_properties(reply, table, base);
@@ -256,7 +254,8 @@ static int load_manager(sd_bus *bus, CtlManager *ret)
 {
 	_cleanup_bus_error_ sd_bus_error error = SD_BUS_ERROR_NULL;
 	CtlManager m = {0};
-	int r = get_all(bus, MANAGER_PATH, MANAGER_IFACE, ctl_manager_fields, &m, &error);
+	int r = get_all(bus, PAGEMELD_MANAGER_PATH, PAGEMELD_MANAGER_INTERFACE, ctl_manager_fields, &m,
+			&error);
 	if (r < 0) {
 		ctl_manager_done(&m);
 		return -report(&error, r, "reading the daemon's state");
@@ -366,7 +365,7 @@ static int load_cgroups(sd_bus *bus, CgroupList *ret)
 		_cleanup_bus_error_ sd_bus_error error = SD_BUS_ERROR_NULL;
 		CtlCgroup *c = &l.items[l.n];
 		*c = (CtlCgroup){.merge_budget = CTL_UNLIMITED, .swap_budget = CTL_UNLIMITED};
-		r = get_all(bus, *o, CGROUP_IFACE, ctl_cgroup_fields, c, &error);
+		r = get_all(bus, *o, PAGEMELD_CGROUP_INTERFACE, ctl_cgroup_fields, c, &error);
 		if (r < 0) {
 			ctl_cgroup_done(c);
 			/* Removed between the list and the read: not an error. */
@@ -632,8 +631,8 @@ static int get_pages_sharing(sd_bus *bus, uint64_t *ret)
 	const CtlField *f = ctl_field_find(ctl_manager_fields, "PagesSharing");
 	int r;
 
-	r = sd_bus_call_method(bus, BUS_NAME, MANAGER_PATH, PROPERTIES_IFACE, "Get", &error, &reply, "ss",
-			       MANAGER_IFACE, "PagesSharing");
+	r = sd_bus_call_method(bus, PAGEMELD_BUS_NAME, PAGEMELD_MANAGER_PATH, PROPERTIES_IFACE, "Get", &error,
+			       &reply, "ss", PAGEMELD_MANAGER_INTERFACE, "PagesSharing");
 	if (r >= 0)
 		r = read_field(reply, f, &m);
 	if (r < 0)
@@ -653,8 +652,8 @@ static int cmd_unmerge_all(sd_bus *bus)
 
 	if (arg.wait) {
 		/* Subscribe before asking, so the signal cannot be missed. */
-		r = sd_bus_match_signal(bus, &slot, NULL, MANAGER_PATH, MANAGER_IFACE, "UnmergeFinished",
-					on_unmerge_finished, &w);
+		r = sd_bus_match_signal(bus, &slot, NULL, PAGEMELD_MANAGER_PATH, PAGEMELD_MANAGER_INTERFACE,
+					"UnmergeFinished", on_unmerge_finished, &w);
 		if (r < 0)
 			return report(NULL, r, "subscribing to UnmergeFinished");
 		r = get_pages_sharing(bus, &start);

@@ -16,16 +16,11 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
+#include "bus-contract.h"
 #include "config.h"
 #include "kernel-features.h"
 #include "ksm-sysfs.h"
 #include "macro.h"
-
-#define PAGEMELD_BUS_NAME "io.pagemeld1"
-#define PAGEMELD_MANAGER_PATH "/io/pagemeld1"
-#define PAGEMELD_MANAGER_INTERFACE "io.pagemeld1.Manager"
-#define PAGEMELD_CGROUP_PREFIX "/io/pagemeld1/cgroup"
-#define PAGEMELD_CGROUP_INTERFACE "io.pagemeld1.Cgroup"
 
 typedef struct Manager Manager;
 typedef struct CgroupState CgroupState;

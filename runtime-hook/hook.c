@@ -44,6 +44,7 @@
 
 #include <sys/stat.h>
 
+#include "bus-contract.h"
 #include "decide.h"
 #include "fileio.h"
 #include "hook-config.h"
@@ -55,10 +56,6 @@
 
 #define HOOK_IDENT "pagemeld-oci-hook"
 #define HOOK_SLACK_MS 1000 /* reading the state and connecting, on top of the call timeout */
-#define BUS_NAME "io.pagemeld1"
-#define BUS_PATH "/io/pagemeld1"
-#define BUS_IFACE "io.pagemeld1.Manager"
-#define BUS_ERROR_PREFIX "io.pagemeld1.Error."
 
 enum {
 	EXIT_DONE = 0,
@@ -198,26 +195,8 @@ unreachable:
 	return -ENOTCONN;
 }
 
-static bool error_is_unreachable(const sd_bus_error *e, int r)
-{
-	static const char *const names[] = {
-		SD_BUS_ERROR_SERVICE_UNKNOWN, SD_BUS_ERROR_NAME_HAS_NO_OWNER, SD_BUS_ERROR_NO_REPLY,
-		SD_BUS_ERROR_TIMEOUT,	      SD_BUS_ERROR_DISCONNECTED,
-	};
-	for (size_t i = 0; i < ELEMENTSOF(names); i++)
-		if (sym_sd_bus_error_has_name(e, names[i]))
-			return true;
-	/* Local failures come back as r, or as System.Error.<ERRNO> names. */
-	if (sym_sd_bus_error_is_set(e) && startswith(e->name, "System.Error."))
-		r = -sym_sd_bus_error_get_errno(e);
-	else if (sym_sd_bus_error_is_set(e))
-		return false;
-	return r == -ETIMEDOUT || r == -EINTR || r == -ECONNRESET || r == -ENOTCONN || r == -EPIPE ||
-	       r == -ECONNREFUSED || r == -ENOENT;
-}
-
 /* Call method; on failure return EXIT_UNREACHABLE or EXIT_REFUSED with a
- * sentence in why. *ret_error keeps the D-Bus error for the caller. */
+ * sentence in why. *error keeps the D-Bus error for the caller. */
 static int call_daemon(sd_bus_message *m, sd_bus *bus, sd_bus_message **reply, sd_bus_error *error, char *why,
 		       size_t why_size)
 {
@@ -225,29 +204,27 @@ static int call_daemon(sd_bus_message *m, sd_bus *bus, sd_bus_message **reply, s
 	if (r >= 0)
 		return EXIT_DONE;
 
-	if (deadline_hit || r == -ETIMEDOUT || sym_sd_bus_error_has_name(error, SD_BUS_ERROR_NO_REPLY) ||
-	    sym_sd_bus_error_has_name(error, SD_BUS_ERROR_TIMEOUT) ||
-	    sym_sd_bus_error_has_name(error, "System.Error.ETIMEDOUT")) {
+	const char *name = sym_sd_bus_error_is_set(error) ? error->name : NULL;
+	switch (deadline_hit ? BUS_ERROR_TIMEOUT : bus_error_classify(name, r)) {
+	case BUS_ERROR_TIMEOUT:
 		snprintf(why, why_size, "pagemeldd did not answer within %llu ms",
 			 (unsigned long long)config.timeout_ms);
 		return EXIT_UNREACHABLE;
-	}
-	if (sym_sd_bus_error_has_name(error, SD_BUS_ERROR_SERVICE_UNKNOWN) ||
-	    sym_sd_bus_error_has_name(error, SD_BUS_ERROR_NAME_HAS_NO_OWNER)) {
-		snprintf(why, why_size, "pagemeldd is not running (no owner of %s on %s)", BUS_NAME,
+	case BUS_ERROR_NOT_RUNNING:
+		snprintf(why, why_size, "pagemeldd is not running (no owner of %s on %s)", PAGEMELD_BUS_NAME,
 			 bus_address());
 		return EXIT_UNREACHABLE;
-	}
-	if (error_is_unreachable(error, r)) {
+	case BUS_ERROR_UNREACHABLE:
 		snprintf(why, why_size, "pagemeldd unreachable: %s",
-			 sym_sd_bus_error_is_set(error) ? error->message ?: error->name : strerror(-r));
+			 name ? error->message ?: name : strerror(-r));
 		return EXIT_UNREACHABLE;
+	default:
+		if (name)
+			snprintf(why, why_size, "pagemeldd refused: %s: %s", name, error->message ?: "");
+		else
+			snprintf(why, why_size, "calling pagemeldd failed: %s", strerror(-r));
+		return EXIT_REFUSED;
 	}
-	if (sym_sd_bus_error_is_set(error))
-		snprintf(why, why_size, "pagemeldd refused: %s: %s", error->name, error->message ?: "");
-	else
-		snprintf(why, why_size, "calling pagemeldd failed: %s", strerror(-r));
-	return EXIT_REFUSED;
 }
 
 static int do_register(const OciState *s, const HookDecision *d)
@@ -282,7 +259,8 @@ static int do_register(const OciState *s, const HookDecision *d)
 	if (bus_connect(&bus, why, sizeof(why)) < 0)
 		return fail(EXIT_UNREACHABLE, why);
 
-	r = sym_sd_bus_message_new_method_call(bus, &m, BUS_NAME, BUS_PATH, BUS_IFACE, "RegisterContainer");
+	r = sym_sd_bus_message_new_method_call(bus, &m, PAGEMELD_BUS_NAME, PAGEMELD_MANAGER_PATH,
+					       PAGEMELD_MANAGER_INTERFACE, "RegisterContainer");
 	if (r >= 0)
 		r = sym_sd_bus_message_append(m, "sh", s->id, pidfd);
 	if (r >= 0)
@@ -305,12 +283,6 @@ static int do_register(const OciState *s, const HookDecision *d)
 	report(LOG_INFO, "registered with pagemeldd as %s (%s by %s)", path,
 	       hook_verdict_to_string(d->verdict), d->decided_by);
 	return EXIT_DONE;
-}
-
-static bool error_is_not_registered(const sd_bus_error *e)
-{
-	const char *n = e->name ? startswith(e->name, BUS_ERROR_PREFIX) : NULL;
-	return n && (strstr(n, "NotRegistered") || strstr(n, "Unknown") || strstr(n, "NoSuch"));
 }
 
 /* lib/registration-marker.h: pagemeldd keeps <state dir>/containers/<id>
@@ -346,7 +318,8 @@ static int do_unregister(const OciState *s)
 
 	if (bus_connect(&bus, why, sizeof(why)) < 0)
 		return fail(EXIT_UNREACHABLE, why);
-	r = sym_sd_bus_message_new_method_call(bus, &m, BUS_NAME, BUS_PATH, BUS_IFACE, "UnregisterContainer");
+	r = sym_sd_bus_message_new_method_call(bus, &m, PAGEMELD_BUS_NAME, PAGEMELD_MANAGER_PATH,
+					       PAGEMELD_MANAGER_INTERFACE, "UnregisterContainer");
 	if (r >= 0)
 		r = sym_sd_bus_message_append(m, "s", s->id);
 	if (r < 0) {
@@ -354,7 +327,7 @@ static int do_unregister(const OciState *s)
 		return fail(EXIT_INTERNAL, why);
 	}
 	r = call_daemon(m, bus, &reply, &error, why, sizeof(why));
-	if (r == EXIT_REFUSED && error_is_not_registered(&error)) {
+	if (r == EXIT_REFUSED && sym_sd_bus_error_has_name(&error, PM_ERROR_NO_SUCH_CONTAINER)) {
 		/* Its registration failed open, or pagemeldd restarted. */
 		report(LOG_INFO, "not registered with pagemeldd (%s), nothing to do", error.name);
 		return EXIT_DONE;

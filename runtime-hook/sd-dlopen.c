@@ -9,7 +9,6 @@
 
 typeof(sd_bus_call) *sym_sd_bus_call;
 typeof(sd_bus_error_free) *sym_sd_bus_error_free;
-typeof(sd_bus_error_get_errno) *sym_sd_bus_error_get_errno;
 typeof(sd_bus_error_has_name) *sym_sd_bus_error_has_name;
 typeof(sd_bus_error_is_set) *sym_sd_bus_error_is_set;
 typeof(sd_bus_flush_close_unref) *sym_sd_bus_flush_close_unref;
@@ -39,7 +38,6 @@ static const struct {
 } symbols[] = {
 	SYM(sd_bus_call),
 	SYM(sd_bus_error_free),
-	SYM(sd_bus_error_get_errno),
 	SYM(sd_bus_error_has_name),
 	SYM(sd_bus_error_is_set),
 	SYM(sd_bus_flush_close_unref),

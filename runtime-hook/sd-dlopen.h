@@ -18,7 +18,6 @@
 
 extern typeof(sd_bus_call) *sym_sd_bus_call;
 extern typeof(sd_bus_error_free) *sym_sd_bus_error_free;
-extern typeof(sd_bus_error_get_errno) *sym_sd_bus_error_get_errno;
 extern typeof(sd_bus_error_has_name) *sym_sd_bus_error_has_name;
 extern typeof(sd_bus_error_is_set) *sym_sd_bus_error_is_set;
 extern typeof(sd_bus_flush_close_unref) *sym_sd_bus_flush_close_unref;

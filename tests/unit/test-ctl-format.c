@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "ctl-format.h"
+#include "macro.h"
 
 #define PAGE 4096
 
@@ -277,7 +278,8 @@ static void test_exit_codes(void **state)
 			 CTL_EXIT_ACCESS_DENIED);
 	assert_int_equal(ctl_exit_code("io.pagemeld1.Error.AccessDenied", -EACCES), CTL_EXIT_ACCESS_DENIED);
 	assert_int_equal(ctl_exit_code(NULL, -EACCES), CTL_EXIT_ACCESS_DENIED);
-	assert_int_equal(ctl_exit_code("io.pagemeld1.Error.NotImplemented", -EIO), CTL_EXIT_NOT_IMPLEMENTED);
+	assert_int_equal(ctl_exit_code("org.freedesktop.DBus.Error.UnknownMethod", -EBADR),
+			 CTL_EXIT_NOT_IMPLEMENTED);
 	assert_int_equal(ctl_exit_code("io.pagemeld1.Error.InsufficientHeadroom", -EIO), CTL_EXIT_REFUSED);
 	assert_int_equal(ctl_exit_code("io.pagemeld1.Error.Busy", -EBUSY), CTL_EXIT_REFUSED);
 	assert_int_equal(ctl_exit_code("io.pagemeld1.Error.NoMemoryController", -EIO), CTL_EXIT_REFUSED);
@@ -285,10 +287,27 @@ static void test_exit_codes(void **state)
 	assert_int_equal(ctl_exit_code("org.freedesktop.DBus.Error.InvalidArgs", -EINVAL), CTL_EXIT_USAGE);
 	assert_int_equal(ctl_exit_code("io.pagemeld1.Error.KernelRefused", -EIO), CTL_EXIT_DBUS);
 	assert_int_equal(ctl_exit_code(NULL, -ETIMEDOUT), CTL_EXIT_DBUS);
+	assert_int_equal(ctl_exit_code("System.Error.ECONNREFUSED", -ECONNREFUSED), CTL_EXIT_UNAVAILABLE);
+	assert_string_equal(ctl_error_summary(NULL, -ENOENT), "cannot connect to the system bus");
 	assert_string_equal(ctl_error_summary("org.freedesktop.DBus.Error.ServiceUnknown", -EIO),
 			    "daemon not running (io.pagemeld1 not on the bus)");
 	assert_non_null(
 		strstr(ctl_error_summary("io.pagemeld1.Error.InsufficientHeadroom", -EIO), "--force"));
+}
+
+/* Names pagemeldd never sends are no error of its contract: they sort as
+ * "any other D-Bus error", never into a documented kind. */
+static void test_exit_codes_unsent_names(void **state)
+{
+	static const char *const unsent[] = {
+		"io.pagemeld1.Error.PermissionDenied", "io.pagemeld1.Error.Refused",
+		"io.pagemeld1.Error.NotFound",	       "io.pagemeld1.Error.UnknownCgroup",
+		"io.pagemeld1.Error.InvalidArgument",  "io.pagemeld1.Error.NotImplemented",
+	};
+	for (size_t i = 0; i < ELEMENTSOF(unsent); i++) {
+		print_message("%s\n", unsent[i]);
+		assert_int_equal(ctl_exit_code(unsent[i], -EIO), CTL_EXIT_DBUS);
+	}
 }
 
 static void test_field_table(void **state)
@@ -305,9 +324,13 @@ static void test_field_table(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_status_text), cmocka_unit_test(test_list_text),
-		cmocka_unit_test(test_json),	    cmocka_unit_test(test_metrics),
-		cmocka_unit_test(test_progress),    cmocka_unit_test(test_exit_codes),
+		cmocka_unit_test(test_status_text),
+		cmocka_unit_test(test_list_text),
+		cmocka_unit_test(test_json),
+		cmocka_unit_test(test_metrics),
+		cmocka_unit_test(test_progress),
+		cmocka_unit_test(test_exit_codes),
+		cmocka_unit_test(test_exit_codes_unsent_names),
 		cmocka_unit_test(test_field_table),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
