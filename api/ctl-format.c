@@ -488,6 +488,10 @@ CtlExit ctl_exit_code(const char *error_name, int error)
 		[BUS_ERROR_NOT_FOUND] = CTL_EXIT_NOT_FOUND,
 		[BUS_ERROR_INVALID_ARGS] = CTL_EXIT_USAGE,
 	};
+	if (streq_ptr(error_name, CTL_ERROR_USAGE))
+		return CTL_EXIT_USAGE;
+	if (streq_ptr(error_name, CTL_ERROR_FAILED))
+		return CTL_EXIT_FAILED;
 	return codes[bus_error_classify(error_name, error)];
 }
 
@@ -511,6 +515,8 @@ const char *ctl_error_summary(const char *error_name, int error)
 		return "no such cgroup";
 	case CTL_EXIT_USAGE:
 		return "invalid arguments";
+	case CTL_EXIT_FAILED:
+		return "accepted, then failed";
 	default:
 		return "D-Bus error";
 	}

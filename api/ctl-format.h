@@ -27,6 +27,11 @@ typedef enum CtlExit {
 	CTL_EXIT_FAILED = 8,	      /* accepted, then failed (UnmergeFinished false) */
 } CtlExit;
 
+/* pagemeldctl's own error names, for failures no D-Bus error describes; like
+ * sd-bus's System.Error.* they never travel on the bus. */
+#define CTL_ERROR_USAGE "pagemeldctl.Error.Usage"   /* bad command line */
+#define CTL_ERROR_FAILED "pagemeldctl.Error.Failed" /* accepted, then failed */
+
 /* A budget of UINT64_MAX means "no limit" on the bus. */
 #define CTL_UNLIMITED UINT64_MAX
 
@@ -113,8 +118,8 @@ void ctl_print_metrics(FILE *f, const CtlManager *m, const CtlCgroup *c, size_t 
 const char *ctl_format_progress(char *buf, size_t size, uint64_t start, uint64_t now, uint64_t page_size,
 				unsigned width);
 
-/* Exit code for a failed D-Bus exchange: error_name is the D-Bus error
- * name (NULL for a local failure such as no bus socket), error the errno. */
+/* Exit code for a failure: error_name is the D-Bus error name (NULL for a
+ * local failure such as no bus socket), error the negative errno. */
 CtlExit ctl_exit_code(const char *error_name, int error);
 /* One plain sentence for the same failure (no "pagemeldctl: " prefix). */
 const char *ctl_error_summary(const char *error_name, int error);

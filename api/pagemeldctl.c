@@ -67,32 +67,15 @@ static void cgroup_list_done(CgroupList *l)
 	*l = (CgroupList){0};
 }
 
-/* Print one plain line for a failure and return its exit code. */
-static CtlExit report(const sd_bus_error *e, int r, const char *what)
-{
-	const char *name = e && sd_bus_error_is_set(e) ? e->name : NULL;
-	CtlExit code = ctl_exit_code(name, r);
-	const char *summary = ctl_error_summary(name, r);
+typedef struct UnmergeWait {
+	bool finished;
+	bool ok;
+	char *error;
+} UnmergeWait;
 
-	if (code == CTL_EXIT_UNAVAILABLE && name)
-		fprintf(stderr, "pagemeldctl: %s\n", summary);
-	else if (code == CTL_EXIT_UNAVAILABLE)
-		fprintf(stderr, "pagemeldctl: %s: %s\n", summary, strerror(abs(r)));
-	else if (code == CTL_EXIT_ACCESS_DENIED)
-		fprintf(stderr, "pagemeldctl: %s: %s\n", what, summary);
-	else if (name)
-		fprintf(stderr, "pagemeldctl: %s: %s: %s\n", what, summary, e->message ? e->message : name);
-	else
-		fprintf(stderr, "pagemeldctl: %s: %s: %s\n", what, summary, strerror(abs(r)));
-	return code;
-}
-
-static int bus_connect(sd_bus **ret)
+static void unmerge_wait_done(UnmergeWait *w)
 {
-	int r = sd_bus_open_system(ret);
-	if (r < 0)
-		return report(NULL, r, "connecting");
-	return 0;
+	free(w->error);
 }
 
 /* A method call on the manager with a timeout (0: sd-bus's default). */
@@ -250,26 +233,31 @@ static int get_all(sd_bus *bus, const char *path, const char *iface, const CtlFi
 	return parse_properties(reply, table, base);
 }
 
-static int load_manager(sd_bus *bus, CtlManager *ret)
+static int load_manager(sd_bus *bus, CtlManager *ret, sd_bus_error *error)
 {
-	_cleanup_bus_error_ sd_bus_error error = SD_BUS_ERROR_NULL;
 	CtlManager m = {0};
 	int r = get_all(bus, PAGEMELD_MANAGER_PATH, PAGEMELD_MANAGER_INTERFACE, ctl_manager_fields, &m,
-			&error);
+			error);
 	if (r < 0) {
 		ctl_manager_done(&m);
-		return -report(&error, r, "reading the daemon's state");
+		return r;
 	}
 	*ret = m;
 	return 0;
 }
 
+static int bad_reply(sd_bus_message *reply, sd_bus_error *error)
+{
+	return sd_bus_error_setf(error, SD_BUS_ERROR_INCONSISTENT_MESSAGE,
+				 "unexpected ListCgroups reply (signature %s)",
+				 sd_bus_message_get_signature(reply, true) ?: "?");
+}
+
 /* ListCgroups gives the objects; each object's GetAll gives the rest (the
  * containers and processes are not in the list's struct). The struct is
  * read by type, so the order of its fields is not hard-wired here. */
-static int list_objects(sd_bus *bus, char ***ret)
+static int list_objects(sd_bus *bus, char ***ret, sd_bus_error *error)
 {
-	_cleanup_bus_error_ sd_bus_error error = SD_BUS_ERROR_NULL;
 	_cleanup_msg_ sd_bus_message *reply = NULL;
 	_cleanup_strv_free_ char **objects = NULL;
 	_cleanup_free_ char *inner = NULL;
@@ -278,18 +266,18 @@ static int list_objects(sd_bus *bus, char ***ret)
 	char type;
 	int r;
 
-	r = call(bus, "ListCgroups", 0, &error, &reply, NULL);
+	r = call(bus, "ListCgroups", 0, error, &reply, NULL);
 	if (r < 0)
-		return -report(&error, r, "listing cgroups");
+		return r;
 	r = sd_bus_message_peek_type(reply, &type, &contents);
 	if (r < 0 || type != 'a' || contents[0] != '(')
-		goto bad;
+		return bad_reply(reply, error);
 	r = sd_bus_message_enter_container(reply, 'a', contents);
 	if (r < 0)
-		goto bad;
+		return bad_reply(reply, error);
 	inner = strndup(contents + 1, strlen(contents) - 2);
 	if (!inner)
-		goto bad;
+		return -ENOMEM;
 	while ((r = sd_bus_message_enter_container(reply, 'r', inner)) > 0) {
 		const char *object = NULL;
 		while ((r = sd_bus_message_peek_type(reply, &type, NULL)) > 0) {
@@ -298,36 +286,32 @@ static int list_objects(sd_bus *bus, char ***ret)
 			else
 				r = sd_bus_message_skip(reply, (char[]){type, 0});
 			if (r < 0)
-				goto bad;
+				return bad_reply(reply, error);
 		}
 		if (r < 0 || !object)
-			goto bad;
+			return bad_reply(reply, error);
 		char **l = realloc(objects, (n + 2) * sizeof(char *));
 		if (!l)
-			goto bad;
+			return -ENOMEM;
 		objects = l;
 		objects[n] = strdup(object);
 		objects[n + 1] = NULL;
 		if (!objects[n])
-			goto bad;
+			return -ENOMEM;
 		n++;
 		r = sd_bus_message_exit_container(reply);
 		if (r < 0)
-			goto bad;
+			return bad_reply(reply, error);
 	}
 	if (r < 0)
-		goto bad;
+		return bad_reply(reply, error);
 	if (!objects) {
 		objects = calloc(1, sizeof(char *));
 		if (!objects)
-			goto bad;
+			return -ENOMEM;
 	}
 	*ret = TAKE_PTR(objects);
 	return 0;
-bad:
-	fprintf(stderr, "pagemeldctl: unexpected ListCgroups reply (signature %s)\n",
-		sd_bus_message_get_signature(reply, true) ?: "?");
-	return -CTL_EXIT_DBUS;
 }
 
 static int compare_path(const void *a, const void *b)
@@ -344,60 +328,57 @@ static int compare_merged(const void *a, const void *b)
 	return compare_path(a, b);
 }
 
-static int load_cgroups(sd_bus *bus, CgroupList *ret)
+static int load_cgroups(sd_bus *bus, CgroupList *ret, sd_bus_error *error)
 {
 	_cleanup_strv_free_ char **objects = NULL;
-	CgroupList l = {0};
+	_cleanup_(cgroup_list_done) CgroupList l = {0};
 	size_t n = 0;
 	int r;
 
-	r = list_objects(bus, &objects);
+	r = list_objects(bus, &objects, error);
 	if (r < 0)
 		return r;
 	for (char **o = objects; *o; o++)
 		n++;
 	l.items = calloc(n ? n : 1, sizeof(CtlCgroup));
-	if (!l.items) {
-		fprintf(stderr, "pagemeldctl: out of memory\n");
-		return -CTL_EXIT_DBUS;
-	}
+	if (!l.items)
+		return -ENOMEM;
 	for (char **o = objects; *o; o++) {
-		_cleanup_bus_error_ sd_bus_error error = SD_BUS_ERROR_NULL;
+		_cleanup_bus_error_ sd_bus_error e = SD_BUS_ERROR_NULL;
 		CtlCgroup *c = &l.items[l.n];
 		*c = (CtlCgroup){.merge_budget = CTL_UNLIMITED, .swap_budget = CTL_UNLIMITED};
-		r = get_all(bus, *o, PAGEMELD_CGROUP_INTERFACE, ctl_cgroup_fields, c, &error);
+		r = get_all(bus, *o, PAGEMELD_CGROUP_INTERFACE, ctl_cgroup_fields, c, &e);
 		if (r < 0) {
 			ctl_cgroup_done(c);
 			/* Removed between the list and the read: not an error. */
-			if (sd_bus_error_has_name(&error, SD_BUS_ERROR_UNKNOWN_OBJECT))
+			if (sd_bus_error_has_name(&e, SD_BUS_ERROR_UNKNOWN_OBJECT))
 				continue;
-			cgroup_list_done(&l);
-			return -report(&error, r, "reading a cgroup");
+			sd_bus_error_move(error, &e);
+			return r;
 		}
 		c->object = strdup(*o);
 		l.n++;
 	}
 	qsort(l.items, l.n, sizeof(CtlCgroup), compare_path);
 	*ret = l;
+	l = (CgroupList){0};
 	return 0;
 }
 
 static int print_json(json_object *o)
 {
-	if (!o) {
-		fprintf(stderr, "pagemeldctl: out of memory\n");
-		return CTL_EXIT_DBUS;
-	}
+	if (!o)
+		return -ENOMEM;
 	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
 	return 0;
 }
 
-static int cmd_status(sd_bus *bus)
+static int verb_status(sd_bus *bus, char **args, sd_bus_error *error)
 {
 	_cleanup_(manager_donep) CtlManager m = {0};
-	int r = load_manager(bus, &m);
+	int r = load_manager(bus, &m, error);
 	if (r < 0)
-		return -r;
+		return r;
 	if (arg.json) {
 		_cleanup_(json_object_putp) json_object *o = ctl_manager_to_json(&m, page_size);
 		return print_json(o);
@@ -406,12 +387,12 @@ static int cmd_status(sd_bus *bus)
 	return 0;
 }
 
-static int cmd_list(sd_bus *bus)
+static int verb_list(sd_bus *bus, char **args, sd_bus_error *error)
 {
 	_cleanup_(cgroup_list_done) CgroupList l = {0};
-	int r = load_cgroups(bus, &l);
+	int r = load_cgroups(bus, &l, error);
 	if (r < 0)
-		return -r;
+		return r;
 	if (arg.json) {
 		_cleanup_(json_object_putp) json_object *o = ctl_cgroups_to_json(l.items, l.n, page_size);
 		return print_json(o);
@@ -420,12 +401,12 @@ static int cmd_list(sd_bus *bus)
 	return 0;
 }
 
-static int cmd_features(sd_bus *bus)
+static int verb_features(sd_bus *bus, char **args, sd_bus_error *error)
 {
 	_cleanup_(manager_donep) CtlManager m = {0};
-	int r = load_manager(bus, &m);
+	int r = load_manager(bus, &m, error);
 	if (r < 0)
-		return -r;
+		return r;
 	if (arg.json) {
 		_cleanup_(json_object_putp) json_object *o = json_object_new_array();
 		for (char **i = m.kernel_features; o && i && *i; i++)
@@ -436,22 +417,29 @@ static int cmd_features(sd_bus *bus)
 	return 0;
 }
 
-static int cmd_metrics(sd_bus *bus)
+/* The manager and its cgroups, in one JSON object; NULL on OOM. */
+static json_object *everything_to_json(const CtlManager *m, const CgroupList *l)
+{
+	json_object *o = json_object_new_object();
+	if (o) {
+		json_object_object_add(o, "manager", ctl_manager_to_json(m, page_size));
+		json_object_object_add(o, "cgroups", ctl_cgroups_to_json(l->items, l->n, page_size));
+	}
+	return o;
+}
+
+static int verb_metrics(sd_bus *bus, char **args, sd_bus_error *error)
 {
 	_cleanup_(manager_donep) CtlManager m = {0};
 	_cleanup_(cgroup_list_done) CgroupList l = {0};
-	int r = load_manager(bus, &m);
+	int r = load_manager(bus, &m, error);
 	if (r < 0)
-		return -r;
-	r = load_cgroups(bus, &l);
+		return r;
+	r = load_cgroups(bus, &l, error);
 	if (r < 0)
-		return -r;
+		return r;
 	if (arg.json) {
-		_cleanup_(json_object_putp) json_object *o = json_object_new_object();
-		if (o) {
-			json_object_object_add(o, "manager", ctl_manager_to_json(&m, page_size));
-			json_object_object_add(o, "cgroups", ctl_cgroups_to_json(l.items, l.n, page_size));
-		}
+		_cleanup_(json_object_putp) json_object *o = everything_to_json(&m, &l);
 		return print_json(o);
 	}
 	ctl_print_metrics(stdout, &m, l.items, l.n, page_size);
@@ -474,7 +462,7 @@ static void on_signal(int sig)
 	interrupted = 1;
 }
 
-static int cmd_top(sd_bus *bus)
+static int verb_top(sd_bus *bus, char **args, sd_bus_error *error)
 {
 	struct sigaction sa = {.sa_handler = on_signal};
 	sigaction(SIGINT, &sa, NULL);
@@ -491,21 +479,19 @@ static int cmd_top(sd_bus *bus)
 			if (nanosleep(&ts, NULL) < 0 && interrupted)
 				break;
 		}
-		r = load_manager(bus, &m);
+		r = load_manager(bus, &m, error);
 		if (r < 0)
-			return -r;
-		r = load_cgroups(bus, &l);
+			return r;
+		r = load_cgroups(bus, &l, error);
 		if (r < 0)
-			return -r;
+			return r;
 		qsort(l.items, l.n, sizeof(CtlCgroup), compare_merged);
 
 		if (arg.json) {
 			/* One compact document per refresh (JSON lines). */
-			_cleanup_(json_object_putp) json_object *o = json_object_new_object();
+			_cleanup_(json_object_putp) json_object *o = everything_to_json(&m, &l);
 			if (!o)
-				return CTL_EXIT_DBUS;
-			json_object_object_add(o, "manager", ctl_manager_to_json(&m, page_size));
-			json_object_object_add(o, "cgroups", ctl_cgroups_to_json(l.items, l.n, page_size));
+				return -ENOMEM;
 			puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
 								       JSON_C_TO_STRING_NOSLASHESCAPE));
 		} else {
@@ -527,10 +513,10 @@ static int cmd_top(sd_bus *bus)
 	return 0;
 }
 
-static int find_cgroup(sd_bus *bus, const char *path, CtlCgroup *ret)
+static int find_cgroup(sd_bus *bus, const char *path, CtlCgroup *ret, sd_bus_error *error)
 {
 	_cleanup_(cgroup_list_done) CgroupList l = {0};
-	int r = load_cgroups(bus, &l);
+	int r = load_cgroups(bus, &l, error);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < l.n; i++)
@@ -539,8 +525,9 @@ static int find_cgroup(sd_bus *bus, const char *path, CtlCgroup *ret)
 			l.items[i] = (CtlCgroup){0};
 			return 0;
 		}
-	fprintf(stderr, "pagemeldctl: no such cgroup: %s (see pagemeldctl list)\n", path);
-	return -CTL_EXIT_NOT_FOUND;
+	/* What pagemeldd answers for it, found before asking. */
+	return sd_bus_error_setf(error, PM_ERROR_NO_SUCH_CGROUP, "%s is not managed (see pagemeldctl list)",
+				 path);
 }
 
 static int parse_budget(const char *s, uint64_t *ret)
@@ -552,37 +539,51 @@ static int parse_budget(const char *s, uint64_t *ret)
 	return parse_quantity(s, ret);
 }
 
-static int cmd_budget(sd_bus *bus, const char *cgroup)
+static int usage(sd_bus_error *error, const char *fmt, ...) _printf_(2, 3);
+static int usage(sd_bus_error *error, const char *fmt, ...)
 {
-	_cleanup_bus_error_ sd_bus_error error = SD_BUS_ERROR_NULL;
+	va_list ap;
+	va_start(ap, fmt);
+	int r = sd_bus_error_setfv(error, CTL_ERROR_USAGE, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+static int check_budget(char **args, sd_bus_error *error)
+{
+	if (!arg.merge && !arg.swap)
+		return usage(error, "%s", "budget needs --merge and/or --swap");
+	return 0;
+}
+
+static int verb_budget(sd_bus *bus, char **args, sd_bus_error *error)
+{
 	uint64_t merge = arg.merge_bytes, swap = arg.swap_bytes;
 	int r;
 
 	if (!arg.merge || !arg.swap) {
 		/* Keep the budget that was not given. */
 		CtlCgroup c = {0};
-		r = find_cgroup(bus, cgroup, &c);
+		r = find_cgroup(bus, args[0], &c, error);
 		if (r < 0)
-			return -r;
+			return r;
 		if (!arg.merge)
 			merge = c.merge_budget;
 		if (!arg.swap)
 			swap = c.swap_budget;
 		ctl_cgroup_done(&c);
 	}
-	r = call(bus, "SetBudget", 0, &error, NULL, "stt", cgroup, merge, swap);
-	if (r < 0)
-		return report(&error, r, "setting the budget");
-	return 0;
+	return call(bus, "SetBudget", 0, error, NULL, "stt", args[0], merge, swap);
 }
 
-static int cmd_enable(sd_bus *bus, const char *method, const char *cgroup)
+static int verb_enable(sd_bus *bus, char **args, sd_bus_error *error)
 {
-	_cleanup_bus_error_ sd_bus_error error = SD_BUS_ERROR_NULL;
-	int r = call(bus, method, LONG_CALL_TIMEOUT_USEC, &error, NULL, "s", cgroup);
-	if (r < 0)
-		return report(&error, r, streq(method, "EnableCgroup") ? "enabling" : "disabling");
-	return 0;
+	return call(bus, "EnableCgroup", LONG_CALL_TIMEOUT_USEC, error, NULL, "s", args[0]);
+}
+
+static int verb_disable(sd_bus *bus, char **args, sd_bus_error *error)
+{
+	return call(bus, "DisableCgroup", LONG_CALL_TIMEOUT_USEC, error, NULL, "s", args[0]);
 }
 
 static int parse_on_off(const char *value)
@@ -594,21 +595,18 @@ static int parse_on_off(const char *value)
 	return -EINVAL;
 }
 
-static int cmd_merge_across_nodes(sd_bus *bus, const char *value)
+static int check_merge_across_nodes(char **args, sd_bus_error *error)
 {
-	_cleanup_bus_error_ sd_bus_error error = SD_BUS_ERROR_NULL;
-	int r = call(bus, "SetMergeAcrossNodes", LONG_CALL_TIMEOUT_USEC, &error, NULL, "b",
-		     parse_on_off(value));
-	if (r < 0)
-		return report(&error, r, "switching merge_across_nodes");
+	if (parse_on_off(args[0]) < 0)
+		return usage(error, "merge-across-nodes takes on or off, not '%s'", args[0]);
 	return 0;
 }
 
-typedef struct UnmergeWait {
-	bool finished;
-	bool ok;
-	char *error;
-} UnmergeWait;
+static int verb_merge_across_nodes(sd_bus *bus, char **args, sd_bus_error *error)
+{
+	return call(bus, "SetMergeAcrossNodes", LONG_CALL_TIMEOUT_USEC, error, NULL, "b",
+		    parse_on_off(args[0]));
+}
 
 static int on_unmerge_finished(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 {
@@ -623,31 +621,63 @@ static int on_unmerge_finished(sd_bus_message *m, void *userdata, sd_bus_error *
 	return 0;
 }
 
-static int get_pages_sharing(sd_bus *bus, uint64_t *ret)
+static int get_pages_sharing(sd_bus *bus, uint64_t *ret, sd_bus_error *error)
 {
-	_cleanup_bus_error_ sd_bus_error error = SD_BUS_ERROR_NULL;
 	_cleanup_msg_ sd_bus_message *reply = NULL;
 	CtlManager m = {0};
 	const CtlField *f = ctl_field_find(ctl_manager_fields, "PagesSharing");
 	int r;
 
-	r = sd_bus_call_method(bus, PAGEMELD_BUS_NAME, PAGEMELD_MANAGER_PATH, PROPERTIES_IFACE, "Get", &error,
+	r = sd_bus_call_method(bus, PAGEMELD_BUS_NAME, PAGEMELD_MANAGER_PATH, PROPERTIES_IFACE, "Get", error,
 			       &reply, "ss", PAGEMELD_MANAGER_INTERFACE, "PagesSharing");
 	if (r >= 0)
 		r = read_field(reply, f, &m);
 	if (r < 0)
-		return -report(&error, r, "reading PagesSharing");
+		return r;
 	*ret = m.pages_sharing;
 	return 0;
 }
 
-static int cmd_unmerge_all(sd_bus *bus)
+/* Until UnmergeFinished, with a progress bar on a terminal. */
+static int wait_unmerge(sd_bus *bus, UnmergeWait *w, uint64_t *start, sd_bus_error *error)
 {
-	_cleanup_bus_error_ sd_bus_error error = SD_BUS_ERROR_NULL;
-	_cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
-	UnmergeWait w = {0};
-	uint64_t start = 0, now = 0;
 	bool tty = isatty(STDERR_FILENO);
+	uint64_t now = *start;
+	char bar[256];
+	int r;
+
+	while (!w->finished) {
+		r = sd_bus_process(bus, NULL);
+		if (r < 0)
+			return r;
+		if (r > 0)
+			continue;
+		r = get_pages_sharing(bus, &now, error);
+		if (r < 0)
+			return r;
+		if (w->finished)
+			break;
+		*start = MAX(*start, now);
+		if (tty)
+			fprintf(stderr, "\r%s\033[K",
+				ctl_format_progress(bar, sizeof(bar), *start, now, page_size, 40));
+		r = sd_bus_wait(bus, USEC_PER_SEC / 5);
+		if (r < 0)
+			return r;
+	}
+	/* The signal can arrive before the first poll (a fast unmerge), so the
+	 * bar's last state is drawn here: 100% when it succeeded. */
+	if (tty)
+		fprintf(stderr, "\r%s\033[K\n",
+			ctl_format_progress(bar, sizeof(bar), *start, w->ok ? 0 : now, page_size, 40));
+	return 0;
+}
+
+static int verb_unmerge_all(sd_bus *bus, char **args, sd_bus_error *error)
+{
+	_cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
+	_cleanup_(unmerge_wait_done) UnmergeWait w = {0};
+	uint64_t start = 0;
 	int r;
 
 	if (arg.wait) {
@@ -655,55 +685,23 @@ static int cmd_unmerge_all(sd_bus *bus)
 		r = sd_bus_match_signal(bus, &slot, NULL, PAGEMELD_MANAGER_PATH, PAGEMELD_MANAGER_INTERFACE,
 					"UnmergeFinished", on_unmerge_finished, &w);
 		if (r < 0)
-			return report(NULL, r, "subscribing to UnmergeFinished");
-		r = get_pages_sharing(bus, &start);
+			return r;
+		r = get_pages_sharing(bus, &start, error);
 		if (r < 0)
-			return -r;
-		now = start;
+			return r;
 	}
-	r = call(bus, "UnmergeAll", 0, &error, NULL, "b", (int)arg.force);
+	r = call(bus, "UnmergeAll", 0, error, NULL, "b", (int)arg.force);
 	if (r < 0)
-		return report(&error, r, "unmerge-all");
+		return r;
 	if (!arg.wait) {
 		printf("unmerge-all started; pagemeldctl status shows its progress\n");
 		return 0;
 	}
-
-	while (!w.finished) {
-		r = sd_bus_process(bus, NULL);
-		if (r < 0)
-			return report(NULL, r, "waiting for UnmergeFinished");
-		if (r > 0)
-			continue;
-		r = get_pages_sharing(bus, &now);
-		if (r < 0)
-			return -r;
-		if (w.finished)
-			break;
-		start = MAX(start, now);
-		if (tty) {
-			char bar[256];
-			fprintf(stderr, "\r%s\033[K",
-				ctl_format_progress(bar, sizeof(bar), start, now, page_size, 40));
-		}
-		r = sd_bus_wait(bus, USEC_PER_SEC / 5);
-		if (r < 0)
-			return report(NULL, r, "waiting for UnmergeFinished");
-	}
-	if (tty) {
-		/* The signal can arrive before the first poll (a fast unmerge), so the
-		 * bar's last state is drawn here: 100% when it succeeded. */
-		char bar[256];
-		fprintf(stderr, "\r%s\033[K\n",
-			ctl_format_progress(bar, sizeof(bar), start, w.ok ? 0 : now, page_size, 40));
-	}
-	if (!w.ok) {
-		fprintf(stderr, "pagemeldctl: unmerge-all failed: %s\n",
-			w.error && *w.error ? w.error : "unknown");
-		free(w.error);
-		return CTL_EXIT_FAILED;
-	}
-	free(w.error);
+	r = wait_unmerge(bus, &w, &start, error);
+	if (r < 0)
+		return r;
+	if (!w.ok)
+		return sd_bus_error_set(error, CTL_ERROR_FAILED, w.error && *w.error ? w.error : "unknown");
 	printf("unmerge-all finished: %" PRIu64 " pages unmerged\n", start);
 	return 0;
 }
@@ -744,177 +742,208 @@ static void help(void)
 	       "headroom, busy), 6 other D-Bus error, 7 no such cgroup, 8 accepted but failed.\n");
 }
 
-typedef enum Command {
-	CMD_STATUS,
-	CMD_LIST,
-	CMD_TOP,
-	CMD_FEATURES,
-	CMD_METRICS,
-	CMD_BUDGET,
-	CMD_ENABLE,
-	CMD_DISABLE,
-	CMD_UNMERGE_ALL,
-	CMD_MERGE_ACROSS_NODES,
-} Command;
-
-static const struct {
-	const char *name;
-	int args; /* positional arguments after the command */
-	bool read;
-} commands[] = {
-	[CMD_STATUS] = {"status", 0, true},
-	[CMD_LIST] = {"list", 0, true},
-	[CMD_TOP] = {"top", 0, true},
-	[CMD_FEATURES] = {"features", 0, true},
-	[CMD_METRICS] = {"metrics", 0, true},
-	[CMD_BUDGET] = {"budget", 1, false},
-	[CMD_ENABLE] = {"enable", 1, false},
-	[CMD_DISABLE] = {"disable", 1, false},
-	[CMD_UNMERGE_ALL] = {"unmerge-all", 0, false},
-	[CMD_MERGE_ACROSS_NODES] = {"merge-across-nodes", 1, false},
-};
-
+/* The options, indexed so a verb lists the ones it takes as a bit mask.
+ * Options without a short form get a val of 0x100 + their index. */
 enum {
-	OPT_MERGE = 0x100,
+	OPT_JSON,
+	OPT_ITERATIONS,
+	OPT_INTERVAL,
+	OPT_MERGE,
 	OPT_SWAP,
+	OPT_FORCE,
+	OPT_WAIT,
+	OPT_HELP,
+	OPT_VERSION,
+	_OPT_MAX,
+};
+#define LONG_ONLY(i) (0x100 + (i))
+
+static const struct option options[] = {
+	[OPT_JSON] = {"json", no_argument, NULL, 'j'},
+	[OPT_ITERATIONS] = {"iterations", required_argument, NULL, 'n'},
+	[OPT_INTERVAL] = {"interval", required_argument, NULL, 'i'},
+	[OPT_MERGE] = {"merge", required_argument, NULL, LONG_ONLY(OPT_MERGE)},
+	[OPT_SWAP] = {"swap", required_argument, NULL, LONG_ONLY(OPT_SWAP)},
+	[OPT_FORCE] = {"force", no_argument, NULL, 'f'},
+	[OPT_WAIT] = {"wait", no_argument, NULL, 'w'},
+	[OPT_HELP] = {"help", no_argument, NULL, 'h'},
+	[OPT_VERSION] = {"version", no_argument, NULL, 'V'},
+	[_OPT_MAX] = {},
 };
 
-_printf_(1, 2) static int usage_error(const char *fmt, ...)
+#define BIT(i) (1u << (i))
+
+typedef struct Verb {
+	const char *name;
+	unsigned min_args, max_args;
+	unsigned options;  /* BIT(OPT_*) of the options it takes */
+	const char *doing; /* for messages: "pagemeldctl: <doing>: ..." */
+	/* Checks the arguments beyond their count, before connecting; may be NULL. */
+	int (*check)(char **args, sd_bus_error *error);
+	int (*run)(sd_bus *bus, char **args, sd_bus_error *error);
+} Verb;
+
+#define READ_OPTIONS BIT(OPT_JSON)
+
+static const Verb verbs[] = {
+	{"status", 0, 0, READ_OPTIONS, "reading the daemon's state", NULL, verb_status},
+	{"list", 0, 0, READ_OPTIONS, "listing cgroups", NULL, verb_list},
+	{"top", 0, 0, READ_OPTIONS | BIT(OPT_ITERATIONS) | BIT(OPT_INTERVAL), "top", NULL, verb_top},
+	{"features", 0, 0, READ_OPTIONS, "reading the daemon's state", NULL, verb_features},
+	{"metrics", 0, 0, READ_OPTIONS, "reading metrics", NULL, verb_metrics},
+	{"budget", 1, 1, BIT(OPT_MERGE) | BIT(OPT_SWAP), "setting the budget", check_budget, verb_budget},
+	{"enable", 1, 1, 0, "enabling", NULL, verb_enable},
+	{"disable", 1, 1, 0, "disabling", NULL, verb_disable},
+	{"unmerge-all", 0, 0, BIT(OPT_FORCE) | BIT(OPT_WAIT), "unmerge-all", NULL, verb_unmerge_all},
+	{"merge-across-nodes", 1, 1, 0, "switching merge_across_nodes", check_merge_across_nodes,
+	 verb_merge_across_nodes},
+};
+
+static const Verb *find_verb(const char *name)
 {
-	va_list ap;
-	fprintf(stderr, "pagemeldctl: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\nTry 'pagemeldctl --help'.\n");
-	return CTL_EXIT_USAGE;
+	for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
+		if (streq(name, verbs[i].name))
+			return &verbs[i];
+	return NULL;
 }
 
-int main(int argc, char *argv[])
+static int option_index(int c)
 {
-	static const struct option options[] = {
-		{"json", no_argument, NULL, 'j'},
-		{"iterations", required_argument, NULL, 'n'},
-		{"interval", required_argument, NULL, 'i'},
-		{"merge", required_argument, NULL, OPT_MERGE},
-		{"swap", required_argument, NULL, OPT_SWAP},
-		{"force", no_argument, NULL, 'f'},
-		{"wait", no_argument, NULL, 'w'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{},
-	};
-	_cleanup_bus_ sd_bus *bus = NULL;
-	bool top_opts = false;
+	for (int i = 0; i < _OPT_MAX; i++)
+		if (options[i].val == c)
+			return i;
+	return -1;
+}
+
+/* The one place a failure becomes a message and an exit code. doing: what
+ * was being done, NULL before a command was known. */
+static CtlExit report(const char *doing, const sd_bus_error *e, int r)
+{
+	const char *name = sd_bus_error_is_set(e) ? e->name : NULL;
+	doing = doing ?: "parsing the command line";
+	const char *summary = ctl_error_summary(name, r);
+	const char *detail = name ? e->message ?: name : strerror(abs(r));
+	CtlExit code = ctl_exit_code(name, r);
+
+	if (streq_ptr(name, CTL_ERROR_USAGE))
+		fprintf(stderr, "pagemeldctl: %s\nTry 'pagemeldctl --help'.\n", detail);
+	else if (code == CTL_EXIT_UNAVAILABLE && bus_error_classify(name, r) == BUS_ERROR_NOT_RUNNING)
+		fprintf(stderr, "pagemeldctl: %s\n", summary);
+	else if (code == CTL_EXIT_UNAVAILABLE)
+		fprintf(stderr, "pagemeldctl: %s: %s\n", summary, detail);
+	else if (code == CTL_EXIT_ACCESS_DENIED)
+		fprintf(stderr, "pagemeldctl: %s: %s\n", doing, summary);
+	else
+		fprintf(stderr, "pagemeldctl: %s: %s: %s\n", doing, summary, detail);
+	return code;
+}
+
+/* Options and the command line into arg and *ret_verb; 1: done (help,
+ * version), 0: run *ret_verb with argv[optind...]. */
+static int parse_argv(int argc, char *argv[], const Verb **ret_verb, sd_bus_error *error)
+{
+	unsigned given = 0;
 	char *end;
-	int c, r;
+	int c;
 
 	opterr = 0; /* our own messages, without argv[0]'s full path */
 	while ((c = getopt_long(argc, argv, ":jn:i:fwhV", options, NULL)) >= 0) {
-		switch (c) {
-		case 'j':
+		int i = option_index(c);
+		if (i >= 0)
+			given |= BIT(i);
+		switch (i) {
+		case OPT_JSON:
 			arg.json = true;
 			break;
-		case 'n':
+		case OPT_ITERATIONS:
 			errno = 0;
 			arg.iterations = strtol(optarg, &end, 10);
 			if (errno || *end || end == optarg || arg.iterations < 1)
-				return usage_error("--iterations takes a positive number, not '%s'", optarg);
-			top_opts = true;
+				return usage(error, "--iterations takes a positive number, not '%s'", optarg);
 			break;
-		case 'i':
+		case OPT_INTERVAL:
 			errno = 0;
 			arg.interval = strtod(optarg, &end);
 			if (errno || *end || end == optarg || !(arg.interval >= 0.05 && arg.interval <= 3600))
-				return usage_error("--interval takes seconds between 0.05 and 3600, not '%s'",
-						   optarg);
-			top_opts = true;
+				return usage(error,
+					     "--interval takes seconds between 0.05 and 3600, not '%s'",
+					     optarg);
 			break;
 		case OPT_MERGE:
 			arg.merge = optarg;
+			if (parse_budget(optarg, &arg.merge_bytes) < 0)
+				return usage(error,
+					     "--merge: invalid quantity '%s' (e.g. 512Mi, 1.5Gi, 1G, max)",
+					     optarg);
 			break;
 		case OPT_SWAP:
 			arg.swap = optarg;
+			if (parse_budget(optarg, &arg.swap_bytes) < 0)
+				return usage(error,
+					     "--swap: invalid quantity '%s' (e.g. 512Mi, 1.5Gi, 1G, max)",
+					     optarg);
 			break;
-		case 'f':
+		case OPT_FORCE:
 			arg.force = true;
 			break;
-		case 'w':
+		case OPT_WAIT:
 			arg.wait = true;
 			break;
-		case 'h':
+		case OPT_HELP:
 			help();
-			return 0;
-		case 'V':
+			return 1;
+		case OPT_VERSION:
 			printf("pagemeldctl %s\n", PAGEMELD_VERSION);
-			return 0;
-		case ':':
-			if (optopt > 0 && optopt < 0x100)
-				return usage_error("option '-%c' needs an argument", optopt);
-			return usage_error("option '%s' needs an argument", argv[optind - 1]);
+			return 1;
 		default:
 			if (optopt > 0 && optopt < 0x100)
-				return usage_error("unknown option '-%c'", optopt);
-			return usage_error("unknown option '%s'", argv[optind - 1]);
+				return usage(error,
+					     c == ':' ? "option '-%c' needs an argument"
+						      : "unknown option '-%c'",
+					     optopt);
+			return usage(error,
+				     c == ':' ? "option '%s' needs an argument" : "unknown option '%s'",
+				     argv[optind - 1]);
 		}
 	}
 
 	if (optind >= argc)
-		return usage_error("%s", "missing command");
-	const char *name = argv[optind++];
-	size_t cmd;
-	for (cmd = 0; cmd < ELEMENTSOF(commands); cmd++)
-		if (streq(name, commands[cmd].name))
-			break;
-	if (cmd == ELEMENTSOF(commands))
-		return usage_error("unknown command '%s'", name);
-	if (argc - optind != commands[cmd].args)
-		return usage_error("%s takes %s", name, commands[cmd].args ? "one argument" : "no arguments");
-	if (arg.json && !commands[cmd].read)
-		return usage_error("--json is for read commands, not %s", name);
-	if (top_opts && cmd != CMD_TOP)
-		return usage_error("--iterations/--interval are for top, not %s", name);
-	if ((arg.merge || arg.swap) && cmd != CMD_BUDGET)
-		return usage_error("--merge/--swap are for budget, not %s", name);
-	if ((arg.force || arg.wait) && cmd != CMD_UNMERGE_ALL)
-		return usage_error("--force/--wait are for unmerge-all, not %s", name);
-	if (cmd == CMD_BUDGET && !arg.merge && !arg.swap)
-		return usage_error("%s", "budget needs --merge and/or --swap");
-	if (arg.merge && parse_budget(arg.merge, &arg.merge_bytes) < 0)
-		return usage_error("--merge: invalid quantity '%s' (e.g. 512Mi, 1.5Gi, 1G, max)", arg.merge);
-	if (arg.swap && parse_budget(arg.swap, &arg.swap_bytes) < 0)
-		return usage_error("--swap: invalid quantity '%s' (e.g. 512Mi, 1.5Gi, 1G, max)", arg.swap);
-	if (cmd == CMD_MERGE_ACROSS_NODES && parse_on_off(argv[optind]) < 0)
-		return usage_error("merge-across-nodes takes on or off, not '%s'", argv[optind]);
+		return usage(error, "%s", "missing command");
+	const Verb *v = find_verb(argv[optind]);
+	if (!v)
+		return usage(error, "unknown command '%s'", argv[optind]);
+	optind++;
+	unsigned n = (unsigned)(argc - optind);
+	if (n < v->min_args || n > v->max_args)
+		return v->min_args == v->max_args
+			       ? usage(error, "%s takes %u argument(s), not %u", v->name, v->max_args, n)
+			       : usage(error, "%s takes %u to %u arguments, not %u", v->name, v->min_args,
+				       v->max_args, n);
+	for (int i = 0; i < _OPT_MAX; i++)
+		if (given & ~v->options & BIT(i))
+			return usage(error, "--%s is not an option of %s", options[i].name, v->name);
+	*ret_verb = v;
+	return 0;
+}
 
-	long ps = sysconf(_SC_PAGESIZE);
-	page_size = ps > 0 ? (uint64_t)ps : 4096;
+int main(int argc, char *argv[])
+{
+	_cleanup_bus_error_ sd_bus_error error = SD_BUS_ERROR_NULL;
+	_cleanup_bus_ sd_bus *bus = NULL;
+	const Verb *v = NULL;
+	int r;
 
-	r = bus_connect(&bus);
-	if (r != 0)
-		return r;
-
-	switch ((Command)cmd) {
-	case CMD_STATUS:
-		return cmd_status(bus);
-	case CMD_LIST:
-		return cmd_list(bus);
-	case CMD_TOP:
-		return cmd_top(bus);
-	case CMD_FEATURES:
-		return cmd_features(bus);
-	case CMD_METRICS:
-		return cmd_metrics(bus);
-	case CMD_BUDGET:
-		return cmd_budget(bus, argv[optind]);
-	case CMD_ENABLE:
-		return cmd_enable(bus, "EnableCgroup", argv[optind]);
-	case CMD_DISABLE:
-		return cmd_enable(bus, "DisableCgroup", argv[optind]);
-	case CMD_UNMERGE_ALL:
-		return cmd_unmerge_all(bus);
-	case CMD_MERGE_ACROSS_NODES:
-		return cmd_merge_across_nodes(bus, argv[optind]);
+	r = parse_argv(argc, argv, &v, &error);
+	if (r > 0)
+		return CTL_EXIT_OK;
+	if (r >= 0 && v->check)
+		r = v->check(argv + optind, &error);
+	if (r >= 0) {
+		long ps = sysconf(_SC_PAGESIZE);
+		page_size = ps > 0 ? (uint64_t)ps : 4096;
+		r = sd_bus_open_system(&bus);
 	}
-	return CTL_EXIT_USAGE;
+	if (r >= 0)
+		r = v->run(bus, argv + optind, &error);
+	return r < 0 ? report(v ? v->doing : NULL, &error, r) : CTL_EXIT_OK;
 }

@@ -288,6 +288,8 @@ static void test_exit_codes(void **state)
 	assert_int_equal(ctl_exit_code("io.pagemeld1.Error.KernelRefused", -EIO), CTL_EXIT_DBUS);
 	assert_int_equal(ctl_exit_code(NULL, -ETIMEDOUT), CTL_EXIT_DBUS);
 	assert_int_equal(ctl_exit_code("System.Error.ECONNREFUSED", -ECONNREFUSED), CTL_EXIT_UNAVAILABLE);
+	assert_int_equal(ctl_exit_code(CTL_ERROR_USAGE, -EIO), CTL_EXIT_USAGE);
+	assert_int_equal(ctl_exit_code(CTL_ERROR_FAILED, -EIO), CTL_EXIT_FAILED);
 	assert_string_equal(ctl_error_summary(NULL, -ENOENT), "cannot connect to the system bus");
 	assert_string_equal(ctl_error_summary("org.freedesktop.DBus.Error.ServiceUnknown", -EIO),
 			    "daemon not running (io.pagemeld1 not on the bus)");
