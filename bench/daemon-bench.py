@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""pagemeldd at scale (issue 4): N managed cgroups with P processes each on a
+"""pagemeldd at scale: N managed cgroups with P processes each on a
 private system bus, measured from a client on the same bus.
 
   sudo bench/daemon-bench.py [--cgroups 1000] [--procs 5] [--build build]

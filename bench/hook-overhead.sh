@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# What pagemeld-oci-hook adds to a container start (issue 6): `runc run` of a
+# What pagemeld-oci-hook adds to a container start: `runc run` of a
 # busybox `true`, with the hook (createRuntime + poststop) talking to a real
 # pagemeldd on a private bus, against the same container without hooks.
 # Runs interleaved (the order flips every pair) and prints the medians, their

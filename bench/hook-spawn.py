@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""What one run of pagemeld-oci-hook costs (issue 6), without runc around it:
+"""What one run of pagemeld-oci-hook costs, without runc around it:
 posix_spawn the hook with the OCI state on stdin (a file), waitpid, against
 a live pagemeldd on a private bus (the policy and set-up of
 bench/hook-overhead.sh). Several hook binaries can be compared in one run;

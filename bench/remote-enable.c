@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * remote-enable: how long one remote_set_merge_any(pidfd, true) takes
- * (issue 3, target: median under 200 µs), on
+ * (target: median under 200 µs), on
  *   - an idle target (its one thread blocked in read(2)),
  *   - a 20-thread busy target (every thread spinning, the leader too),
  *   - the busy target confined to CPU 1 and the caller on CPU 0,

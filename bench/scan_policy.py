@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""Scan policies side by side (issue 5 item 6): ksmd CPU time (utime+stime
+"""Scan policies side by side: ksmd CPU time (utime+stime
 of /proc/PID/stat) and seconds to 90% of the final savings, for
   kernel   : the kernel defaults, pages_to_scan=100 sleep_millisecs=20
   pagemeld : pagemeldd ScanPolicy=pagemeld (TargetScanSec, KsmdCpuPercent)

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """UnmergeAll throughput against a bare `echo 2 > /sys/kernel/mm/ksm/run`
-on the same merged state (issue 5 item 8: within 5%).
+on the same merged state (target: within 5%).
 
 The same memfills are merged, unmerged one way, merged again, unmerged the
 other way, ROUNDS times alternating. bare: the time of the write(2) of "2".

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Budgets in the daemon (issue 5): per-cgroup merge debt against
+ * Budgets in the daemon: per-cgroup merge debt against
  * min(merge budget, headroom - margin), over-budget unmerging of the biggest
  * mergers that fit, swap budgets in memory.swap.max (the previous value put
  * back when the cgroup goes), UnmergeAll / SetMergeAcrossNodes /

@@ -34,7 +34,7 @@ typedef struct Config {
 	/* [Budgets] UINT64_MAX = unlimited */
 	uint64_t default_merge_budget; /* DefaultMergeBudget */
 	uint64_t default_swap_budget;  /* DefaultSwapBudget; UINT64_MAX = leave memory.swap.max */
-	uint64_t headroom_margin;      /* HeadroomMargin: kept free in a cgroup (issue 5) */
+	uint64_t headroom_margin;      /* HeadroomMargin: kept free in a cgroup */
 	uint64_t unmerge_all_margin;   /* UnmergeAllMargin: kept free node-wide by UnmergeAll */
 	/* [Scan] */
 	ConfigKnob pages_to_scan;
@@ -43,7 +43,7 @@ typedef struct Config {
 	ConfigKnob smart_scan;
 	ConfigKnob max_page_sharing;
 	char *advisor_mode; /* NULL = leave it */
-	/* scan policy (issue 5): kernel = leave the knobs to [Scan] above;
+	/* scan policy: kernel = leave the knobs to [Scan] above;
 	 * pagemeld = pages_to_scan/sleep_millisecs from the managed memory;
 	 * advisor = the kernel's scan-time advisor with the same target */
 	int scan_policy;	      /* ScanPolicy */

@@ -5,8 +5,8 @@
  * pagemeldd's state: the Manager (one per daemon) owns the event loop, the bus
  * connection, the configuration and the registry of containers and the
  * cgroups they live in. Each managed cgroup is a CgroupState with one D-Bus
- * object. Code that grows the daemon (issue 5: budgets, unmerge worker,
- * trust-domain policy) hangs off the seams in budget.h and policy.h and may
+ * object. Code that grows the daemon (budgets, unmerge worker, trust-domain
+ * policy) hangs off the seams in budget.h and policy.h and may
  * keep its own data in Manager.budget / CgroupState.budget.
  */
 
@@ -80,7 +80,7 @@ struct CgroupState {
 	struct SweepProc *procs; /* sorted by pid */
 	size_t n_procs;
 
-	void *budget; /* budget.c's per-cgroup data (issue 5) */
+	void *budget; /* budget.c's per-cgroup data */
 	CgroupState *next, *prev;
 };
 
@@ -120,7 +120,7 @@ struct Manager {
 	pid_t *sweep_pids;
 	size_t sweep_pids_size;
 
-	void *budget; /* budget.c's data (issue 5) */
+	void *budget; /* budget.c's data */
 };
 
 int manager_new(Manager **ret);

@@ -2,7 +2,7 @@
 #pragma once
 
 /*
- * The scan-policy / trust-domain seam (issue 5 owns the rules). The daemon
+ * The scan-policy / trust-domain seam. The daemon
  * asks policy_may_merge() before it enables merging in a cgroup's processes
  * (at registration and in every sweep); a refusal leaves the container
  * registered but not merging, with *ret_reason logged.

@@ -83,7 +83,7 @@ static void container_free(Container *c)
 static void cgroup_update_trust_domain(CgroupState *cg)
 {
 	/* The first container (in registration order kept by the list) that
-	 * names a trust domain decides; issue 5 may refuse mixed domains. */
+	 * names a trust domain decides. */
 	const char *td = NULL;
 	for (Container *c = cg->containers; c; c = c->cgroup_next)
 		for (size_t i = 0; i < c->n_annotations; i++)

@@ -39,7 +39,7 @@ const char *remote_backend_name(RemoteBackend b)
 	return backend_names[b];
 }
 
-/* The kernel patch's pidfd KSM ioctls (lib/remote-pidfd.c, issue 8) when the
+/* The kernel patch's pidfd KSM ioctls (lib/remote-pidfd.c) when the
  * running kernel has them: merge-any set/clear/query without stopping the
  * target. remote_syscall() and remote_madvise() have no ioctl: they always
  * inject. */

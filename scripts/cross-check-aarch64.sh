@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Compile the remote-control code (lib/remote*.c with the aarch64 arch file)
 # with Debian's aarch64 cross compiler and the project's warning flags, so
-# the architecture we cannot run here still builds (issue 3). Suite lint.
+# the architecture we cannot run here still builds. Suite lint.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cc=${AARCH64_CC:-aarch64-linux-gnu-gcc}

@@ -13,7 +13,7 @@ packages=(
 	python3-dbus # pagemeldd integration tests pass pidfds (UnixFd)
 	dbus systemd busybox-static util-linux procps
 	runc crun podman
-	catatonit # the pause image that podman kube play builds (issue 6)
+	catatonit # the pause image that podman kube play builds
 	# sanitizers and the fuzzer
 	libclang-rt-14-dev
 	# cross-compile check of the aarch64 remote-control code

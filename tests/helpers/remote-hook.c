@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * remote-hook: an OCI createRuntime hook for the remote-control runc test
- * (issue 3; the real hook is runtime-hook/). Reads the container state from
+ * (the real hook is runtime-hook/). Reads the container state from
  * stdin, switches merge-any on in the container's init (alive, in its
  * cgroup, not yet exec'd), reads it back, and appends one line to the file
  * named by argv[1]: "ok <pid> <backend>" or "fail <pid> <error>". Exits 0

@@ -104,11 +104,10 @@ def ksm_fast_scan(pages=10000, sleep_ms=10):
 
 
 # ---------------------------------------------------------------------------
-# pagemeldd fixtures (issue 4): a private system-like dbus-daemon whose
+# pagemeldd fixtures: a private system-like dbus-daemon whose
 # policy includes the real packaging/dbus/io.pagemeld1.conf, pagemeldd on it
 # with a temp state dir and config, scratch cgroup v2 directories and
-# memfill workloads in them. Reused by the hook (issue 6) and pagemeldctl
-# (issue 7) tests:
+# memfill workloads in them. Reused by the hook and pagemeldctl tests:
 #   bus      -> PrivateBus (.address, .pid, .socket_dir)
 #   daemon   -> Daemon (.bus_address, .pid, .state_dir, .config_path,
 #               .restart(), .kill(), .reload(), .client(), .busctl(...))

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""Container runtimes for the hook's end-to-end tests (issue 6): a busybox
+"""Container runtimes for the hook's end-to-end tests: a busybox
 rootfs with memfill, runc/crun bundles whose config.json carries the hook,
 and podman with private storage and a hooks dir generated from
 packaging/oci-hooks.d. Everything lives under one temp dir and is removed,

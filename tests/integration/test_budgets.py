@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""Budgets and safe unmerging in pagemeldd (issue 5), live on this host.
+"""Budgets and safe unmerging in pagemeldd, live on this host.
 
 This host's cgroup v2 is the hybrid one (/sys/fs/cgroup/unified) without the
 memory controller: exactly the `unsupported` case, tested here. Headroom,

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""pagemeldctl (issue 7) against a real pagemeldd on a private system bus
+"""pagemeldctl against a real pagemeldd on a private system bus
 with the real policy (conftest fixtures `bus`, `daemon`, `manager`,
 `cgroup`): what it prints, its JSON, its OpenMetrics, and the exit code of
 every kind of failure (daemon down, no bus, non-root caller, not

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """pagemeldd on a private system bus: the contract, access control, the
-registration path and its bad inputs (issue 4)."""
+registration path and its bad inputs."""
 import os
 import re
 import subprocess
@@ -109,7 +109,7 @@ def test_register_memfill_and_unregister(daemon, manager, cgroup):
     assert props["TrustDomain"] == "tenant-a"
     assert props["MergeBudget"] == 64 << 20
     assert props["Processes"] == 1
-    # issue 5: without the v2 memory controller (this host's hybrid
+    # Without the v2 memory controller (this host's hybrid
     # hierarchy) headroom and swap budgets cannot work: State says so
     want = "merging" if (cg.dir / "memory.current").exists() else "unsupported"
     assert props["State"] == want
@@ -179,7 +179,7 @@ def test_bad_inputs_each_get_their_error(daemon, manager, cgroup):
             manager.register("c-out", p.pid, ann)
         assert dbus_error_name(e) == "io.pagemeld1.Error.NotOptedIn"
 
-    # issue 5 (tests/integration/test_budgets.py): a swap budget needs the v2
+    # tests/integration/test_budgets.py: a swap budget needs the v2
     # memory controller, which this host's hybrid hierarchy lacks
     obj = manager.register("c-ok", p.pid)
     if not (cg.dir / "memory.current").exists():

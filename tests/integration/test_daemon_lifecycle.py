@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """pagemeldd's life: persistence and crash restore, the sweep, SIGHUP
-reload, configuration errors, seccomp, KSM start and tunables (issue 4)."""
+reload, configuration errors, seccomp, KSM start and tunables."""
 import os
 import re
 import subprocess

@@ -2,7 +2,7 @@
 """Real runc containers handed to pagemeldd the way the OCI hook does it:
 the init registered at `created` (blocked before exec), merging surviving
 exec, a later `runc exec` process found by the sweep, and the cgroup object
-gone with the container (issue 4).
+gone with the container.
 
 runc (cgroupfs driver) on this hybrid host creates the container's directory
 in every v1 hierarchy it finds, memory included, and sets no limit there

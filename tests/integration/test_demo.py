@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""The README's first command, scripts/demo.sh, end to end (issue 7): the
+"""The README's first command, scripts/demo.sh, end to end: the
 example Pod through podman kube play, the real OCI hook, pagemeldd on a
 private bus, `pagemeldctl top` until the shared memory shows. It must
 finish within its minute, leave nothing running, and restore KSM's knobs.

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""pagemeld-oci-hook on bad input and with pagemeld unavailable (issue 6):
+"""pagemeld-oci-hook on bad input and with pagemeld unavailable:
 each case gives a clear message and the documented exit code
 (runtime-hook/README.md). The hook is run the way a runtime runs it: the
 state on stdin, DBUS_SYSTEM_BUS_ADDRESS in the environment."""

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""pagemeld-oci-hook end to end (issue 6): real runtimes (runc, crun, podman
+"""pagemeld-oci-hook end to end: real runtimes (runc, crun, podman
 run, podman kube play) run containers with memfill, the hook registers them
 with the real pagemeldd on a private bus, KSM merges, and D-Bus
 (ListCgroups, the Cgroup objects) shows the merged pages of the opted-in
@@ -57,7 +57,7 @@ def wait_merged(manager, cgroup_path, pid):
     props = manager.cgroup_props(str(row[0]))
     assert props["Path"] == cgroup_path
     assert int(props["MergingPages"]) >= want
-    # issue 5: without the v2 memory controller (this host's hybrid
+    # Without the v2 memory controller (this host's hybrid
     # hierarchy) budgets cannot work and State says so; merging goes on.
     memcg = (CGROUP_V2 / cgroup_path.lstrip("/") / "memory.current").exists()
     assert props["State"] == ("merging" if memcg else "unsupported")

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""packaging/kubernetes (issue 7): every manifest parses and says what the
+"""packaging/kubernetes: every manifest parses and says what the
 design needs; the ConfigMap's pagemeld.conf is one pagemeldd accepts; the
 host-install script really produces hooks.d files that run the hook through
 the bundled loader; and the example Pod plays with `podman kube play`

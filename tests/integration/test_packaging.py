@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""The Debian package (issue 7): packaging/build-deb.sh builds it once per
+"""The Debian package: packaging/build-deb.sh builds it once per
 run (dpkg-buildpackage -b -us -uc, bounded in time), then it is checked as
 an operator would receive it: its file list, conffiles and maintainer
 scripts, and the binaries run from a scratch root it was unpacked into.

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""Remote control under a real OCI runtime (issue 3, item 6).
+"""Remote control under a real OCI runtime.
 
 A createRuntime hook (tests/helpers/remote-hook.c, built as
 build/tests/live/remote-hook; the product hook is runtime-hook/) gets the

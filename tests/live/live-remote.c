@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Remote control on real processes (issue 3): switch merge-any on and off
+ * Remote control on real processes: switch merge-any on and off
  * inside tests/helpers/remote-target while it does a known job, single- and
  * 20-threaded, blocked in read / epoll_wait / futex / nanosleep / wait4, in
  * a busy loop, under a stream of signals, exiting under us. Each asserts

@@ -19,7 +19,7 @@ static void test_defaults(void **state)
 	assert_int_equal(c.default_merge_budget, UINT64_MAX);
 	assert_false(c.pages_to_scan.set);
 	assert_null(c.advisor_mode);
-	assert_int_equal(c.trust_domain_mode, TRUST_DOMAIN_MODE_SINGLE); /* issue 5: single by default */
+	assert_int_equal(c.trust_domain_mode, TRUST_DOMAIN_MODE_SINGLE); /* single by default */
 	assert_int_equal(c.headroom_margin, 8 << 20);
 	assert_int_equal(c.scan_policy, SCAN_POLICY_KERNEL);
 	config_done(&c);
