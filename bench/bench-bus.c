@@ -15,6 +15,8 @@
 #include <systemd/sd-bus.h>
 #include <time.h>
 
+#include "bus-contract.h"
+
 static uint64_t now_us(void)
 {
 	struct timespec ts;
@@ -41,15 +43,15 @@ static int one_call(sd_bus *bus, const char *what, size_t *ret_items)
 	int r;
 
 	if (strcmp(what, "getall") == 0)
-		r = sd_bus_call_method(bus, "io.pagemeld1", "/io/pagemeld1",
+		r = sd_bus_call_method(bus, PAGEMELD_BUS_NAME, PAGEMELD_MANAGER_PATH,
 				       "org.freedesktop.DBus.Properties", "GetAll", &error, &reply, "s",
-				       "io.pagemeld1.Manager");
+				       PAGEMELD_MANAGER_INTERFACE);
 	else if (strcmp(what, "list") == 0)
-		r = sd_bus_call_method(bus, "io.pagemeld1", "/io/pagemeld1", "io.pagemeld1.Manager",
-				       "ListCgroups", &error, &reply, NULL);
+		r = sd_bus_call_method(bus, PAGEMELD_BUS_NAME, PAGEMELD_MANAGER_PATH,
+				       PAGEMELD_MANAGER_INTERFACE, "ListCgroups", &error, &reply, NULL);
 	else
-		r = sd_bus_call_method(bus, "io.pagemeld1", "/io/pagemeld1", "io.pagemeld1.Manager", "Sweep",
-				       &error, &reply, NULL);
+		r = sd_bus_call_method(bus, PAGEMELD_BUS_NAME, PAGEMELD_MANAGER_PATH,
+				       PAGEMELD_MANAGER_INTERFACE, "Sweep", &error, &reply, NULL);
 	if (r < 0) {
 		fprintf(stderr, "%s: %s\n", what, error.message ?: strerror(-r));
 		sd_bus_error_free(&error);
@@ -74,8 +76,8 @@ static int one_call(sd_bus *bus, const char *what, size_t *ret_items)
 static int get_u64(sd_bus *bus, const char *prop, uint64_t *ret)
 {
 	sd_bus_error error = SD_BUS_ERROR_NULL;
-	int r = sd_bus_get_property_trivial(bus, "io.pagemeld1", "/io/pagemeld1", "io.pagemeld1.Manager",
-					    prop, &error, 't', ret);
+	int r = sd_bus_get_property_trivial(bus, PAGEMELD_BUS_NAME, PAGEMELD_MANAGER_PATH,
+					    PAGEMELD_MANAGER_INTERFACE, prop, &error, 't', ret);
 	sd_bus_error_free(&error);
 	return r;
 }

@@ -14,9 +14,7 @@
 
 #include <systemd/sd-bus.h>
 
-#define BUS_NAME "io.pagemeld1"
-#define OBJECT "/io/pagemeld1"
-#define IFACE "io.pagemeld1.Manager"
+#include "bus-contract.h"
 
 int main(int argc, char **argv)
 {
@@ -40,7 +38,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "system bus: %s\n", strerror(-r));
 		return 1;
 	}
-	r = sd_bus_call_method(bus, BUS_NAME, OBJECT, IFACE, "RegisterContainer", &error, &reply, "sha{ss}",
+	r = sd_bus_call_method(bus, PAGEMELD_BUS_NAME, PAGEMELD_MANAGER_PATH, PAGEMELD_MANAGER_INTERFACE, "RegisterContainer", &error, &reply, "sha{ss}",
 			       argv[1], pidfd, 1, "merge.pagemeld.io", "true");
 	if (r < 0) {
 		fprintf(stderr, "RegisterContainer: %s: %s\n", error.name ?: "?", error.message ?: strerror(-r));
@@ -52,7 +50,7 @@ int main(int argc, char **argv)
 	printf("registered %s\n", path);
 	reply = sd_bus_message_unref(reply);
 
-	r = sd_bus_get_property(bus, BUS_NAME, OBJECT, IFACE, "KernelFeatures", &error, &reply, "as");
+	r = sd_bus_get_property(bus, PAGEMELD_BUS_NAME, PAGEMELD_MANAGER_PATH, PAGEMELD_MANAGER_INTERFACE, "KernelFeatures", &error, &reply, "as");
 	if (r < 0) {
 		fprintf(stderr, "KernelFeatures: %s\n", error.message ?: strerror(-r));
 		return 1;
