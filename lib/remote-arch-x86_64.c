@@ -24,11 +24,6 @@
 #error "remote-arch-x86_64.c built for another architecture"
 #endif
 
-#define ERESTARTSYS 512
-#define ERESTARTNOINTR 513
-#define ERESTARTNOHAND 514
-#define ERESTART_RESTARTBLOCK 516
-
 _Static_assert(sizeof(struct user_regs_struct) <= sizeof(RemoteRegs), "RemoteRegs too small");
 
 const uint8_t remote_arch_syscall_insn[] = {0x0f, 0x05};
@@ -68,17 +63,7 @@ uint64_t remote_arch_pc(const RemoteRegs *r)
 bool remote_arch_restart_pending(const RemoteRegs *r, bool insn_at_pc)
 {
 	const struct user_regs_struct *u = CU(r);
-	if ((int64_t)u->orig_rax < 0)
-		return false;
-	switch ((int64_t)u->rax) {
-	case -ERESTARTSYS:
-	case -ERESTARTNOINTR:
-	case -ERESTARTNOHAND:
-	case -ERESTART_RESTARTBLOCK:
-		return true;
-	default:
-		return false;
-	}
+	return (int64_t)u->orig_rax >= 0 && remote_is_restart_code((int64_t)u->rax);
 }
 
 bool remote_arch_eintr_restartable(const RemoteRegs *r, RemoteRegs *ret_rewound)

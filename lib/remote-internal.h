@@ -12,6 +12,21 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* The kernel's restart codes (include/linux/errno.h; no uapi or libc header
+ * has them). A syscall a signal interrupted returns one, negated, and the
+ * kernel turns it into a restart or -EINTR on the way back to user space;
+ * a tracer sees it at the syscall-exit stop. */
+#define ERESTARTSYS 512
+#define ERESTARTNOINTR 513
+#define ERESTARTNOHAND 514
+#define ERESTART_RESTARTBLOCK 516
+
+static inline bool remote_is_restart_code(int64_t v)
+{
+	return v == -ERESTARTSYS || v == -ERESTARTNOINTR || v == -ERESTARTNOHAND ||
+	       v == -ERESTART_RESTARTBLOCK;
+}
+
 /* ---- pure parsers (no process access) ---- */
 
 /* The "Pid:" line of /proc/self/fdinfo/<pidfd>: > 0 the pid, -ESRCH for

@@ -58,6 +58,7 @@
 #define SPIN_NS (30 * 1000)
 #define D_STATE_PATIENCE_NS (50LL * 1000 * 1000)
 #define MAX_DEFERRED_SIGNALS 8
+#define MAX_CALL_RESTARTS 8
 
 typedef enum StopKind {
 	STOP_EVENT,   /* PTRACE_EVENT_STOP: interrupt trap or group stop */
@@ -132,52 +133,17 @@ static int xptrace(int req, pid_t tid, void *addr, void *data)
 	return 0;
 }
 
-/* Scheduling boost for the length of the injection.
- *
- * Each injection is three stop/resume round trips of the traced thread
- * (interrupt trap, syscall entry, syscall exit) and three wake-ups of the
- * tracer. On a CPU saturated with busy threads the fair class makes each
- * resumed party wait its turn: a thread stopped while it ran has negative
- * lag and waits for all its runnable peers (~7 ms per round trip with 10
- * spinning threads per CPU, 21 ms per injection). As SCHED_FIFO both run at
- * once. The tracer (the calling thread) gets priority 2 and the traced
- * thread 1, so the woken tracee never preempts its tracer; the kernel puts
- * it on another CPU, or on the same one once the tracer waits.
- *
- * The daemon has CAP_SYS_NICE. Where the kernel refuses SCHED_FIFO (RT
- * group scheduling without an RT budget for the thread's cpu cgroup, as
- * runc and podman leave container cgroups on cgroup v1; systemd's
- * RestrictRealtime=), the thread gets nice -20 instead (SCHED_OTHER,
- * reset-on-fork): the biggest fair share, which within its cpu cgroup is
- * taken only from the container's own threads. It is waited for blocking,
- * not polled (a polling tracer would compete with it for the CPU), so a
- * long call keeps nice -20 to its end. Without CAP_SYS_NICE neither is
- * allowed and we go on unboosted, only slower. Threads already
- * real-time (FIFO, RR, DEADLINE) are left as they are: they are ahead of
- * the fair class anyway, and a DEADLINE reservation given up might not be
- * granted again.
- *
- * The traced thread's exact attributes are saved first and written back
- * while it is still stopped, before the detach, on every path: it never
- * runs its own code boosted except the few µs between the boost and the
- * interrupt trap (SCHED_FLAG_RESET_ON_FORK: a child cloned in that window
- * does not inherit the boost). Nor does it run a long injected call
- * boosted (a disable unmerging gigabytes computes for seconds, which
- * SCHED_FIFO would take from every fair task of that CPU): once the call
- * has used BOOSTED_RUN_NS of CPU time, the thread gets its own attributes
- * back at once (wait_stop()). A call that sleeps costs nobody anything and
- * stays boosted, so it runs on at once when it wakes (a disable on a busy
- * target spends ms off the CPU in the kernel: unboosted after 2 ms of wall
- * time, an enable+disable round took 17.5 ms instead of 4).
- *
- * If the caller dies mid-injection, the kernel detaches the thread and
- * nobody restores it: it keeps SCHED_FIFO priority 1 until it exits or is
- * changed, and a busy loop then takes up to the RT throttling share of its
- * CPU (sched_rt_runtime_us, 95 %) ahead of every fair task. That is the
- * lesser harm of the same event: the registers of an interrupted injection
- * are not restored either (ptrace has no undo), so such a thread is off
- * its rails already. (A thread that changes its own scheduling in the µs
- * between our save and its stop has that change undone.) */
+/* Scheduling boost for the length of the injection: its three stop/resume
+ * round trips cost a fair-class thread its turn behind every busy peer on a
+ * saturated CPU (ms each); as SCHED_FIFO, tracer (priority 2, so the woken
+ * tracee never preempts it) and tracee run at once. Where SCHED_FIFO is
+ * refused (no RT budget in the cpu cgroup, RestrictRealtime=), nice -20;
+ * real-time threads are left alone. The tracee gets its own attributes back
+ * while still stopped, or as soon as the call has used BOOSTED_RUN_NS of CPU
+ * (wait_stop()), so it never computes long at the expense of the node;
+ * reset-on-fork keeps a child cloned before the trap unboosted. A tracer
+ * that dies mid-injection leaves the tracee boosted, as it leaves its
+ * registers: ptrace has no undo. */
 #define TRACER_RT_PRIORITY 2
 #define TRACEE_RT_PRIORITY 1
 #define BOOSTED_RUN_NS (2LL * 1000 * 1000)
@@ -261,15 +227,13 @@ static int thread_cpu_ns(const Tracee *t, uint64_t *ret)
 	return parse_u64(line, ret);
 }
 
-/* Wait for the next report of t->tid: blocking without a deadline (every
- * wait after the first stop is for a thread we resumed into one syscall
- * instruction; one boosted to SCHED_FIFO is polled instead, and unboosted once it has
- * run BOOSTED_RUN_NS of CPU time from BOOSTED_RUN_NS on, or without
- * schedstat, once that much time has passed), polling up to the deadline
- * otherwise. Exits are consumed
- * only where that is ours to do (we trace it and are not its real parent:
- * the kernel then passes the exit on to the parent), never reaped from
- * under a parent. */
+/* Wait for the next report of t->tid. Blocking, without a deadline, for a
+ * thread we resumed into one syscall instruction; polling up to the deadline
+ * for the first stop (which may never come), and for a SCHED_FIFO tracee,
+ * which is unboosted once it has run BOOSTED_RUN_NS of CPU (or, without
+ * schedstat, once that much time has passed). An exit is consumed only where
+ * that is ours to do (we trace it and are not its real parent, so the kernel
+ * passes it on to the parent), never reaped from under a parent. */
 static int wait_stop(Tracee *t, int64_t deadline, Stop *ret)
 {
 	int64_t start = now_ns();
@@ -392,10 +356,11 @@ static bool state_quiet(char s)
 
 /* The thread to trace: the leader when it sleeps (or, !prefer_sleeper,
  * runs), else a sleeping thread, else the leader, else (a zombie leader: it
- * called pthread_exit) any live thread. Never one in an uninterruptible sleep ('D': I/O, a vfork parent
- * waiting for its child): PTRACE_INTERRUPT cannot stop it until it wakes,
- * and a tracee that is not stopped cannot be detached; -EAGAIN when that is
- * all there is. A debugger on the leader makes the whole process busy. */
+ * called pthread_exit) any live thread. Never one in an uninterruptible
+ * sleep ('D': I/O, a vfork parent waiting for its child): PTRACE_INTERRUPT
+ * cannot stop it until it wakes, and a tracee that is not stopped cannot
+ * be detached; -EAGAIN when that is all there is. A debugger on the leader
+ * makes the whole process busy. */
 static int pick_thread(pid_t pid, bool prefer_sleeper, pid_t *ret_tid, RemoteTaskStatus *ret_status)
 {
 	RemoteTaskStatus st, leader;
@@ -737,24 +702,21 @@ static int run_to_call_entry(Tracee *t, const RemoteRegs *regs, RemoteRegs *ret_
 	return remote_arch_get_regs(t->tid, ret_entry);
 }
 
-static int inject(Tracee *t, long nr, const uint64_t args[6], int64_t *ret_value)
+/* Step 1. In a syscall the kernel will restart? Let it restart it, with
+ * the signal mask untouched: a signal pending now is delivered first,
+ * exactly as without us (EINTR or restart, per its SA_RESTART), and we
+ * start over at the trap behind it. 1: the thread sits at the entry of
+ * the restarted call; 0: at the trap, with its registers in *ret_orig. */
+static int let_restart_happen(Tracee *t, RemoteRegs *ret_orig)
 {
-	RemoteRegs orig, entry, exitr;
-	bool piggyback = false;
-	int r;
-
-	/* In a syscall the kernel will restart? Let it restart it, with the
-	 * signal mask untouched: a signal pending now is delivered first,
-	 * exactly as without us (EINTR or restart, per its SA_RESTART), and
-	 * we start over at the trap behind it. */
 	for (unsigned round = 0;; round++) {
 		if (round > MAX_PASSED_SIGNALS)
 			return -ELOOP;
-		r = remote_arch_get_regs(t->tid, &orig);
+		int r = remote_arch_get_regs(t->tid, ret_orig);
 		if (r < 0)
 			return r;
-		if (!remote_arch_restart_pending(&orig, insn_at(t->tid, remote_arch_pc(&orig))))
-			break;
+		if (!remote_arch_restart_pending(ret_orig, insn_at(t->tid, remote_arch_pc(ret_orig))))
+			return 0;
 		r = xptrace(PTRACE_SYSCALL, t->tid, NULL, NULL);
 		if (r < 0)
 			return r;
@@ -762,10 +724,8 @@ static int inject(Tracee *t, long nr, const uint64_t args[6], int64_t *ret_value
 		r = wait_stop(t, 0, &s);
 		if (r < 0)
 			return r;
-		if (s.kind == STOP_SYSCALL) {
-			piggyback = true;
-			break;
-		}
+		if (s.kind == STOP_SYSCALL)
+			return 1;
 		if (s.kind == STOP_SIGNAL) {
 			r = xptrace(PTRACE_INTERRUPT, t->tid, NULL, NULL);
 			if (r < 0)
@@ -779,18 +739,14 @@ static int inject(Tracee *t, long nr, const uint64_t args[6], int64_t *ret_value
 		}
 		/* an interrupt trap or group stop: registers unchanged, again */
 	}
+}
 
-	/* An epoll wait without timeout that our interrupt broke: the kernel
-	 * never restarts those (EINTR, as after SIGSTOP/SIGCONT), so unless a
-	 * signal is due anyway (then EINTR is what the program gets without
-	 * us too), put the thread back in front of its syscall instruction. */
-	bool eintr_restart = false;
-	RemoteRegs rewound;
-	if (!piggyback && remote_arch_eintr_restartable(&orig, &rewound) &&
-	    deliverable_signal_pending(t->pid, t->tid) == 0)
-		eintr_restart = true;
-
-	r = xptrace(PTRACE_GETSIGMASK, t->tid, (void *)sizeof(t->saved_mask), &t->saved_mask);
+/* Step 2. Save the mask and block every signal but the synchronous ones,
+ * so no handler runs on our registers; the rest stay queued, siginfo and
+ * all, until restore_and_detach() puts the mask back. */
+static int block_signals(Tracee *t)
+{
+	int r = xptrace(PTRACE_GETSIGMASK, t->tid, (void *)sizeof(t->saved_mask), &t->saved_mask);
 	if (r < 0)
 		return r;
 	uint64_t block = ~0ULL;
@@ -801,50 +757,65 @@ static int inject(Tracee *t, long nr, const uint64_t args[6], int64_t *ret_value
 	if (r < 0)
 		return r;
 	t->mask_saved = true;
+	return 0;
+}
 
-	if (piggyback) {
-		/* At the entry of the restarted call (the re-issued one, or
-		 * restart_syscall for -ERESTART_RESTARTBLOCK). Restoring "just
-		 * before that syscall instruction" re-issues it as the kernel
-		 * prepared it; prctl and madvise leave restart_block alone. */
-		if (syscall_info_op(t->tid) == PTRACE_SYSCALL_INFO_EXIT)
-			return -EPROTO;
-		r = remote_arch_get_regs(t->tid, &entry);
-		if (r < 0)
-			return r;
-		t->restore = entry;
-		remote_arch_rewind_entry(&t->restore);
-		t->regs_dirty = true;
-	} else {
-		uint64_t insn;
-		r = find_syscall_insn(t, &insn);
-		if (r < 0)
-			return r;
-		r = remote_arch_extra_save(t->tid, &t->extra);
-		if (r < 0)
-			return r;
-		t->restore = orig;
-		if (eintr_restart) {
-			t->eintr_regs = orig;
-			t->restore = rewound;
-			t->eintr_rewritten = true;
-		}
-		RemoteRegs call = orig;
-		remote_arch_setup_call(&call, insn, nr, args);
-		t->regs_dirty = true;
-		r = run_to_call_entry(t, &call, &entry);
-		if (r < 0)
-			return r;
-		if (remote_arch_entry_nr(&entry) != nr)
-			return -EPROTO;
+/* Step 3a. At the entry of the restarted call (the re-issued one, or
+ * restart_syscall for -ERESTART_RESTARTBLOCK): restoring "just before that
+ * syscall instruction" re-issues it as the kernel prepared it; prctl and
+ * madvise leave restart_block alone. */
+static int enter_restarted_call(Tracee *t, RemoteRegs *ret_entry)
+{
+	if (syscall_info_op(t->tid) == PTRACE_SYSCALL_INFO_EXIT)
+		return -EPROTO;
+	int r = remote_arch_get_regs(t->tid, ret_entry);
+	if (r < 0)
+		return r;
+	t->restore = *ret_entry;
+	remote_arch_rewind_entry(&t->restore);
+	t->regs_dirty = true;
+	return 0;
+}
+
+/* Step 3b. Point the thread at a syscall instruction of its own text and
+ * stop it at the entry of our call. rewound: the registers to restore
+ * instead of orig, for an epoll wait our interrupt broke (see inject()). */
+static int enter_injected_call(Tracee *t, const RemoteRegs *orig, const RemoteRegs *rewound, long nr,
+			       const uint64_t args[6], RemoteRegs *ret_entry)
+{
+	uint64_t insn;
+	int r = find_syscall_insn(t, &insn);
+	if (r < 0)
+		return r;
+	r = remote_arch_extra_save(t->tid, &t->extra);
+	if (r < 0)
+		return r;
+	t->restore = *orig;
+	if (rewound) {
+		t->eintr_regs = *orig;
+		t->restore = *rewound;
+		t->eintr_rewritten = true;
 	}
+	RemoteRegs call = *orig;
+	remote_arch_setup_call(&call, insn, nr, args);
+	t->regs_dirty = true;
+	r = run_to_call_entry(t, &call, ret_entry);
+	if (r < 0)
+		return r;
+	return remote_arch_entry_nr(ret_entry) == nr ? 0 : -EPROTO;
+}
 
-	/* A wait inside the injected call (an unmerge breaking COW pages,
-	 * the mmap lock) ends early with -ERESTART* when a trap of ours is
-	 * still queued: then issue it again from the same instruction. */
-	uint64_t insn_pc = remote_arch_pc(&entry) - remote_arch_syscall_insn_size;
+/* Step 4. From a syscall-entry stop, run nr(args) in place of that syscall
+ * and read its result at the exit stop. A wait inside it (an unmerge
+ * breaking COW pages, the mmap lock) ends early with -ERESTART* when a
+ * trap of ours is still queued: then it is issued again from the same
+ * instruction, a few times at most. */
+static int run_call(Tracee *t, RemoteRegs *entry, long nr, const uint64_t args[6], int64_t *ret_value)
+{
+	uint64_t insn_pc = remote_arch_pc(entry) - remote_arch_syscall_insn_size;
 	for (unsigned attempt = 0;; attempt++) {
-		r = remote_arch_replace_syscall(t->tid, &entry, nr, args);
+		RemoteRegs exitr;
+		int r = remote_arch_replace_syscall(t->tid, entry, nr, args);
 		if (r < 0)
 			return r;
 		r = resume_until_syscall_stop(t);
@@ -856,16 +827,45 @@ static int inject(Tracee *t, long nr, const uint64_t args[6], int64_t *ret_value
 		if (r < 0)
 			return r;
 		int64_t v = remote_arch_return_value(&exitr);
-		if (!(v == -512 || v == -513 || v == -514 || v == -516) || attempt >= 8) {
+		if (!remote_is_restart_code(v) || attempt >= MAX_CALL_RESTARTS) {
 			*ret_value = v;
 			return 0;
 		}
-		RemoteRegs again = exitr;
-		remote_arch_setup_call(&again, insn_pc, nr, args);
-		r = run_to_call_entry(t, &again, &entry);
+		remote_arch_setup_call(&exitr, insn_pc, nr, args);
+		r = run_to_call_entry(t, &exitr, entry);
 		if (r < 0)
 			return r;
 	}
+}
+
+/* The steps of the file's header comment, on a thread at its first stop.
+ * Step 5, the restore, is finish()'s. */
+static int inject(Tracee *t, long nr, const uint64_t args[6], int64_t *ret_value)
+{
+	RemoteRegs orig, entry, rewound;
+	int r;
+
+	r = let_restart_happen(t, &orig);
+	if (r < 0)
+		return r;
+	bool piggyback = r > 0;
+
+	/* An epoll wait without timeout that our interrupt broke: the kernel
+	 * never restarts those (EINTR, as after SIGSTOP/SIGCONT), so unless a
+	 * signal is due anyway (then EINTR is what the program gets without
+	 * us too), put the thread back in front of its syscall instruction.
+	 * Asked before block_signals(), under the thread's own mask. */
+	bool eintr_restart = !piggyback && remote_arch_eintr_restartable(&orig, &rewound) &&
+			     deliverable_signal_pending(t->pid, t->tid) == 0;
+
+	r = block_signals(t);
+	if (r < 0)
+		return r;
+	r = piggyback ? enter_restarted_call(t, &entry)
+		      : enter_injected_call(t, &orig, eintr_restart ? &rewound : NULL, nr, args, &entry);
+	if (r < 0)
+		return r;
+	return run_call(t, &entry, nr, args, ret_value);
 }
 
 /* Wait for the stop PTRACE_INTERRUPT asked for. A signal-delivery-stop

@@ -155,14 +155,14 @@ static void test_restart_pending_x86_64(void **state)
 	RemoteRegs r = {};
 	struct user_regs_struct *u = (struct user_regs_struct *)r.words;
 	u->orig_rax = SYS_read;
-	const int64_t restart[] = {-512, -513, -514, -516};
+	const int64_t restart[] = {-ERESTARTSYS, -ERESTARTNOINTR, -ERESTARTNOHAND, -ERESTART_RESTARTBLOCK};
 	for (size_t i = 0; i < ELEMENTSOF(restart); i++) {
 		u->rax = (uint64_t)restart[i];
 		assert_true(remote_arch_restart_pending(&r, false));
 	}
 	u->rax = (uint64_t)-EINTR;
 	assert_false(remote_arch_restart_pending(&r, true));
-	u->rax = (uint64_t)-512;
+	u->rax = (uint64_t)-ERESTARTSYS;
 	u->orig_rax = (uint64_t)-1; /* not in a syscall */
 	assert_false(remote_arch_restart_pending(&r, true));
 
