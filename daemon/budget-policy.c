@@ -30,6 +30,12 @@ uint64_t budget_proc_debt(const BudgetProc *p, uint64_t page_size)
 	return sat_mul(sat_add(p->merging_pages, p->zero_pages), page_size);
 }
 
+uint64_t budget_cgroup_debt(uint64_t merging_pages, uint64_t zero_pages, uint64_t page_size)
+{
+	return budget_proc_debt(&(BudgetProc){.merging_pages = merging_pages, .zero_pages = zero_pages},
+				page_size);
+}
+
 uint64_t budget_debt(const BudgetProc *procs, size_t n, uint64_t page_size)
 {
 	uint64_t d = 0;

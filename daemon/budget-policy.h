@@ -43,6 +43,9 @@ typedef struct BudgetProc {
 } BudgetProc;
 
 uint64_t budget_proc_debt(const BudgetProc *p, uint64_t page_size);
+/* The merge debt of a cgroup from its summed ksm_stat figures: what the
+ * MergeDebt property shows and what the budget enforces, one number. */
+uint64_t budget_cgroup_debt(uint64_t merging_pages, uint64_t zero_pages, uint64_t page_size);
 uint64_t budget_debt(const BudgetProc *procs, size_t n, uint64_t page_size);
 
 /* Headroom of one cgroup level; BUDGET_UNLIMITED when neither memory.max

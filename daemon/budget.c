@@ -628,7 +628,7 @@ static void evaluate(Manager *m, CgroupState *cg)
 		.unmerge_room = bc->headroom_known ? bc->headroom : room,
 	};
 	bc->limit = budget_safe_limit(&in, NULL);
-	uint64_t debt = (cg->merging_pages + cg->zero_pages) * m->page_size;
+	uint64_t debt = budget_cgroup_debt(cg->merging_pages, cg->zero_pages, m->page_size);
 	if (debt <= bc->limit)
 		return;
 
@@ -915,7 +915,7 @@ int budget_disable_cgroup(Manager *m, CgroupState *cg, sd_bus_error *error)
 	uint64_t room = BUDGET_UNLIMITED;
 	(void)system_room(m, false, &mi, &room);
 	refresh_headroom(m, cg, bc, mi.swap_free);
-	uint64_t debt = (cg->merging_pages + cg->zero_pages) * m->page_size;
+	uint64_t debt = budget_cgroup_debt(cg->merging_pages, cg->zero_pages, m->page_size);
 	uint64_t fit_room = bc->headroom_known ? bc->headroom : room;
 	if (!budget_cgroup_unmerge_fits(debt, fit_room, m->config.headroom_margin)) {
 		char d[FORMAT_BYTES_MAX], h[FORMAT_BYTES_MAX], g[FORMAT_BYTES_MAX];
@@ -991,7 +991,7 @@ int budget_unmerge_all(Manager *m, bool force, sd_bus_error *error)
 			continue;
 		check_memcg(m, cg, bc, true);
 		refresh_headroom(m, cg, bc, mi.swap_free);
-		uint64_t debt = (cg->merging_pages + cg->zero_pages) * m->page_size;
+		uint64_t debt = budget_cgroup_debt(cg->merging_pages, cg->zero_pages, m->page_size);
 		if (!bc->headroom_known ||
 		    budget_cgroup_unmerge_fits(debt, bc->headroom, m->config.headroom_margin))
 			continue;

@@ -209,6 +209,8 @@ static int set_advisor_mode(sd_bus *bus, const char *path, const char *interface
 	if (a < 0)
 		return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
 					 "AdvisorMode must be none or scan-time");
+	if (budget_ksm_busy(m)) /* the write would wait for ksm_thread_mutex */
+		return budget_busy_error(m, error);
 	r = ksm_write_advisor(m->ksm_dir, a);
 	if (r < 0)
 		return sd_bus_error_setf(error, PM_ERROR_KERNEL_REFUSED,

@@ -70,7 +70,7 @@ struct CgroupState {
 	uint64_t rmap_items;
 	uint64_t zero_pages;
 	int64_t profit;
-	uint64_t merge_debt; /* merging_pages * PAGE_SIZE */
+	uint64_t merge_debt; /* budget_cgroup_debt(): (merging + zero pages) * PAGE_SIZE */
 	uint64_t last_sweep_usec;
 	unsigned enable_failures; /* processes merging could not be enabled in, last sweep */
 

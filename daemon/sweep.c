@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <time.h>
 
+#include "budget-policy.h"
 #include "budget.h"
 #include "cgroup.h"
 #include "ksm-stat.h"
@@ -293,7 +294,7 @@ int sweep_cgroup(Manager *m, CgroupState *cg)
 	cg->rmap_items = rmap;
 	cg->zero_pages = zero;
 	cg->profit = profit;
-	cg->merge_debt = merging * m->page_size;
+	cg->merge_debt = budget_cgroup_debt(merging, zero, m->page_size);
 	cg->enable_failures = failures;
 	cg->last_sweep_usec = now_usec(CLOCK_REALTIME);
 	return 0;

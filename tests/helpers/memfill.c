@@ -4,7 +4,10 @@
  * the live, integration and container tests and by the demo. Static, so it
  * runs in a busybox container.
  *
- *   memfill --same N --unique M [--merge] [--sleep SECONDS] [--tag T]
+ *   memfill --same N --unique M [--zero Z] [--merge] [--sleep SECONDS] [--tag T]
+ *
+ * --zero adds Z pages written with zeros: with use_zero_pages=1 ksmd merges
+ * them with the zero page (ksm_zero_pages, not ksm_merging_pages).
  *
  * Prints "ready PID" once its pages are written. Then, with --sleep, it waits
  * that long (0 = until SIGTERM/SIGINT); without, it reads commands from stdin:
@@ -54,13 +57,17 @@ static void fill_page(uint64_t *p, size_t words, uint64_t seed)
 
 int main(int argc, char **argv)
 {
-	unsigned long same = 0, unique = 0;
+	unsigned long same = 0, unique = 0, zero = 0;
 	long sleep_s = -1;
 	int merge = 0;
 	static const struct option opts[] = {
-		{"same", required_argument, NULL, 's'}, {"unique", required_argument, NULL, 'u'},
-		{"merge", no_argument, NULL, 'm'},	{"sleep", required_argument, NULL, 'S'},
-		{"tag", required_argument, NULL, 't'},	{},
+		{"same", required_argument, NULL, 's'},
+		{"unique", required_argument, NULL, 'u'},
+		{"merge", no_argument, NULL, 'm'},
+		{"sleep", required_argument, NULL, 'S'},
+		{"tag", required_argument, NULL, 't'},
+		{"zero", required_argument, NULL, 'z'},
+		{},
 	};
 	for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
 		switch (c) {
@@ -76,16 +83,20 @@ int main(int argc, char **argv)
 		case 'S':
 			sleep_s = strtol(optarg, NULL, 0);
 			break;
+		case 'z':
+			zero = strtoul(optarg, NULL, 0);
+			break;
 		case 't':
 			break; /* only shows in ps */
 		default:
-			fprintf(stderr, "usage: memfill --same N --unique M [--merge] [--sleep S]\n");
+			fprintf(stderr,
+				"usage: memfill --same N --unique M [--zero Z] [--merge] [--sleep S]\n");
 			return 2;
 		}
 	}
 
 	long page = sysconf(_SC_PAGESIZE);
-	size_t words = (size_t)page / sizeof(uint64_t), total = same + unique;
+	size_t words = (size_t)page / sizeof(uint64_t), filled = same + unique, total = filled + zero;
 	if (merge && prctl(PR_SET_MEMORY_MERGE, 1, 0, 0, 0) < 0) {
 		fprintf(stderr, "memfill: prctl(PR_SET_MEMORY_MERGE): %s\n", strerror(errno));
 		return 1;
@@ -100,8 +111,10 @@ int main(int argc, char **argv)
 		}
 	}
 	uint64_t unique_seed = ((uint64_t)getpid() << 32) ^ (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)mem;
-	for (size_t i = 0; i < total; i++)
+	for (size_t i = 0; i < filled; i++)
 		fill_page(mem + i * words, words, i < same ? 0x70616765ULL : unique_seed + i);
+	for (size_t i = filled; i < total; i++)
+		memset(mem + i * words, 0, (size_t)page); /* faults in a page of its own */
 
 	struct sigaction sa = {.sa_handler = on_signal};
 	sigaction(SIGTERM, &sa, NULL);
@@ -133,7 +146,10 @@ int main(int argc, char **argv)
 	if (!expect)
 		return 1;
 	for (size_t i = 0; i < total; i++) {
-		fill_page(expect, words, i < same ? 0x70616765ULL : unique_seed + i);
+		if (i < filled)
+			fill_page(expect, words, i < same ? 0x70616765ULL : unique_seed + i);
+		else
+			memset(expect, 0, (size_t)page);
 		if (memcmp(expect, mem + i * words, (size_t)page) != 0) {
 			fprintf(stderr, "memfill: page %zu changed\n", i);
 			free(expect);

@@ -389,9 +389,9 @@ class ScratchCgroup:
         self.procs.append(p)
         return p
 
-    def spawn_memfill(self, same=256, unique=16, merge=False, sleep=0):
+    def spawn_memfill(self, same=256, unique=16, merge=False, sleep=0, zero=0):
         args = [str(build_path("tests", "memfill")), "--same", str(same), "--unique", str(unique),
-                "--sleep", str(sleep)]
+                "--zero", str(zero), "--sleep", str(sleep)]
         if merge:
             args.append("--merge")
         p = self.spawn(args, stdout=subprocess.PIPE, text=True)

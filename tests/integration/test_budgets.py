@@ -5,6 +5,7 @@ This host's cgroup v2 is the hybrid one (/sys/fs/cgroup/unified) without the
 memory controller: exactly the `unsupported` case, tested here. Headroom,
 swap budgets and OOM behaviour with the memory controller are in tests/vm.
 """
+import os
 import threading
 import time
 
@@ -12,7 +13,7 @@ import dbus
 import pytest
 
 from conftest import (Daemon, KSM, SignalRecorder, build_path, dbus_error_name, ksm_counter, ksm_fast_scan,
-                      read_knob, wait_for)
+                      read_knob, wait_for, write_knob)
 
 UNSET = 2**64 - 1
 CONFIG = """[Daemon]
@@ -341,3 +342,64 @@ def test_scan_policy_applied(ksm, start_daemon, cgroup):
         assert read_knob("advisor_target_scan_time") == "7"
         assert read_knob("advisor_max_cpu") == "15"
         m2.close()
+
+
+def test_merge_debt_counts_zero_pages(ksm, start_daemon, cgroup):
+    """MergeDebt (and ListCgroups' debt) is the debt the budget enforces:
+    (merging + zero pages) x PAGE_SIZE. A page merged with the zero page
+    needs a page of its own back when unmerged, like any other."""
+    if not (KSM / "use_zero_pages").exists():
+        pytest.skip("kernel without use_zero_pages")
+    d = start_daemon()
+    m = d.client()
+    cg = cgroup()
+    try:
+        write_knob("use_zero_pages", 1)
+        p = cg.spawn_memfill(same=512, unique=16, zero=1024, merge=True)
+        ksm_fast_scan()
+        wait_for(lambda: int(ksm_stat(p.pid).get("ksm_zero_pages", "0")) >= 1000, 60, interval=0.1,
+                 what="zero pages merged")
+        merged(p.pid, 500)
+        obj = m.register("z1", p.pid, {"merge.pagemeld.io": "true"})
+        m.sweep()
+        props = m.cgroup_props(obj)
+        page = os.sysconf("SC_PAGESIZE")
+        assert props["ZeroPages"] >= 1000
+        assert props["MergeDebt"] == (props["MergingPages"] + props["ZeroPages"]) * page, props
+        listed = {c[1]: c for c in m.list_cgroups()}[cg.path]
+        assert listed[6] == props["MergeDebt"], listed
+        # the enforced debt is the same number: a budget between the two
+        # readings puts the cgroup over it
+        m.manager.SetBudget(cg.path, (props["MergingPages"] + 16) * page, UNSET)
+        assert m.cgroup_props(obj)["State"] == "over-budget", d.read_log()[-3000:]
+    finally:
+        m.close()
+
+
+def test_advisor_mode_busy_during_unmerge(ksm, start_daemon, cgroup):
+    """Writing AdvisorMode while an unmerge runs is refused with Busy like
+    the other knobs, rather than blocking the event loop on ksm_thread_mutex."""
+    if not (KSM / "advisor_mode").exists():
+        pytest.skip("kernel without the KSM advisor")
+    d = start_daemon()
+    m = d.client()
+    cg = cgroup()
+    mon = SignalRecorder(d.bus_address)
+    try:
+        # 2 x 512 MiB of identical pages: unmerging them takes a while
+        procs = [cg.spawn_memfill(same=131072, unique=16, merge=True) for _ in range(2)]
+        ksm_fast_scan(pages=50000, sleep_ms=1)
+        for p in procs:
+            merged(p.pid, 130000, timeout=300)
+        m.register("am1", procs[0].pid, {"merge.pagemeld.io": "true"})
+        m.manager.UnmergeAll(True)
+        with pytest.raises(dbus.exceptions.DBusException) as e:
+            m.props.Set("io.pagemeld1.Manager", "AdvisorMode", "none")
+        assert dbus_error_name(e) == "io.pagemeld1.Error.Busy"
+        assert "UnmergeAll is running" in str(e.value)
+        assert not mon.named("UnmergeFinished"), "the unmerge ended before the write: no test"
+        mon.wait("UnmergeFinished", 120)
+        m.props.Set("io.pagemeld1.Manager", "AdvisorMode", "none")  # accepted once it ended
+    finally:
+        mon.close()
+        m.close()

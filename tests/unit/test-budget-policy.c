@@ -17,6 +17,10 @@ static void test_debt(void **state)
 	assert_int_equal(budget_debt(NULL, 0, PS), 0);
 	BudgetProc huge = {1, UINT64_MAX / 2, 0};
 	assert_int_equal(budget_proc_debt(&huge, PS), UINT64_MAX); /* saturates */
+	/* the cgroup's MergeDebt is the sum the budget enforces: zero pages count */
+	assert_int_equal(budget_cgroup_debt(150, 6, PS), budget_debt(p, 3, PS));
+	assert_int_equal(budget_cgroup_debt(0, 1024, PS), 1024 * PS);
+	assert_int_equal(budget_cgroup_debt(UINT64_MAX, 1, PS), UINT64_MAX);
 }
 
 static void test_headroom(void **state)
