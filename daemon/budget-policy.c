@@ -170,6 +170,22 @@ const char *budget_limit_source_name(BudgetLimitSource s)
 	return NULL;
 }
 
+const char *budget_verdict_format(const BudgetVerdict *v, const BudgetInput *in, char *buf, size_t size)
+{
+	/* one buffer per figure: two format_bytes() into one buffer print one value twice */
+	char d[FORMAT_BYTES_MAX], l[FORMAT_BYTES_MAX], b[FORMAT_BYTES_MAX], h[FORMAT_BYTES_MAX];
+	snprintf(buf, size,
+		 "over its %s limit: merge debt %s > %s (budget %s, headroom %s, margin %" PRIu64
+		 "): unmerging %zu of its biggest mergers",
+		 budget_limit_source_name(v->source), format_bytes(d, sizeof(d), v->debt),
+		 format_bytes(l, sizeof(l), v->limit),
+		 in->merge_budget == BUDGET_UNLIMITED ? "unlimited"
+						      : format_bytes(b, sizeof(b), in->merge_budget),
+		 in->headroom_known ? format_bytes(h, sizeof(h), in->headroom) : "unknown", in->margin,
+		 v->n_unmerge);
+	return buf;
+}
+
 void unmerge_predict(uint64_t pages_sharing, uint64_t zero_pages, uint64_t page_size, uint64_t margin,
 		     uint64_t mem_available, uint64_t swap_free, UnmergePrediction *ret)
 {

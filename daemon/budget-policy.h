@@ -94,6 +94,12 @@ int budget_plan(const BudgetProc *procs, size_t n, const BudgetInput *in, size_t
 
 const char *budget_limit_source_name(BudgetLimitSource s); /* none|budget|headroom */
 
+/* "over its budget limit: merge debt 8.0 MiB > 1.0 MiB (budget 1.0 MiB,
+ * headroom unknown, margin 0): unmerging 1 of its biggest mergers" into buf
+ * (the log line of an over-budget cgroup); returns buf. */
+const char *budget_verdict_format(const BudgetVerdict *v, const BudgetInput *in, char *buf, size_t size);
+#define BUDGET_VERDICT_MAX 256
+
 /* UnmergeAll: unmerging gives every sharer its own copy again, so memory use
  * grows by about (pages_sharing + ksm_zero_pages) * PAGE_SIZE. It is allowed
  * when that plus the margin fits in MemAvailable + SwapFree. */

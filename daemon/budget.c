@@ -656,17 +656,10 @@ static void evaluate(Manager *m, CgroupState *cg)
 	if (budget_plan(procs, k, &in, &sel, &v) < 0 || !v.over)
 		return;
 
-	char d[FORMAT_BYTES_MAX], l[FORMAT_BYTES_MAX], h[FORMAT_BYTES_MAX];
+	char text[BUDGET_VERDICT_MAX], h[FORMAT_BYTES_MAX];
 	bool was_over = cg->status == CGROUP_OVER_BUDGET;
 	cg->status = CGROUP_OVER_BUDGET;
-	log_warning("cgroup %s over its %s limit: merge debt %s > %s (budget %s, headroom %s, margin %" PRIu64
-		    "): unmerging %zu of its biggest mergers%s",
-		    cg->path, budget_limit_source_name(v.source), format_bytes(d, sizeof(d), v.debt),
-		    format_bytes(l, sizeof(l), v.limit),
-		    cg->merge_budget == UINT64_MAX ? "unlimited"
-						   : format_bytes(h, sizeof(h), cg->merge_budget),
-		    bc->headroom_known ? format_bytes(h, sizeof(h), bc->headroom) : "unknown", in.margin,
-		    v.n_unmerge, "");
+	log_warning("cgroup %s %s", cg->path, budget_verdict_format(&v, &in, text, sizeof(text)));
 	if (v.n_unsafe)
 		log_warning(
 			"cgroup %s: %zu processes stay merged: unmerging them would need more than the %s of "

@@ -275,6 +275,30 @@ static void test_cgroup_fits(void **state)
 	assert_false(budget_cgroup_unmerge_fits(UINT64_MAX, UINT64_MAX - 1, 1));
 }
 
+static void test_verdict_format(void **state)
+{
+	char buf[BUDGET_VERDICT_MAX];
+	BudgetInput in = {.page_size = PS, .merge_budget = 1 * MiB, .margin = 4096};
+	BudgetVerdict v = {.debt = 8 * MiB, .limit = 1 * MiB, .source = BUDGET_LIMIT_BUDGET, .n_unmerge = 1};
+	assert_string_equal(budget_verdict_format(&v, &in, buf, sizeof(buf)),
+			    "over its budget limit: merge debt 8.0 MiB > 1.0 MiB (budget 1.0 MiB, headroom "
+			    "unknown, margin 4096): unmerging 1 of its biggest mergers");
+	/* budget and headroom both known: each shows its own figure */
+	in.headroom_known = true;
+	in.headroom = 3 * MiB;
+	v.limit = 3 * MiB - 4096;
+	v.source = BUDGET_LIMIT_HEADROOM;
+	in.merge_budget = 512 * MiB;
+	v.n_unmerge = 2;
+	assert_string_equal(
+		budget_verdict_format(&v, &in, buf, sizeof(buf)),
+		"over its headroom limit: merge debt 8.0 MiB > 3.0 MiB (budget 512.0 MiB, headroom "
+		"3.0 MiB, margin 4096): unmerging 2 of its biggest mergers");
+	in.merge_budget = BUDGET_UNLIMITED;
+	assert_non_null(strstr(budget_verdict_format(&v, &in, buf, sizeof(buf)),
+			       "(budget unlimited, headroom 3.0 MiB"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -287,6 +311,7 @@ int main(void)
 		cmocka_unit_test(test_plan_headroom_scenario),
 		cmocka_unit_test(test_unmerge_prediction),
 		cmocka_unit_test(test_cgroup_fits),
+		cmocka_unit_test(test_verdict_format),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
