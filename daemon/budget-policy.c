@@ -8,12 +8,7 @@
 
 #include "macro.h"
 #include "quantity.h"
-
-static inline void *mfree(void *p)
-{
-	free(p);
-	return NULL;
-}
+#include "util.h"
 
 static uint64_t sat_add(uint64_t a, uint64_t b)
 {
@@ -184,6 +179,143 @@ const char *budget_verdict_format(const BudgetVerdict *v, const BudgetInput *in,
 		 in->headroom_known ? format_bytes(h, sizeof(h), in->headroom) : "unknown", in->margin,
 		 v->n_unmerge);
 	return buf;
+}
+
+static const char *const cgroup_status_names[_CGROUP_STATUS_MAX] = {
+	[CGROUP_MERGING] = "merging",
+	[CGROUP_OVER_BUDGET] = "over-budget",
+	[CGROUP_DISABLED] = "disabled",
+	[CGROUP_UNSUPPORTED] = "unsupported",
+};
+
+const char *cgroup_status_name(CgroupStatus s)
+{
+	return s >= 0 && s < _CGROUP_STATUS_MAX ? cgroup_status_names[s] : "unknown";
+}
+
+static bool pid_in(const pid_t *l, size_t n, pid_t pid)
+{
+	for (size_t i = 0; i < n; i++)
+		if (l[i] == pid)
+			return true;
+	return false;
+}
+
+/* Leaving over-budget or disabled: merging, or unsupported without a memcg. */
+static CgroupStatus status_merging(BudgetMemcg memcg)
+{
+	return memcg == BUDGET_MEMCG_NO ? CGROUP_UNSUPPORTED : CGROUP_MERGING;
+}
+
+static int decide_over(const BudgetFacts *f, BudgetDecision *d)
+{
+	d->limit = budget_safe_limit(&f->in, NULL);
+	d->debt = budget_cgroup_debt(f->merging_pages, f->zero_pages, f->in.page_size);
+	if (d->debt <= d->limit)
+		return 0;
+	if (!f->procs_read) {
+		d->need_procs = true;
+		return 0;
+	}
+
+	/* Over on the sums: plan on the processes that can still give back. */
+	_cleanup_free_ BudgetProc *procs = calloc(MAX(f->n_procs, (size_t)1), sizeof(BudgetProc));
+	if (!procs)
+		return -ENOMEM;
+	size_t k = 0;
+	for (size_t i = 0; i < f->n_procs; i++) {
+		const BudgetProc *p = &f->procs[i];
+		if (p->pid == f->self || pid_in(f->unmerged, f->n_unmerged, p->pid))
+			continue;
+		procs[k++] = *p;
+	}
+	_cleanup_free_ size_t *sel = NULL;
+	int r = budget_plan(procs, k, &f->in, &sel, &d->verdict);
+	if (r < 0)
+		return r;
+	if (!d->verdict.over)
+		return 0;
+
+	d->status = CGROUP_OVER_BUDGET;
+	d->budget_exceeded = true;
+	if (d->verdict.n_unmerge == 0)
+		return 0;
+	if (f->ksm_busy) {
+		d->unmerge_later = true;
+		return 0;
+	}
+	d->unmerge = calloc(d->verdict.n_unmerge, sizeof(pid_t));
+	if (!d->unmerge)
+		return -ENOMEM;
+	for (size_t i = 0; i < d->verdict.n_unmerge; i++)
+		d->unmerge[i] = procs[sel[i]].pid;
+	d->n_unmerge = d->verdict.n_unmerge;
+	return 0;
+}
+
+int budget_decide(const BudgetFacts *f, BudgetDecision *ret)
+{
+	if (f->in.page_size == 0)
+		return -EINVAL;
+
+	BudgetDecision d = {
+		.status = f->status,
+		.unsupported_logged = f->unsupported_logged,
+		.limit = BUDGET_UNLIMITED,
+	};
+
+	/* Without the v2 memory controller only the merge budget applies.
+	 * State follows a fresh check only: the check is cached for 30 s. */
+	if (!f->memcg_checked)
+		;
+	else if (f->memcg == BUDGET_MEMCG_NO) {
+		d.log_unsupported = !f->unsupported_logged;
+		d.unsupported_logged = true;
+		if (d.status == CGROUP_MERGING)
+			d.status = CGROUP_UNSUPPORTED;
+	} else if (f->memcg == BUDGET_MEMCG_YES && d.status == CGROUP_UNSUPPORTED) {
+		d.status = CGROUP_MERGING;
+		d.unsupported_logged = false;
+	}
+
+	switch (f->event) {
+	case BUDGET_EVENT_EVALUATE:
+		if (d.status != CGROUP_DISABLED && f->enabled) {
+			int r = decide_over(f, &d);
+			if (r < 0) {
+				budget_decision_done(&d);
+				return r;
+			}
+		}
+		break;
+	case BUDGET_EVENT_BUDGET_SET:
+		/* Raising the budget lets an over-budget cgroup merge again. */
+		if (d.status == CGROUP_OVER_BUDGET && f->in.merge_budget > f->old_merge_budget) {
+			d.status = status_merging(f->memcg);
+			d.reset_unmerged = true;
+		}
+		break;
+	case BUDGET_EVENT_ENABLE:
+		/* merging until the next memory controller check says otherwise */
+		d.reset_unmerged = true;
+		if (d.status == CGROUP_OVER_BUDGET || d.status == CGROUP_DISABLED)
+			d.status = CGROUP_MERGING;
+		break;
+	case BUDGET_EVENT_DISABLE:
+		d.status = CGROUP_DISABLED;
+		break;
+	case BUDGET_EVENT_MEMCG:
+		break;
+	}
+	*ret = d;
+	return 0;
+}
+
+void budget_decision_done(BudgetDecision *d)
+{
+	free(d->unmerge);
+	d->unmerge = NULL;
+	d->n_unmerge = 0;
 }
 
 void unmerge_predict(uint64_t pages_sharing, uint64_t zero_pages, uint64_t page_size, uint64_t margin,

@@ -35,6 +35,17 @@
 
 #define BUDGET_UNLIMITED UINT64_MAX
 
+/* A managed cgroup's State property. */
+typedef enum CgroupStatus {
+	CGROUP_MERGING,
+	CGROUP_OVER_BUDGET,
+	CGROUP_DISABLED,
+	CGROUP_UNSUPPORTED,
+	_CGROUP_STATUS_MAX,
+} CgroupStatus;
+
+const char *cgroup_status_name(CgroupStatus s); /* merging|over-budget|disabled|unsupported */
+
 /* One process of a cgroup, as read from its ksm_stat. */
 typedef struct BudgetProc {
 	pid_t pid;
@@ -93,6 +104,65 @@ int budget_plan(const BudgetProc *procs, size_t n, const BudgetInput *in, size_t
 		BudgetVerdict *ret);
 
 const char *budget_limit_source_name(BudgetLimitSource s); /* none|budget|headroom */
+
+/*
+ * The budget rules of one cgroup, as one function of plain facts: what
+ * happened (the event), the cgroup's budget state and figures, the limits.
+ * It returns the new State, whether to forget the processes already
+ * unmerged, which processes to unmerge now and whether to signal
+ * BudgetExceeded. The caller does the I/O around it (budget.c).
+ */
+typedef enum BudgetEvent {
+	BUDGET_EVENT_EVALUATE,	 /* fresh figures: a sweep, a registration, SetBudget */
+	BUDGET_EVENT_BUDGET_SET, /* SetBudget replaced old_merge_budget by in.merge_budget */
+	BUDGET_EVENT_ENABLE,	 /* EnableCgroup */
+	BUDGET_EVENT_DISABLE,	 /* DisableCgroup started switching merge-any off */
+	BUDGET_EVENT_MEMCG,	 /* only the memory controller was checked */
+} BudgetEvent;
+
+typedef enum BudgetMemcg {
+	BUDGET_MEMCG_UNKNOWN, /* not checked, or the check failed (the cgroup may be gone) */
+	BUDGET_MEMCG_YES,     /* the cgroup has the v2 memory controller */
+	BUDGET_MEMCG_NO,      /* it has not (a hybrid hierarchy): State=unsupported */
+} BudgetMemcg;
+
+typedef struct BudgetFacts {
+	BudgetEvent event;
+	CgroupStatus status;
+	bool enabled;	    /* false after DisableCgroup */
+	BudgetMemcg memcg;  /* as last checked */
+	bool memcg_checked; /* checked just now: State follows it */
+	bool unsupported_logged;
+	uint64_t merging_pages, zero_pages; /* the cgroup's sums of the last sweep */
+	uint64_t old_merge_budget;	    /* BUDGET_EVENT_BUDGET_SET */
+	BudgetInput in;
+	bool ksm_busy;	       /* an unmerge worker runs: no second one */
+	const pid_t *unmerged; /* processes unmerged already: their ksm_stat lags */
+	size_t n_unmerged;
+	pid_t self; /* pagemeldd, never unmerged by itself */
+	/* per-process figures; read by the caller only when a first call
+	 * answered need_procs */
+	bool procs_read;
+	const BudgetProc *procs;
+	size_t n_procs;
+} BudgetFacts;
+
+typedef struct BudgetDecision {
+	CgroupStatus status;
+	bool log_unsupported;	 /* warn once that the memory controller is missing */
+	bool unsupported_logged; /* the new value of the fact */
+	bool reset_unmerged;	 /* forget the unmerged processes; a job in flight is moot */
+	uint64_t debt, limit;
+	bool need_procs; /* over on the sums: call again with procs_read */
+	BudgetVerdict verdict;
+	bool budget_exceeded; /* signal BudgetExceeded(verdict.debt, verdict.limit) */
+	bool unmerge_later;   /* unmerging is due, but a worker runs: next sweep */
+	pid_t *unmerge;	      /* malloc'd, biggest debt first */
+	size_t n_unmerge;
+} BudgetDecision;
+
+int budget_decide(const BudgetFacts *f, BudgetDecision *ret);
+void budget_decision_done(BudgetDecision *d);
 
 /* "over its budget limit: merge debt 8.0 MiB > 1.0 MiB (budget 1.0 MiB,
  * headroom unknown, margin 0): unmerging 1 of its biggest mergers" into buf

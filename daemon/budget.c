@@ -34,56 +34,6 @@
 
 #define SWAP_SAVED_FILE "swap-saved"
 
-static char *mfree_str(char *s)
-{
-	free(s);
-	return NULL;
-}
-
-typedef enum BudgetJob {
-	JOB_NONE,
-	JOB_UNMERGE_ALL,
-	JOB_MERGE_ACROSS_NODES,
-	JOB_CGROUP_DISABLE,
-	JOB_CGROUP_OVER_BUDGET,
-} BudgetJob;
-
-/* What the forked child needs to switch merge-any off in processes. */
-typedef struct ProcJob {
-	size_t n;
-	pid_t *pids;
-	int *pidfds;
-} ProcJob;
-
-typedef struct SwapSaved {
-	char *path;
-	uint64_t prev;
-} SwapSaved;
-
-typedef struct BudgetManager {
-	UnmergeWorker *worker;
-	BudgetJob job;
-	char *job_cgroup; /* path: the cgroup may be dropped while the job runs */
-	unsigned job_generation;
-	ProcJob procs;
-	sd_bus_message *reply; /* deferred method reply */
-	bool merge_across_nodes;
-
-	/* memory.swap.max values we replaced, persisted in the state dir so a
-	 * restart still puts them back */
-	SwapSaved *saved;
-	size_t n_saved;
-	bool saved_loaded;
-
-	bool advisor_warned;
-	bool scan_logged;
-	uint64_t scan_pages, scan_sleep;
-
-	/* /proc/meminfo, read once per sweep rather than once per cgroup */
-	MemInfo meminfo;
-	uint64_t meminfo_usec;
-} BudgetManager;
-
 static uint64_t monotonic_usec(void)
 {
 	struct timespec ts;
@@ -91,61 +41,30 @@ static uint64_t monotonic_usec(void)
 	return (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000;
 }
 
-typedef struct BudgetCgroup {
-	bool memcg;
-	uint64_t memcg_checked_usec; /* the controller check is redone every 30 s, not every sweep */
-	bool unsupported_logged;
-	bool headroom_known;
-	uint64_t headroom; /* BUDGET_UNLIMITED when nothing binds */
-	uint64_t limit;
-	uint64_t swap_applied; /* what we last wrote to memory.swap.max */
-	bool swap_applied_valid;
-	/* processes we switched merge-any off in: their ksm_stat lags until
-	 * ksmd walks them again, so their stale pages are not debt */
-	pid_t *unmerged;
-	size_t n_unmerged;
-	unsigned generation; /* bumped when the budget is raised or on EnableCgroup */
-} BudgetCgroup;
-
-static void proc_job_done(ProcJob *j)
+static void proc_job_done(BudgetProcJob *j)
 {
 	for (size_t i = 0; i < j->n; i++)
 		safe_close(j->pidfds[i]);
 	free(j->pids);
 	free(j->pidfds);
-	*j = (ProcJob){};
-}
-
-static BudgetManager *bm_get(Manager *m)
-{
-	if (!m->budget)
-		m->budget = calloc(1, sizeof(BudgetManager));
-	return m->budget;
-}
-
-static BudgetCgroup *bc_get(CgroupState *cg)
-{
-	if (!cg->budget)
-		cg->budget = calloc(1, sizeof(BudgetCgroup));
-	return cg->budget;
+	*j = (BudgetProcJob){};
 }
 
 bool budget_ksm_busy(Manager *m)
 {
-	BudgetManager *bm = m->budget;
-	return bm && unmerge_worker_running(bm->worker);
+	return unmerge_worker_running(m->budget.worker);
 }
 
 int budget_busy_error(Manager *m, sd_bus_error *error)
 {
-	BudgetManager *bm = m->budget;
+	BudgetManager *bm = &m->budget;
 	return sd_bus_error_setf(error, PM_ERROR_BUSY,
 				 "KSM is busy: %s is running (pid %d); /sys/kernel/mm/ksm cannot be written "
 				 "until it ends (UnmergeFinished)",
-				 bm && bm->job == JOB_MERGE_ACROSS_NODES ? "SetMergeAcrossNodes"
-				 : bm && bm->job == JOB_UNMERGE_ALL	 ? "UnmergeAll"
-									 : "an unmerge",
-				 bm ? (int)unmerge_worker_pid(bm->worker) : 0);
+				 bm->job == BUDGET_JOB_MERGE_ACROSS_NODES ? "SetMergeAcrossNodes"
+				 : bm->job == BUDGET_JOB_UNMERGE_ALL	  ? "UnmergeAll"
+									  : "an unmerge",
+				 (int)unmerge_worker_pid(bm->worker));
 }
 
 /* ---- saved memory.swap.max values ---- */
@@ -188,7 +107,7 @@ static void swap_saved_load(Manager *m, BudgetManager *bm)
 		*sp = '\0';
 		if (parse_u64_or_max(line, &prev) < 0 && parse_u64(line, &prev) < 0)
 			continue;
-		SwapSaved *n = realloc(bm->saved, (bm->n_saved + 1) * sizeof(SwapSaved));
+		BudgetSwapSaved *n = realloc(bm->saved, (bm->n_saved + 1) * sizeof(BudgetSwapSaved));
 		if (!n)
 			return;
 		bm->saved = n;
@@ -199,7 +118,7 @@ static void swap_saved_load(Manager *m, BudgetManager *bm)
 	}
 }
 
-static SwapSaved *swap_saved_find(BudgetManager *bm, const char *path)
+static BudgetSwapSaved *swap_saved_find(BudgetManager *bm, const char *path)
 {
 	for (size_t i = 0; i < bm->n_saved; i++)
 		if (streq(bm->saved[i].path, path))
@@ -209,7 +128,7 @@ static SwapSaved *swap_saved_find(BudgetManager *bm, const char *path)
 
 static void swap_saved_forget(Manager *m, BudgetManager *bm, const char *path)
 {
-	SwapSaved *s = swap_saved_find(bm, path);
+	BudgetSwapSaved *s = swap_saved_find(bm, path);
 	if (!s)
 		return;
 	free(s->path);
@@ -219,13 +138,12 @@ static void swap_saved_forget(Manager *m, BudgetManager *bm, const char *path)
 
 /* Write the swap budget to memory.swap.max, remembering what was there; or
  * with no budget, put the remembered value back. */
-static int apply_swap_budget(Manager *m, CgroupState *cg, BudgetCgroup *bc)
+static int apply_swap_budget(Manager *m, CgroupState *cg)
 {
-	BudgetManager *bm = bm_get(m);
-	if (!bm)
-		return -ENOMEM;
+	BudgetManager *bm = &m->budget;
+	BudgetCgroup *bc = &cg->budget;
 	swap_saved_load(m, bm);
-	SwapSaved *s = swap_saved_find(bm, cg->path);
+	BudgetSwapSaved *s = swap_saved_find(bm, cg->path);
 
 	if (cg->swap_budget == UINT64_MAX) {
 		if (!s)
@@ -247,11 +165,11 @@ static int apply_swap_budget(Manager *m, CgroupState *cg, BudgetCgroup *bc)
 	if (bc->swap_applied_valid && bc->swap_applied == cg->swap_budget && cur == cg->swap_budget)
 		return 0;
 	if (!s) {
-		SwapSaved *n = realloc(bm->saved, (bm->n_saved + 1) * sizeof(SwapSaved));
+		BudgetSwapSaved *n = realloc(bm->saved, (bm->n_saved + 1) * sizeof(BudgetSwapSaved));
 		if (!n)
 			return -ENOMEM;
 		bm->saved = n;
-		bm->saved[bm->n_saved] = (SwapSaved){strdup(cg->path), cur};
+		bm->saved[bm->n_saved] = (BudgetSwapSaved){strdup(cg->path), cur};
 		if (!bm->saved[bm->n_saved].path)
 			return -ENOMEM;
 		bm->n_saved++;
@@ -339,7 +257,7 @@ static void emit_ksm_changed(Manager *m)
 
 static int job_merge_any_off(void *data, char *msg, size_t size)
 {
-	ProcJob *j = data;
+	BudgetProcJob *j = data;
 	int first = 0;
 	unsigned ok = 0, gone = 0, failed = 0;
 	for (size_t i = 0; i < j->n; i++) {
@@ -369,14 +287,6 @@ static void unmerged_add(BudgetCgroup *bc, pid_t pid)
 		return;
 	bc->unmerged = n;
 	bc->unmerged[bc->n_unmerged++] = pid;
-}
-
-static bool unmerged_has(const BudgetCgroup *bc, pid_t pid)
-{
-	for (size_t i = 0; i < bc->n_unmerged; i++)
-		if (bc->unmerged[i] == pid)
-			return true;
-	return false;
 }
 
 static void reply_deferred(BudgetManager *bm, const UnmergeResult *res, const char *what)
@@ -409,7 +319,7 @@ static void on_worker_progress(UnmergeWorker *w, uint64_t sharing, uint64_t shar
 static void on_worker_done(UnmergeWorker *w, const UnmergeResult *res, void *userdata)
 {
 	Manager *m = userdata;
-	BudgetManager *bm = m->budget;
+	BudgetManager *bm = &m->budget;
 	BudgetJob job = bm->job;
 	char text[UNMERGE_MESSAGE_MAX + 64];
 
@@ -419,9 +329,9 @@ static void on_worker_done(UnmergeWorker *w, const UnmergeResult *res, void *use
 		snprintf(text, sizeof(text), "%s: %s", errno_name(res->error), res->message);
 
 	switch (job) {
-	case JOB_UNMERGE_ALL:
-	case JOB_MERGE_ACROSS_NODES: {
-		const char *what = job == JOB_UNMERGE_ALL ? "UnmergeAll" : "SetMergeAcrossNodes";
+	case BUDGET_JOB_UNMERGE_ALL:
+	case BUDGET_JOB_MERGE_ACROSS_NODES: {
+		const char *what = job == BUDGET_JOB_UNMERGE_ALL ? "UnmergeAll" : "SetMergeAcrossNodes";
 		if (res->error == 0)
 			log_info("%s finished in %.3f s: pages_sharing %" PRIu64 " -> %" PRIu64
 				 ", run=%" PRIu64,
@@ -434,29 +344,29 @@ static void on_worker_done(UnmergeWorker *w, const UnmergeResult *res, void *use
 		reply_deferred(bm, res, what);
 		emit_unmerge_finished(m, res->error == 0, text);
 		emit_ksm_changed(m);
-		if (m->bus && job == JOB_MERGE_ACROSS_NODES)
+		if (m->bus && job == BUDGET_JOB_MERGE_ACROSS_NODES)
 			(void)sd_bus_emit_properties_changed(m->bus, PAGEMELD_MANAGER_PATH,
 							     PAGEMELD_MANAGER_INTERFACE, "MergeAcrossNodes",
 							     NULL);
 		break;
 	}
-	case JOB_CGROUP_DISABLE:
-	case JOB_CGROUP_OVER_BUDGET: {
+	case BUDGET_JOB_CGROUP_DISABLE:
+	case BUDGET_JOB_CGROUP_OVER_BUDGET: {
 		CgroupState *cg = bm->job_cgroup ? manager_find_cgroup(m, bm->job_cgroup) : NULL;
 		if (res->error == 0)
 			log_info("%s: merge-any off in %zu processes of %s (%.3f s)",
-				 job == JOB_CGROUP_DISABLE ? "DisableCgroup" : "Over budget", bm->procs.n,
-				 strna(bm->job_cgroup), (double)res->usec / 1e6);
+				 job == BUDGET_JOB_CGROUP_DISABLE ? "DisableCgroup" : "Over budget",
+				 bm->procs.n, strna(bm->job_cgroup), (double)res->usec / 1e6);
 		else
 			log_error("%s of %s: %s",
-				  job == JOB_CGROUP_DISABLE ? "DisableCgroup" : "Over-budget unmerge",
+				  job == BUDGET_JOB_CGROUP_DISABLE ? "DisableCgroup" : "Over-budget unmerge",
 				  strna(bm->job_cgroup), text);
 		/* a budget raised meanwhile makes the result moot */
-		if (cg && cg->budget && job == JOB_CGROUP_OVER_BUDGET && res->error == 0 &&
-		    ((BudgetCgroup *)cg->budget)->generation == bm->job_generation)
+		if (cg && job == BUDGET_JOB_CGROUP_OVER_BUDGET && res->error == 0 &&
+		    cg->budget.generation == bm->job_generation)
 			for (size_t i = 0; i < bm->procs.n; i++)
-				unmerged_add(cg->budget, bm->procs.pids[i]);
-		if (job == JOB_CGROUP_DISABLE) {
+				unmerged_add(&cg->budget, bm->procs.pids[i]);
+		if (job == BUDGET_JOB_CGROUP_DISABLE) {
 			UnmergeResult r = *res;
 			if (r.error == -EOPNOTSUPP)
 				snprintf(r.message, sizeof(r.message),
@@ -467,13 +377,13 @@ static void on_worker_done(UnmergeWorker *w, const UnmergeResult *res, void *use
 			manager_emit_cgroup_changed(m, cg);
 		break;
 	}
-	case JOB_NONE:
+	case BUDGET_JOB_NONE:
 		break;
 	}
 
 	proc_job_done(&bm->procs);
-	bm->job_cgroup = mfree_str(bm->job_cgroup);
-	bm->job = JOB_NONE;
+	bm->job_cgroup = mfree(bm->job_cgroup);
+	bm->job = BUDGET_JOB_NONE;
 	/* the worker is freed here, from its own callback: it is done with
 	 * everything (unmerge_worker_free is safe once done ran) */
 	bm->worker = unmerge_worker_free(bm->worker);
@@ -491,9 +401,7 @@ static uint64_t desired_run(Manager *m)
 
 static int start_worker(Manager *m, BudgetJob job, UnmergeWorkerParams p, sd_bus_error *error)
 {
-	BudgetManager *bm = bm_get(m);
-	if (!bm)
-		return sd_bus_error_set_errno(error, ENOMEM);
+	BudgetManager *bm = &m->budget;
 	p.ksm_dir = m->ksm_dir;
 	p.progress = on_worker_progress;
 	p.done = on_worker_done;
@@ -507,9 +415,9 @@ static int start_worker(Manager *m, BudgetJob job, UnmergeWorkerParams p, sd_bus
 }
 
 /* pidfds opened here, in pagemeldd, so the child acts on exactly these */
-static int proc_job_prepare(ProcJob *j, const pid_t *pids, size_t n)
+static int proc_job_prepare(BudgetProcJob *j, const pid_t *pids, size_t n)
 {
-	*j = (ProcJob){};
+	*j = (BudgetProcJob){};
 	j->pids = calloc(MAX(n, (size_t)1), sizeof(pid_t));
 	j->pidfds = calloc(MAX(n, (size_t)1), sizeof(int));
 	if (!j->pids || !j->pidfds) {
@@ -531,21 +439,19 @@ static int proc_job_prepare(ProcJob *j, const pid_t *pids, size_t n)
 
 static int system_room(Manager *m, bool cached_ok, MemInfo *ret_mi, uint64_t *ret)
 {
-	BudgetManager *bm = bm_get(m);
+	BudgetManager *bm = &m->budget;
 	uint64_t now = monotonic_usec();
 	MemInfo mi;
 	/* A sweep evaluates every cgroup within milliseconds: one read of
 	 * /proc/meminfo serves them all (it showed in the 1000-cgroup bench). */
-	if (cached_ok && bm && bm->meminfo_usec && now - bm->meminfo_usec < 200 * 1000)
+	if (cached_ok && bm->meminfo_usec && now - bm->meminfo_usec < 200 * 1000)
 		mi = bm->meminfo;
 	else {
 		int r = meminfo_read(m->proc_root, &mi);
 		if (r < 0)
 			return r;
-		if (bm) {
-			bm->meminfo = mi;
-			bm->meminfo_usec = now;
-		}
+		bm->meminfo = mi;
+		bm->meminfo_usec = now;
 	}
 	if (ret_mi)
 		*ret_mi = mi;
@@ -553,10 +459,11 @@ static int system_room(Manager *m, bool cached_ok, MemInfo *ret_mi, uint64_t *re
 	return 0;
 }
 
-static void refresh_headroom(Manager *m, CgroupState *cg, BudgetCgroup *bc, uint64_t swap_free)
+static void refresh_headroom(Manager *m, CgroupState *cg, uint64_t swap_free)
 {
+	BudgetCgroup *bc = &cg->budget;
 	bc->headroom_known = false;
-	if (!bc->memcg)
+	if (bc->memcg != BUDGET_MEMCG_YES)
 		return;
 	uint64_t h;
 	int r = cgroup_headroom(m, cg->path, swap_free, &h);
@@ -568,44 +475,117 @@ static void refresh_headroom(Manager *m, CgroupState *cg, BudgetCgroup *bc, uint
 	bc->headroom_known = true;
 }
 
-static void check_memcg(Manager *m, CgroupState *cg, BudgetCgroup *bc, bool force)
+/* Returns whether it checked (rather than kept the cached answer). */
+static bool check_memcg(Manager *m, CgroupState *cg, bool force)
 {
 	/* Two path lookups in cgroupfs per cgroup: a third of a 1000-cgroup
 	 * sweep. Whether "memory" is in the parent's subtree_control changes
 	 * rarely; 30 s is soon enough to notice. */
+	BudgetCgroup *bc = &cg->budget;
 	uint64_t now = monotonic_usec();
 	if (!force && bc->memcg_checked_usec && now - bc->memcg_checked_usec < 30 * 1000000ULL)
-		return;
+		return false;
 	bc->memcg_checked_usec = now;
 	int r = cg_memory_supported(m->cgroup_mount, cg->path);
-	bc->memcg = r >= 0;
-	if (!bc->memcg && r == -EOPNOTSUPP) {
-		if (!bc->unsupported_logged)
-			log_warning("cgroup %s has no cgroup v2 memory controller (a hybrid hierarchy, or "
-				    "\"memory\" "
-				    "missing from its parent's cgroup.subtree_control): headroom and swap "
-				    "budgets "
-				    "are unsupported there, State=unsupported; only the merge budget applies",
-				    cg->path);
-		bc->unsupported_logged = true;
-		if (cg->status == CGROUP_MERGING)
-			cg->status = CGROUP_UNSUPPORTED;
-	} else if (bc->memcg && cg->status == CGROUP_UNSUPPORTED) {
-		cg->status = CGROUP_MERGING;
-		bc->unsupported_logged = false;
+	bc->memcg = r >= 0 ? BUDGET_MEMCG_YES : r == -EOPNOTSUPP ? BUDGET_MEMCG_NO : BUDGET_MEMCG_UNKNOWN;
+	return true;
+}
+
+static BudgetFacts facts_of(Manager *m, CgroupState *cg, BudgetEvent event)
+{
+	const BudgetCgroup *bc = &cg->budget;
+	return (BudgetFacts){
+		.event = event,
+		.status = cg->status,
+		.enabled = cg->enabled,
+		.memcg = bc->memcg,
+		.unsupported_logged = bc->unsupported_logged,
+		.merging_pages = cg->merging_pages,
+		.zero_pages = cg->zero_pages,
+		.in =
+			{
+				.page_size = m->page_size,
+				.merge_budget = cg->merge_budget,
+				.headroom_known = bc->headroom_known,
+				.headroom = bc->headroom,
+				.margin = m->config.headroom_margin,
+				.unmerge_room = BUDGET_UNLIMITED,
+			},
+		.ksm_busy = budget_ksm_busy(m),
+		.unmerged = bc->unmerged,
+		.n_unmerged = bc->n_unmerged,
+		.self = getpid(),
+	};
+}
+
+/* The state part of a decision; returns the status before it. */
+static CgroupStatus apply_decision(CgroupState *cg, const BudgetDecision *d)
+{
+	BudgetCgroup *bc = &cg->budget;
+	CgroupStatus was = cg->status;
+	if (d->log_unsupported)
+		log_warning("cgroup %s has no cgroup v2 memory controller (a hybrid hierarchy, or \"memory\" "
+			    "missing from its parent's cgroup.subtree_control): headroom and swap budgets "
+			    "are unsupported there, State=unsupported; only the merge budget applies",
+			    cg->path);
+	bc->unsupported_logged = d->unsupported_logged;
+	if (d->reset_unmerged) {
+		bc->n_unmerged = 0;
+		bc->generation++;
 	}
+	cg->status = d->status;
+	return was;
+}
+
+static int decide(Manager *m, CgroupState *cg, BudgetEvent event, bool memcg_checked,
+		  uint64_t old_merge_budget)
+{
+	BudgetFacts f = facts_of(m, cg, event);
+	f.memcg_checked = memcg_checked;
+	f.old_merge_budget = old_merge_budget;
+	_cleanup_(budget_decision_done) BudgetDecision d = {};
+	int r = budget_decide(&f, &d);
+	if (r < 0)
+		return r;
+	return apply_decision(cg, &d);
+}
+
+/* The per-process figures of an over-budget cgroup. */
+static int read_procs(Manager *m, CgroupState *cg, BudgetProc **ret, size_t *ret_n)
+{
+	_cleanup_free_ pid_t *pids = NULL;
+	size_t n = 0;
+	int r = cg_list_procs(m->cgroup_mount, cg->path, &pids, &n);
+	if (r < 0)
+		return r;
+	_cleanup_free_ BudgetProc *procs = calloc(MAX(n, (size_t)1), sizeof(BudgetProc));
+	if (!procs)
+		return -ENOMEM;
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		KsmStat st;
+		if (ksm_stat_read(m->proc_root, pids[i], &st) < 0)
+			continue; /* exited meanwhile */
+		if (st.merge_any == KSM_TRISTATE_NO)
+			continue; /* 6.14+: already off, the figures lag */
+		procs[k++] = (BudgetProc){pids[i], st.merging_pages, st.zero_pages};
+	}
+	*ret = TAKE_PTR(procs);
+	*ret_n = k;
+	return 0;
 }
 
 static void evaluate(Manager *m, CgroupState *cg)
 {
-	BudgetCgroup *bc = bc_get(cg);
-	BudgetManager *bm = bm_get(m);
-	if (!bc || !bm || !m->cgroup_mount)
+	BudgetCgroup *bc = &cg->budget;
+	BudgetManager *bm = &m->budget;
+	if (!m->cgroup_mount)
 		return;
 
-	check_memcg(m, cg, bc, false);
-	if (bc->memcg && (cg->swap_budget != UINT64_MAX || bc->swap_applied_valid || bm->n_saved > 0)) {
-		int r = apply_swap_budget(m, cg, bc);
+	bool checked = check_memcg(m, cg, false);
+	if (bc->memcg == BUDGET_MEMCG_YES &&
+	    (cg->swap_budget != UINT64_MAX || bc->swap_applied_valid || bm->n_saved > 0)) {
+		int r = apply_swap_budget(m, cg);
 		if (r < 0 && r != -ENOENT)
 			log_warning_errno(r, "Cannot apply the swap budget of %s: %m", cg->path);
 	}
@@ -614,78 +594,49 @@ static void evaluate(Manager *m, CgroupState *cg)
 	uint64_t room = BUDGET_UNLIMITED;
 	if (system_room(m, true, &mi, &room) < 0)
 		room = BUDGET_UNLIMITED;
-	refresh_headroom(m, cg, bc, mi.swap_free);
+	refresh_headroom(m, cg, mi.swap_free);
 
-	if (cg->status == CGROUP_DISABLED || !cg->enabled)
+	BudgetFacts f = facts_of(m, cg, BUDGET_EVENT_EVALUATE);
+	f.memcg_checked = checked;
+	f.in.unmerge_room = bc->headroom_known ? bc->headroom : room;
+	_cleanup_(budget_decision_done) BudgetDecision d = {};
+	if (budget_decide(&f, &d) < 0)
 		return;
-
-	BudgetInput in = {
-		.page_size = m->page_size,
-		.merge_budget = cg->merge_budget,
-		.headroom_known = bc->headroom_known,
-		.headroom = bc->headroom,
-		.margin = m->config.headroom_margin,
-		.unmerge_room = bc->headroom_known ? bc->headroom : room,
-	};
-	bc->limit = budget_safe_limit(&in, NULL);
-	uint64_t debt = budget_cgroup_debt(cg->merging_pages, cg->zero_pages, m->page_size);
-	if (debt <= bc->limit)
-		return;
-
-	/* Over: per-process figures, without those already unmerged. */
-	_cleanup_free_ pid_t *pids = NULL;
-	size_t n = 0;
-	if (cg_list_procs(m->cgroup_mount, cg->path, &pids, &n) < 0)
-		return;
-	_cleanup_free_ BudgetProc *procs = calloc(MAX(n, (size_t)1), sizeof(BudgetProc));
-	if (!procs)
-		return;
-	size_t k = 0;
-	for (size_t i = 0; i < n; i++) {
-		KsmStat st;
-		if (pids[i] == getpid() || unmerged_has(bc, pids[i]))
-			continue;
-		if (ksm_stat_read(m->proc_root, pids[i], &st) < 0)
-			continue;
-		if (st.merge_any == KSM_TRISTATE_NO)
-			continue; /* 6.14+: already off, the figures lag */
-		procs[k++] = (BudgetProc){pids[i], st.merging_pages, st.zero_pages};
+	_cleanup_free_ BudgetProc *procs = NULL;
+	if (d.need_procs) {
+		if (read_procs(m, cg, &procs, &f.n_procs) < 0)
+			return;
+		f.procs = procs;
+		f.procs_read = true;
+		budget_decision_done(&d);
+		if (budget_decide(&f, &d) < 0)
+			return;
 	}
-	_cleanup_free_ size_t *sel = NULL;
-	BudgetVerdict v;
-	if (budget_plan(procs, k, &in, &sel, &v) < 0 || !v.over)
+	CgroupStatus was = apply_decision(cg, &d);
+	if (!d.budget_exceeded)
 		return;
 
 	char text[BUDGET_VERDICT_MAX], h[FORMAT_BYTES_MAX];
-	bool was_over = cg->status == CGROUP_OVER_BUDGET;
-	cg->status = CGROUP_OVER_BUDGET;
-	log_warning("cgroup %s %s", cg->path, budget_verdict_format(&v, &in, text, sizeof(text)));
-	if (v.n_unsafe)
+	log_warning("cgroup %s %s", cg->path, budget_verdict_format(&d.verdict, &f.in, text, sizeof(text)));
+	if (d.verdict.n_unsafe)
 		log_warning(
 			"cgroup %s: %zu processes stay merged: unmerging them would need more than the %s of "
 			"room left (it would OOM-kill in the cgroup); raise memory.max or allow swap",
-			cg->path, v.n_unsafe, format_bytes(h, sizeof(h), in.unmerge_room));
-	emit_budget_exceeded(m, cg, v.debt, v.limit);
-	if (!was_over)
+			cg->path, d.verdict.n_unsafe, format_bytes(h, sizeof(h), f.in.unmerge_room));
+	emit_budget_exceeded(m, cg, d.verdict.debt, d.verdict.limit);
+	if (was != CGROUP_OVER_BUDGET)
 		manager_emit_cgroup_changed(m, cg);
 
-	if (v.n_unmerge == 0)
-		return;
-	if (budget_ksm_busy(m)) {
+	if (d.unmerge_later)
 		log_info("cgroup %s: an unmerge is running, unmerging at the next sweep", cg->path);
+	if (d.n_unmerge == 0)
 		return;
-	}
-	_cleanup_free_ pid_t *chosen = calloc(v.n_unmerge, sizeof(pid_t));
-	if (!chosen)
-		return;
-	for (size_t i = 0; i < v.n_unmerge; i++)
-		chosen[i] = procs[sel[i]].pid;
-	if (proc_job_prepare(&bm->procs, chosen, v.n_unmerge) < 0)
+	if (proc_job_prepare(&bm->procs, d.unmerge, d.n_unmerge) < 0)
 		return;
 	bm->job_cgroup = strdup(cg->path);
 	bm->job_generation = bc->generation;
 	sd_bus_error error = SD_BUS_ERROR_NULL;
-	if (start_worker(m, JOB_CGROUP_OVER_BUDGET,
+	if (start_worker(m, BUDGET_JOB_CGROUP_OVER_BUDGET,
 			 (UnmergeWorkerParams){.job = UNMERGE_JOB_CUSTOM,
 					       .job_fn = job_merge_any_off,
 					       .job_data = &bm->procs,
@@ -694,7 +645,7 @@ static void evaluate(Manager *m, CgroupState *cg)
 		log_error("cgroup %s: %s", cg->path, error.message);
 		sd_bus_error_free(&error);
 		proc_job_done(&bm->procs);
-		bm->job_cgroup = mfree_str(bm->job_cgroup);
+		bm->job_cgroup = mfree(bm->job_cgroup);
 	}
 }
 
@@ -712,9 +663,9 @@ void budget_cgroup_added(Manager *m, CgroupState *cg)
 
 static void apply_scan_policy(Manager *m)
 {
-	BudgetManager *bm = bm_get(m);
+	BudgetManager *bm = &m->budget;
 	const Config *c = &m->config;
-	if (!bm || c->scan_policy == SCAN_POLICY_KERNEL || budget_ksm_busy(m))
+	if (c->scan_policy == SCAN_POLICY_KERNEL || budget_ksm_busy(m))
 		return;
 
 	ScanPolicyConfig pc = SCAN_POLICY_CONFIG_DEFAULT;
@@ -810,11 +761,10 @@ void budget_sweep_done(Manager *m)
 
 int budget_set(Manager *m, CgroupState *cg, uint64_t merge_budget, uint64_t swap_budget, sd_bus_error *error)
 {
-	BudgetCgroup *bc = bc_get(cg);
-	if (!bc)
-		return sd_bus_error_set_errno(error, ENOMEM);
-	check_memcg(m, cg, bc, true);
-	if (swap_budget != UINT64_MAX && !bc->memcg)
+	BudgetCgroup *bc = &cg->budget;
+	check_memcg(m, cg, true);
+	(void)decide(m, cg, BUDGET_EVENT_MEMCG, true, 0);
+	if (swap_budget != UINT64_MAX && bc->memcg != BUDGET_MEMCG_YES)
 		return sd_bus_error_setf(
 			error, PM_ERROR_NO_MEMORY_CONTROLLER,
 			"cgroup %s has no cgroup v2 memory controller (a hybrid cgroup hierarchy, or "
@@ -834,8 +784,8 @@ int budget_set(Manager *m, CgroupState *cg, uint64_t merge_budget, uint64_t swap
 	uint64_t old_budget = cg->merge_budget, old_swap = cg->swap_budget;
 	cg->merge_budget = merge_budget;
 	cg->swap_budget = swap_budget;
-	if (bc->memcg) {
-		int r = apply_swap_budget(m, cg, bc);
+	if (bc->memcg == BUDGET_MEMCG_YES) {
+		int r = apply_swap_budget(m, cg);
 		if (r < 0) {
 			cg->swap_budget = old_swap;
 			cg->merge_budget = old_budget;
@@ -844,13 +794,9 @@ int budget_set(Manager *m, CgroupState *cg, uint64_t merge_budget, uint64_t swap
 						 swap_budget, cg->path, strerror(-r));
 		}
 	}
-	/* Raising the budget lets an over-budget cgroup merge again. */
-	if (cg->status == CGROUP_OVER_BUDGET && merge_budget > old_budget) {
-		cg->status = bc->memcg ? CGROUP_MERGING : CGROUP_UNSUPPORTED;
-		bc->n_unmerged = 0;
-		bc->generation++;
+	int was = decide(m, cg, BUDGET_EVENT_BUDGET_SET, false, old_budget);
+	if (was == CGROUP_OVER_BUDGET && cg->status != CGROUP_OVER_BUDGET)
 		log_info("cgroup %s: merge budget raised, merging again", cg->path);
-	}
 	char b[FORMAT_BYTES_MAX], s[FORMAT_BYTES_MAX];
 	log_info("Budgets of %s: merge %s, swap %s (SetBudget)", cg->path,
 		 merge_budget == UINT64_MAX ? "unlimited" : format_bytes(b, sizeof(b), merge_budget),
@@ -868,13 +814,7 @@ int budget_set(Manager *m, CgroupState *cg, uint64_t merge_budget, uint64_t swap
 
 void budget_cgroup_enabled(Manager *m, CgroupState *cg)
 {
-	BudgetCgroup *bc = cg->budget;
-	if (bc) {
-		bc->n_unmerged = 0;
-		bc->generation++;
-	}
-	if (cg->status == CGROUP_OVER_BUDGET)
-		cg->status = CGROUP_MERGING;
+	(void)decide(m, cg, BUDGET_EVENT_ENABLE, false, 0);
 }
 
 static int insufficient(sd_bus_error *error, const char *fmt, ...) _printf_(2, 3);
@@ -891,10 +831,8 @@ static int insufficient(sd_bus_error *error, const char *fmt, ...)
 
 int budget_disable_cgroup(Manager *m, CgroupState *cg, sd_bus_error *error)
 {
-	BudgetManager *bm = bm_get(m);
-	BudgetCgroup *bc = bc_get(cg);
-	if (!bm || !bc)
-		return sd_bus_error_set_errno(error, ENOMEM);
+	BudgetManager *bm = &m->budget;
+	BudgetCgroup *bc = &cg->budget;
 	if (!cg->enabled)
 		return 0;
 	if (budget_ksm_busy(m))
@@ -903,11 +841,12 @@ int budget_disable_cgroup(Manager *m, CgroupState *cg, sd_bus_error *error)
 	/* The same rule as the sweep: unmerging must fit in the cgroup. */
 	if (sweep_cgroup(m, cg) == -ENOENT)
 		return sd_bus_error_setf(error, PM_ERROR_NO_SUCH_CGROUP, "The cgroup is gone");
-	check_memcg(m, cg, bc, true);
+	check_memcg(m, cg, true);
+	(void)decide(m, cg, BUDGET_EVENT_MEMCG, true, 0);
 	MemInfo mi = {};
 	uint64_t room = BUDGET_UNLIMITED;
 	(void)system_room(m, false, &mi, &room);
-	refresh_headroom(m, cg, bc, mi.swap_free);
+	refresh_headroom(m, cg, mi.swap_free);
 	uint64_t debt = budget_cgroup_debt(cg->merging_pages, cg->zero_pages, m->page_size);
 	uint64_t fit_room = bc->headroom_known ? bc->headroom : room;
 	if (!budget_cgroup_unmerge_fits(debt, fit_room, m->config.headroom_margin)) {
@@ -933,7 +872,7 @@ int budget_disable_cgroup(Manager *m, CgroupState *cg, sd_bus_error *error)
 	if (r < 0)
 		return sd_bus_error_set_errno(error, -r);
 	bm->job_cgroup = strdup(cg->path);
-	r = start_worker(m, JOB_CGROUP_DISABLE,
+	r = start_worker(m, BUDGET_JOB_CGROUP_DISABLE,
 			 (UnmergeWorkerParams){.job = UNMERGE_JOB_CUSTOM,
 					       .job_fn = job_merge_any_off,
 					       .job_data = &bm->procs,
@@ -941,11 +880,11 @@ int budget_disable_cgroup(Manager *m, CgroupState *cg, sd_bus_error *error)
 			 error);
 	if (r < 0) {
 		proc_job_done(&bm->procs);
-		bm->job_cgroup = mfree_str(bm->job_cgroup);
+		bm->job_cgroup = mfree(bm->job_cgroup);
 		return r;
 	}
 	cg->enabled = false;
-	cg->status = CGROUP_DISABLED;
+	(void)decide(m, cg, BUDGET_EVENT_DISABLE, true, 0);
 	(void)manager_persist(m);
 	manager_emit_cgroup_changed(m, cg);
 	log_info("DisableCgroup %s: switching merge-any off in %zu processes (debt %" PRIu64 " bytes)",
@@ -979,11 +918,10 @@ int budget_unmerge_all(Manager *m, bool force, sd_bus_error *error)
 
 	/* Each managed cgroup must also be able to take its copies back. */
 	for (CgroupState *cg = m->cgroups; cg; cg = cg->next) {
-		BudgetCgroup *bc = bc_get(cg);
-		if (!bc)
-			continue;
-		check_memcg(m, cg, bc, true);
-		refresh_headroom(m, cg, bc, mi.swap_free);
+		BudgetCgroup *bc = &cg->budget;
+		check_memcg(m, cg, true);
+		(void)decide(m, cg, BUDGET_EVENT_MEMCG, true, 0);
+		refresh_headroom(m, cg, mi.swap_free);
 		uint64_t debt = budget_cgroup_debt(cg->merging_pages, cg->zero_pages, m->page_size);
 		if (!bc->headroom_known ||
 		    budget_cgroup_unmerge_fits(debt, bc->headroom, m->config.headroom_margin))
@@ -1001,12 +939,12 @@ int budget_unmerge_all(Manager *m, bool force, sd_bus_error *error)
 				    cg->path, debt, bc->headroom, m->config.headroom_margin);
 	}
 
-	r = start_worker(m, JOB_UNMERGE_ALL,
+	r = start_worker(m, BUDGET_JOB_UNMERGE_ALL,
 			 (UnmergeWorkerParams){.job = UNMERGE_JOB_ALL, .run_after = desired_run(m)}, error);
 	if (r < 0)
 		return r;
 	log_info("UnmergeAll%s started (pid %d): %s", force ? "(force)" : "",
-		 (int)unmerge_worker_pid(bm_get(m)->worker), text);
+		 (int)unmerge_worker_pid(m->budget.worker), text);
 	emit_ksm_changed(m);
 	return 0;
 }
@@ -1023,10 +961,8 @@ int budget_set_merge_across_nodes(Manager *m, bool on, sd_bus_error *error)
 			"This kernel has no merge_across_nodes (it is built without NUMA): %s", strerror(-r));
 	if (cur == (uint64_t)on)
 		return 0;
-	BudgetManager *bm = bm_get(m);
-	if (!bm)
-		return sd_bus_error_set_errno(error, ENOMEM);
-	r = start_worker(m, JOB_MERGE_ACROSS_NODES,
+	BudgetManager *bm = &m->budget;
+	r = start_worker(m, BUDGET_JOB_MERGE_ACROSS_NODES,
 			 (UnmergeWorkerParams){.job = UNMERGE_JOB_MERGE_ACROSS_NODES,
 					       .merge_across_nodes = on,
 					       .run_after = desired_run(m)},
@@ -1044,11 +980,11 @@ int budget_set_merge_across_nodes(Manager *m, bool on, sd_bus_error *error)
 
 void budget_cgroup_dropped(Manager *m, CgroupState *cg)
 {
-	BudgetManager *bm = m->budget;
-	if (!bm || !m->cgroup_mount)
+	BudgetManager *bm = &m->budget;
+	if (!m->cgroup_mount)
 		return;
 	swap_saved_load(m, bm);
-	SwapSaved *s = swap_saved_find(bm, cg->path);
+	BudgetSwapSaved *s = swap_saved_find(bm, cg->path);
 	if (!s)
 		return;
 	/* The container is gone: its cgroup gets its own memory.swap.max back
@@ -1063,26 +999,20 @@ void budget_cgroup_dropped(Manager *m, CgroupState *cg)
 
 void budget_cgroup_free(CgroupState *cg)
 {
-	BudgetCgroup *bc = cg->budget;
-	if (bc)
-		free(bc->unmerged);
-	free(bc);
-	cg->budget = NULL;
+	cg->budget.unmerged = mfree(cg->budget.unmerged);
+	cg->budget.n_unmerged = 0;
 }
 
 void budget_manager_free(Manager *m)
 {
-	BudgetManager *bm = m->budget;
-	if (bm) {
-		/* Exiting mid-unmerge: kill the child, run put back */
-		bm->worker = unmerge_worker_free(bm->worker);
-		proc_job_done(&bm->procs);
-		free(bm->job_cgroup);
-		sd_bus_message_unref(bm->reply);
-		for (size_t i = 0; i < bm->n_saved; i++)
-			free(bm->saved[i].path);
-		free(bm->saved);
-		free(bm);
-	}
-	m->budget = NULL;
+	BudgetManager *bm = &m->budget;
+	/* Exiting mid-unmerge: kill the child, run put back */
+	bm->worker = unmerge_worker_free(bm->worker);
+	proc_job_done(&bm->procs);
+	bm->job_cgroup = mfree(bm->job_cgroup);
+	bm->reply = sd_bus_message_unref(bm->reply);
+	for (size_t i = 0; i < bm->n_saved; i++)
+		free(bm->saved[i].path);
+	bm->saved = mfree(bm->saved);
+	bm->n_saved = 0;
 }

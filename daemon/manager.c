@@ -29,18 +29,6 @@
 #include "sweep.h"
 #include "util.h"
 
-static const char *const cgroup_status_names[_CGROUP_STATUS_MAX] = {
-	[CGROUP_MERGING] = "merging",
-	[CGROUP_OVER_BUDGET] = "over-budget",
-	[CGROUP_DISABLED] = "disabled",
-	[CGROUP_UNSUPPORTED] = "unsupported",
-};
-
-const char *cgroup_status_name(CgroupStatus s)
-{
-	return s >= 0 && s < _CGROUP_STATUS_MAX ? cgroup_status_names[s] : "unknown";
-}
-
 int manager_new(Manager **ret)
 {
 	Manager *m = calloc(1, sizeof(*m));
@@ -407,11 +395,9 @@ CgroupState *manager_find_cgroup(Manager *m, const char *s)
 
 int manager_enable_cgroup(Manager *m, CgroupState *cg, sd_bus_error *error)
 {
-	budget_cgroup_enabled(m, cg); /* over-budget merges again */
+	budget_cgroup_enabled(m, cg); /* over-budget or disabled merges again */
 	if (!cg->enabled) {
 		cg->enabled = true;
-		if (cg->status == CGROUP_DISABLED)
-			cg->status = CGROUP_MERGING;
 		int r = manager_persist(m);
 		if (r < 0)
 			return sd_bus_error_set_errnof(error, -r, "Cannot save state: %s", strerror(-r));

@@ -6,8 +6,8 @@
  * connection, the configuration and the registry of containers and the
  * cgroups they live in. Each managed cgroup is a CgroupState with one D-Bus
  * object. Code that grows the daemon (budgets, unmerge worker, trust-domain
- * policy) hangs off the seams in budget.h and policy.h and may
- * keep its own data in Manager.budget / CgroupState.budget.
+ * policy) hangs off the seams in budget.h and policy.h; budget.c keeps its
+ * state in Manager.budget / CgroupState.budget (budget-state.h).
  */
 
 #include <stdbool.h>
@@ -16,6 +16,7 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
+#include "budget-state.h"
 #include "bus-contract.h"
 #include "config.h"
 #include "kernel-features.h"
@@ -25,16 +26,6 @@
 typedef struct Manager Manager;
 typedef struct CgroupState CgroupState;
 typedef struct Container Container;
-
-typedef enum CgroupStatus {
-	CGROUP_MERGING,
-	CGROUP_OVER_BUDGET,
-	CGROUP_DISABLED,
-	CGROUP_UNSUPPORTED,
-	_CGROUP_STATUS_MAX,
-} CgroupStatus;
-
-const char *cgroup_status_name(CgroupStatus s); /* merging|over-budget|disabled|unsupported */
 
 /* One registered container (RegisterContainer id). */
 struct Container {
@@ -80,7 +71,7 @@ struct CgroupState {
 	struct SweepProc *procs; /* sorted by pid */
 	size_t n_procs;
 
-	void *budget; /* budget.c's per-cgroup data */
+	BudgetCgroup budget; /* budget.c's */
 	CgroupState *next, *prev;
 };
 
@@ -120,7 +111,7 @@ struct Manager {
 	pid_t *sweep_pids;
 	size_t sweep_pids_size;
 
-	void *budget; /* budget.c's data */
+	BudgetManager budget; /* budget.c's */
 };
 
 int manager_new(Manager **ret);

@@ -3,6 +3,8 @@
 
 /* Small helpers the daemon files share (not worth a lib/ API change). */
 
+#include <stdlib.h>
+
 #include "log.h"
 
 #define log_oom() log_error_errno(ENOMEM, "Out of memory")
@@ -15,4 +17,11 @@ static inline const char *strempty(const char *s)
 static inline const char *strna(const char *s)
 {
 	return s ?: "n/a";
+}
+
+/* p = mfree(p): free and forget in one expression. */
+static inline void *mfree(void *p)
+{
+	free(p);
+	return NULL;
 }

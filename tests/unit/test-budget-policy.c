@@ -299,6 +299,187 @@ static void test_verdict_format(void **state)
 			       "(budget unlimited, headroom 3.0 MiB"));
 }
 
+static BudgetFacts facts(BudgetEvent ev, CgroupStatus status)
+{
+	return (BudgetFacts){
+		.event = ev,
+		.status = status,
+		.enabled = true,
+		.memcg = BUDGET_MEMCG_YES,
+		.memcg_checked = true,
+		.in = {.page_size = PS, .merge_budget = 100 * PS, .unmerge_room = BUDGET_UNLIMITED},
+		.self = 1,
+	};
+}
+
+static void test_decide_memcg(void **state)
+{
+	BudgetDecision d;
+	/* no memory controller: unsupported, warned once */
+	BudgetFacts f = facts(BUDGET_EVENT_EVALUATE, CGROUP_MERGING);
+	f.memcg = BUDGET_MEMCG_NO;
+	assert_int_equal(budget_decide(&f, &d), 0);
+	assert_int_equal(d.status, CGROUP_UNSUPPORTED);
+	assert_true(d.log_unsupported && d.unsupported_logged);
+	f.status = d.status;
+	f.unsupported_logged = true;
+	assert_int_equal(budget_decide(&f, &d), 0);
+	assert_int_equal(d.status, CGROUP_UNSUPPORTED);
+	assert_false(d.log_unsupported);
+	/* over-budget and disabled stay what they are */
+	f.status = CGROUP_OVER_BUDGET;
+	assert_int_equal(budget_decide(&f, &d), 0);
+	assert_int_equal(d.status, CGROUP_OVER_BUDGET);
+	/* the controller appears: merging again, and a later loss warns again */
+	f = facts(BUDGET_EVENT_EVALUATE, CGROUP_UNSUPPORTED);
+	f.unsupported_logged = true;
+	assert_int_equal(budget_decide(&f, &d), 0);
+	assert_int_equal(d.status, CGROUP_MERGING);
+	assert_false(d.unsupported_logged);
+	/* a failed check (the cgroup may be gone) changes nothing */
+	f.memcg = BUDGET_MEMCG_UNKNOWN;
+	assert_int_equal(budget_decide(&f, &d), 0);
+	assert_int_equal(d.status, CGROUP_UNSUPPORTED);
+	assert_true(d.unsupported_logged);
+	/* nor does a cached answer: State follows fresh checks only */
+	f = facts(BUDGET_EVENT_MEMCG, CGROUP_MERGING);
+	f.memcg = BUDGET_MEMCG_NO;
+	f.memcg_checked = false;
+	assert_int_equal(budget_decide(&f, &d), 0);
+	assert_int_equal(d.status, CGROUP_MERGING);
+	assert_false(d.log_unsupported);
+	f.memcg_checked = true;
+	assert_int_equal(budget_decide(&f, &d), 0);
+	assert_int_equal(d.status, CGROUP_UNSUPPORTED);
+}
+
+static void test_decide_evaluate(void **state)
+{
+	BudgetDecision d;
+	BudgetFacts f = facts(BUDGET_EVENT_EVALUATE, CGROUP_MERGING);
+	/* under: nothing; the debt counts zero pages */
+	f.merging_pages = 60;
+	f.zero_pages = 40;
+	assert_int_equal(budget_decide(&f, &d), 0);
+	assert_int_equal(d.debt, 100 * PS);
+	assert_int_equal(d.limit, 100 * PS);
+	assert_false(d.need_procs || d.budget_exceeded);
+	assert_int_equal(d.status, CGROUP_MERGING);
+	/* one zero page more: over on the sums, the processes are needed */
+	f.zero_pages = 41;
+	assert_int_equal(budget_decide(&f, &d), 0);
+	assert_true(d.need_procs);
+	assert_false(d.budget_exceeded);
+	assert_int_equal(d.status, CGROUP_MERGING);
+
+	/* with them: pagemeldd itself and processes already unmerged are
+	 * left out, the biggest of the rest is unmerged */
+	BudgetProc procs[] = {{1, 500, 0}, {10, 30, 11}, {11, 50, 0}, {12, 20, 0}};
+	pid_t unmerged[] = {12};
+	f.procs = procs;
+	f.n_procs = ELEMENTSOF(procs);
+	f.procs_read = true;
+	f.unmerged = unmerged;
+	f.n_unmerged = 1;
+	/* their sum is under the limit: over only on the lagging sums,
+	 * neither over budget nor anything to unmerge */
+	assert_int_equal(budget_decide(&f, &d), 0);
+	assert_false(d.need_procs);
+	assert_int_equal(d.verdict.debt, 91 * PS);
+	assert_int_equal(d.verdict.limit, 100 * PS);
+	assert_false(d.verdict.over || d.budget_exceeded);
+	assert_int_equal(d.status, CGROUP_MERGING);
+	assert_int_equal(d.n_unmerge, 0);
+
+	f.in.merge_budget = 60 * PS;
+	assert_int_equal(budget_decide(&f, &d), 0);
+	assert_true(d.budget_exceeded);
+	assert_int_equal(d.n_unmerge, 1);
+	assert_int_equal(d.unmerge[0], 11);
+	assert_int_equal(d.verdict.debt_after, 41 * PS);
+	budget_decision_done(&d);
+	assert_null(d.unmerge);
+
+	/* an unmerge already runs: the same verdict, unmerging deferred */
+	f.ksm_busy = true;
+	assert_int_equal(budget_decide(&f, &d), 0);
+	assert_true(d.budget_exceeded && d.unmerge_later);
+	assert_int_equal(d.n_unmerge, 0);
+	assert_int_equal(d.status, CGROUP_OVER_BUDGET);
+
+	/* disabled cgroups are not evaluated */
+	f.ksm_busy = false;
+	f.status = CGROUP_DISABLED;
+	f.enabled = false;
+	assert_int_equal(budget_decide(&f, &d), 0);
+	assert_false(d.need_procs || d.budget_exceeded);
+	assert_int_equal(d.n_unmerge, 0);
+	assert_int_equal(d.status, CGROUP_DISABLED);
+
+	f.in.page_size = 0;
+	assert_int_equal(budget_decide(&f, &d), -EINVAL);
+}
+
+static void test_decide_budget_set(void **state)
+{
+	BudgetDecision d;
+	/* raising the budget of an over-budget cgroup lets it merge again */
+	BudgetFacts f = facts(BUDGET_EVENT_BUDGET_SET, CGROUP_OVER_BUDGET);
+	f.old_merge_budget = 50 * PS;
+	assert_int_equal(budget_decide(&f, &d), 0);
+	assert_int_equal(d.status, CGROUP_MERGING);
+	assert_true(d.reset_unmerged);
+	/* ... unsupported without a memory controller */
+	f.memcg = BUDGET_MEMCG_NO;
+	assert_int_equal(budget_decide(&f, &d), 0);
+	assert_int_equal(d.status, CGROUP_UNSUPPORTED);
+	/* lowering or keeping it does not */
+	f.memcg = BUDGET_MEMCG_YES;
+	f.old_merge_budget = 100 * PS;
+	assert_int_equal(budget_decide(&f, &d), 0);
+	assert_int_equal(d.status, CGROUP_OVER_BUDGET);
+	assert_false(d.reset_unmerged);
+	/* a merging cgroup stays merging */
+	f = facts(BUDGET_EVENT_BUDGET_SET, CGROUP_MERGING);
+	f.old_merge_budget = 50 * PS;
+	assert_int_equal(budget_decide(&f, &d), 0);
+	assert_int_equal(d.status, CGROUP_MERGING);
+	assert_false(d.reset_unmerged);
+}
+
+static void test_decide_enable_disable(void **state)
+{
+	BudgetDecision d;
+	static const CgroupStatus from[] = {CGROUP_OVER_BUDGET, CGROUP_DISABLED, CGROUP_MERGING};
+	for (size_t i = 0; i < ELEMENTSOF(from); i++) {
+		/* merging until the next memory controller check says otherwise */
+		BudgetFacts f = facts(BUDGET_EVENT_ENABLE, from[i]);
+		f.memcg_checked = false;
+		assert_int_equal(budget_decide(&f, &d), 0);
+		assert_int_equal(d.status, CGROUP_MERGING);
+		assert_true(d.reset_unmerged);
+		f.memcg = BUDGET_MEMCG_NO;
+		assert_int_equal(budget_decide(&f, &d), 0);
+		assert_int_equal(d.status, CGROUP_MERGING);
+	}
+	/* an unsupported cgroup stays unsupported */
+	BudgetFacts u = facts(BUDGET_EVENT_ENABLE, CGROUP_UNSUPPORTED);
+	u.memcg = BUDGET_MEMCG_NO;
+	u.memcg_checked = false;
+	assert_int_equal(budget_decide(&u, &d), 0);
+	assert_int_equal(d.status, CGROUP_UNSUPPORTED);
+	BudgetFacts f = facts(BUDGET_EVENT_DISABLE, CGROUP_OVER_BUDGET);
+	assert_int_equal(budget_decide(&f, &d), 0);
+	assert_int_equal(d.status, CGROUP_DISABLED);
+	f.status = CGROUP_UNSUPPORTED;
+	f.memcg = BUDGET_MEMCG_NO;
+	f.unsupported_logged = true;
+	assert_int_equal(budget_decide(&f, &d), 0);
+	assert_int_equal(d.status, CGROUP_DISABLED);
+	assert_string_equal(cgroup_status_name(CGROUP_OVER_BUDGET), "over-budget");
+	assert_string_equal(cgroup_status_name(_CGROUP_STATUS_MAX), "unknown");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -312,6 +493,10 @@ int main(void)
 		cmocka_unit_test(test_unmerge_prediction),
 		cmocka_unit_test(test_cgroup_fits),
 		cmocka_unit_test(test_verdict_format),
+		cmocka_unit_test(test_decide_memcg),
+		cmocka_unit_test(test_decide_evaluate),
+		cmocka_unit_test(test_decide_budget_set),
+		cmocka_unit_test(test_decide_enable_disable),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * Budget state, owned by budget.c: BudgetManager is a value member of the
+ * Manager (the unmerge worker and its job, the saved memory.swap.max values,
+ * the scan policy's last figures), BudgetCgroup one of each CgroupState. The
+ * rules over it are budget_decide() (budget-policy.c, pure).
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <systemd/sd-bus.h>
+
+#include "budget-policy.h"
+#include "meminfo.h"
+#include "unmerge-worker.h"
+
+typedef enum BudgetJob {
+	BUDGET_JOB_NONE,
+	BUDGET_JOB_UNMERGE_ALL,
+	BUDGET_JOB_MERGE_ACROSS_NODES,
+	BUDGET_JOB_CGROUP_DISABLE,
+	BUDGET_JOB_CGROUP_OVER_BUDGET,
+} BudgetJob;
+
+/* What the forked child needs to switch merge-any off in processes. */
+typedef struct BudgetProcJob {
+	size_t n;
+	pid_t *pids;
+	int *pidfds; /* opened in pagemeldd, so the child acts on exactly these */
+} BudgetProcJob;
+
+typedef struct BudgetSwapSaved {
+	char *path;
+	uint64_t prev;
+} BudgetSwapSaved;
+
+typedef struct BudgetManager {
+	UnmergeWorker *worker;
+	BudgetJob job;
+	char *job_cgroup; /* path: the cgroup may be dropped while the job runs */
+	unsigned job_generation;
+	BudgetProcJob procs;
+	sd_bus_message *reply; /* deferred method reply */
+
+	/* memory.swap.max values we replaced, persisted in the state dir so a
+	 * restart still puts them back */
+	BudgetSwapSaved *saved;
+	size_t n_saved;
+	bool saved_loaded;
+
+	bool advisor_warned;
+	uint64_t scan_pages, scan_sleep;
+
+	/* /proc/meminfo, read once per sweep rather than once per cgroup */
+	MemInfo meminfo;
+	uint64_t meminfo_usec;
+} BudgetManager;
+
+typedef struct BudgetCgroup {
+	BudgetMemcg memcg;
+	uint64_t memcg_checked_usec; /* the controller check is redone every 30 s, not every sweep */
+	bool unsupported_logged;
+	bool headroom_known;
+	uint64_t headroom; /* BUDGET_UNLIMITED when nothing binds */
+	uint64_t swap_applied; /* what we last wrote to memory.swap.max */
+	bool swap_applied_valid;
+	/* processes we switched merge-any off in: their ksm_stat lags until
+	 * ksmd walks them again, so their stale pages are not debt */
+	pid_t *unmerged;
+	size_t n_unmerged;
+	unsigned generation; /* bumped when the unmerged list is reset */
+} BudgetCgroup;
