@@ -12,11 +12,29 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
-#include <systemd/sd-bus.h>
 
 #include "budget-policy.h"
 #include "meminfo.h"
 #include "unmerge-worker.h"
+
+typedef struct Manager Manager;
+typedef struct CgroupState CgroupState;
+
+/* A deferred method's completion (DisableCgroup, SetMergeAcrossNodes): error
+ * is 0 or a negative errno (-EBUSY, -EOPNOTSUPP, ...), message says why ("" on
+ * success), what names the method. The bus glue sends the reply. */
+typedef void (*budget_reply_t)(void *userdata, int error, const char *what, const char *message);
+
+/* How budget.c reports up without calling the manager or the bus (set by the
+ * manager; any may be NULL). */
+typedef struct BudgetHooks {
+	/* a cgroup went over its limit (BudgetExceeded) */
+	void (*exceeded)(Manager *m, CgroupState *cg, uint64_t debt, uint64_t limit);
+	/* merge-any went off in a cgroup's processes: its figures are stale */
+	void (*cgroup_unmerged)(Manager *m, CgroupState *cg);
+	/* an UnmergeAll or SetMergeAcrossNodes worker ended (UnmergeFinished) */
+	void (*unmerge_finished)(Manager *m, bool ok, const char *error);
+} BudgetHooks;
 
 typedef enum BudgetJob {
 	BUDGET_JOB_NONE,
@@ -44,7 +62,9 @@ typedef struct BudgetManager {
 	char *job_cgroup; /* path: the cgroup may be dropped while the job runs */
 	unsigned job_generation;
 	BudgetProcJob procs;
-	sd_bus_message *reply; /* deferred method reply */
+	budget_reply_t reply; /* the deferred method reply of the job, if any */
+	void *reply_userdata;
+	const BudgetHooks *hooks;
 
 	/* memory.swap.max values we replaced, persisted in the state dir so a
 	 * restart still puts them back */
@@ -65,7 +85,7 @@ typedef struct BudgetCgroup {
 	uint64_t memcg_checked_usec; /* the controller check is redone every 30 s, not every sweep */
 	bool unsupported_logged;
 	bool headroom_known;
-	uint64_t headroom; /* BUDGET_UNLIMITED when nothing binds */
+	uint64_t headroom;     /* BUDGET_UNLIMITED when nothing binds */
 	uint64_t swap_applied; /* what we last wrote to memory.swap.max */
 	bool swap_applied_valid;
 	/* processes we switched merge-any off in: their ksm_stat lags until

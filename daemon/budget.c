@@ -26,20 +26,13 @@
 #include "macro.h"
 #include "meminfo.h"
 #include "quantity.h"
+#include "registry.h"
 #include "remote.h"
 #include "scan-policy.h"
-#include "sweep.h"
 #include "unmerge-worker.h"
 #include "util.h"
 
 #define SWAP_SAVED_FILE "swap-saved"
-
-static uint64_t monotonic_usec(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000;
-}
 
 static void proc_job_done(BudgetProcJob *j)
 {
@@ -217,40 +210,16 @@ static int cgroup_headroom(Manager *m, const char *path, uint64_t swap_free, uin
 	return 0;
 }
 
-static void emit_budget_props(Manager *m, CgroupState *cg)
-{
-	if (m->bus)
-		(void)sd_bus_emit_properties_changed(m->bus, cg->object_path, PAGEMELD_CGROUP_INTERFACE,
-						     "MergeBudget", "SwapBudget", "State", NULL);
-}
-
-static void emit_budget_exceeded(Manager *m, CgroupState *cg, uint64_t debt, uint64_t limit)
-{
-	if (!m->bus)
-		return;
-	int r = sd_bus_emit_signal(m->bus, PAGEMELD_MANAGER_PATH, PAGEMELD_MANAGER_INTERFACE,
-				   "BudgetExceeded", "ott", cg->object_path, debt, limit);
-	if (r < 0)
-		log_debug_errno(r, "Cannot emit BudgetExceeded: %m");
-}
-
-static void emit_unmerge_finished(Manager *m, bool ok, const char *error)
-{
-	if (!m->bus)
-		return;
-	int r = sd_bus_emit_signal(m->bus, PAGEMELD_MANAGER_PATH, PAGEMELD_MANAGER_INTERFACE,
-				   "UnmergeFinished", "bs", ok, error ?: "");
-	if (r < 0)
-		log_debug_errno(r, "Cannot emit UnmergeFinished: %m");
-}
-
-static void emit_ksm_changed(Manager *m)
+/* The kernel's KSM counters move: the cache is stale, KsmRun & co. changed. */
+static void ksm_changed(Manager *m)
 {
 	m->ksm_valid = false;
-	if (m->bus)
-		(void)sd_bus_emit_properties_changed(m->bus, PAGEMELD_MANAGER_PATH,
-						     PAGEMELD_MANAGER_INTERFACE, "KsmRun", "PagesShared",
-						     "PagesSharing", NULL);
+	manager_mark_dirty(m, MANAGER_DIRTY_KSM);
+}
+
+void budget_set_hooks(Manager *m, const BudgetHooks *hooks)
+{
+	m->budget.hooks = hooks;
 }
 
 /* ---- the worker ---- */
@@ -289,31 +258,23 @@ static void unmerged_add(BudgetCgroup *bc, pid_t pid)
 	bc->unmerged[bc->n_unmerged++] = pid;
 }
 
-static void reply_deferred(BudgetManager *bm, const UnmergeResult *res, const char *what)
+/* The deferred reply of the job, if a method is waiting for one. */
+static void reply_deferred(BudgetManager *bm, int error, const char *message, const char *what)
 {
-	if (!bm->reply)
+	budget_reply_t reply = bm->reply;
+	void *userdata = bm->reply_userdata;
+	if (!reply)
 		return;
-	_cleanup_(sd_bus_message_unrefp) sd_bus_message *msg = bm->reply;
 	bm->reply = NULL;
-	int r;
-	if (res->error == 0)
-		r = sd_bus_reply_method_return(msg, NULL);
-	else if (res->error == -EBUSY)
-		r = sd_bus_reply_method_errorf(msg, PM_ERROR_BUSY, "%s: %s", what, res->message);
-	else if (res->error == -EOPNOTSUPP)
-		r = sd_bus_reply_method_errorf(msg, SD_BUS_ERROR_NOT_SUPPORTED, "%s: %s", what, res->message);
-	else
-		r = sd_bus_reply_method_errorf(msg, PM_ERROR_KERNEL_REFUSED, "%s failed (%s): %s", what,
-					       errno_name(res->error), res->message);
-	if (r < 0)
-		log_debug_errno(r, "Cannot send the reply of %s: %m", what);
+	bm->reply_userdata = NULL;
+	reply(userdata, error, what, message);
 }
 
 static void on_worker_progress(UnmergeWorker *w, uint64_t sharing, uint64_t shared, void *userdata)
 {
 	Manager *m = userdata;
 	log_debug("Unmerging: pages_sharing=%" PRIu64 " pages_shared=%" PRIu64, sharing, shared);
-	emit_ksm_changed(m);
+	ksm_changed(m);
 }
 
 static void on_worker_done(UnmergeWorker *w, const UnmergeResult *res, void *userdata)
@@ -341,18 +302,17 @@ static void on_worker_done(UnmergeWorker *w, const UnmergeResult *res, void *use
 			log_error("%s failed after %.3f s: %s (pages_sharing %" PRIu64 " -> %" PRIu64 ")",
 				  what, (double)res->usec / 1e6, text, res->pages_sharing_before,
 				  res->pages_sharing_after);
-		reply_deferred(bm, res, what);
-		emit_unmerge_finished(m, res->error == 0, text);
-		emit_ksm_changed(m);
-		if (m->bus && job == BUDGET_JOB_MERGE_ACROSS_NODES)
-			(void)sd_bus_emit_properties_changed(m->bus, PAGEMELD_MANAGER_PATH,
-							     PAGEMELD_MANAGER_INTERFACE, "MergeAcrossNodes",
-							     NULL);
+		reply_deferred(bm, res->error, res->message, what);
+		if (bm->hooks && bm->hooks->unmerge_finished)
+			bm->hooks->unmerge_finished(m, res->error == 0, text);
+		ksm_changed(m);
+		if (job == BUDGET_JOB_MERGE_ACROSS_NODES)
+			manager_mark_dirty(m, MANAGER_DIRTY_MERGE_ACROSS_NODES);
 		break;
 	}
 	case BUDGET_JOB_CGROUP_DISABLE:
 	case BUDGET_JOB_CGROUP_OVER_BUDGET: {
-		CgroupState *cg = bm->job_cgroup ? manager_find_cgroup(m, bm->job_cgroup) : NULL;
+		CgroupState *cg = bm->job_cgroup ? registry_find_cgroup(m, bm->job_cgroup) : NULL;
 		if (res->error == 0)
 			log_info("%s: merge-any off in %zu processes of %s (%.3f s)",
 				 job == BUDGET_JOB_CGROUP_DISABLE ? "DisableCgroup" : "Over budget",
@@ -366,15 +326,14 @@ static void on_worker_done(UnmergeWorker *w, const UnmergeResult *res, void *use
 		    cg->budget.generation == bm->job_generation)
 			for (size_t i = 0; i < bm->procs.n; i++)
 				unmerged_add(&cg->budget, bm->procs.pids[i]);
-		if (job == BUDGET_JOB_CGROUP_DISABLE) {
-			UnmergeResult r = *res;
-			if (r.error == -EOPNOTSUPP)
-				snprintf(r.message, sizeof(r.message),
-					 "remote control of merge-any is not available in this build");
-			reply_deferred(bm, &r, "DisableCgroup");
-		}
-		if (cg && sweep_cgroup(m, cg) >= 0)
-			manager_emit_cgroup_changed(m, cg);
+		if (job == BUDGET_JOB_CGROUP_DISABLE)
+			reply_deferred(bm, res->error,
+				       res->error == -EOPNOTSUPP
+					       ? "remote control of merge-any is not available in this build"
+					       : res->message,
+				       "DisableCgroup");
+		if (cg && bm->hooks && bm->hooks->cgroup_unmerged)
+			bm->hooks->cgroup_unmerged(m, cg);
 		break;
 	}
 	case BUDGET_JOB_NONE:
@@ -440,7 +399,7 @@ static int proc_job_prepare(BudgetProcJob *j, const pid_t *pids, size_t n)
 static int system_room(Manager *m, bool cached_ok, MemInfo *ret_mi, uint64_t *ret)
 {
 	BudgetManager *bm = &m->budget;
-	uint64_t now = monotonic_usec();
+	uint64_t now = now_usec(CLOCK_MONOTONIC);
 	MemInfo mi;
 	/* A sweep evaluates every cgroup within milliseconds: one read of
 	 * /proc/meminfo serves them all (it showed in the 1000-cgroup bench). */
@@ -482,7 +441,7 @@ static bool check_memcg(Manager *m, CgroupState *cg, bool force)
 	 * sweep. Whether "memory" is in the parent's subtree_control changes
 	 * rarely; 30 s is soon enough to notice. */
 	BudgetCgroup *bc = &cg->budget;
-	uint64_t now = monotonic_usec();
+	uint64_t now = now_usec(CLOCK_MONOTONIC);
 	if (!force && bc->memcg_checked_usec && now - bc->memcg_checked_usec < 30 * 1000000ULL)
 		return false;
 	bc->memcg_checked_usec = now;
@@ -623,9 +582,10 @@ static void evaluate(Manager *m, CgroupState *cg)
 			"cgroup %s: %zu processes stay merged: unmerging them would need more than the %s of "
 			"room left (it would OOM-kill in the cgroup); raise memory.max or allow swap",
 			cg->path, d.verdict.n_unsafe, format_bytes(h, sizeof(h), f.in.unmerge_room));
-	emit_budget_exceeded(m, cg, d.verdict.debt, d.verdict.limit);
+	if (bm->hooks && bm->hooks->exceeded)
+		bm->hooks->exceeded(m, cg, d.verdict.debt, d.verdict.limit);
 	if (was != CGROUP_OVER_BUDGET)
-		manager_emit_cgroup_changed(m, cg);
+		cgroup_mark_dirty(cg, CGROUP_DIRTY_FIGURES);
 
 	if (d.unmerge_later)
 		log_info("cgroup %s: an unmerge is running, unmerging at the next sweep", cg->path);
@@ -661,11 +621,16 @@ void budget_cgroup_added(Manager *m, CgroupState *cg)
 
 /* ---- the scan policy (once per sweep) ---- */
 
-static void apply_scan_policy(Manager *m)
+bool budget_scan_policy_wants_pages(Manager *m)
+{
+	return m->config.scan_policy != SCAN_POLICY_KERNEL && !budget_ksm_busy(m);
+}
+
+void budget_scan_policy(Manager *m, uint64_t managed)
 {
 	BudgetManager *bm = &m->budget;
 	const Config *c = &m->config;
-	if (c->scan_policy == SCAN_POLICY_KERNEL || budget_ksm_busy(m))
+	if (!budget_scan_policy_wants_pages(m))
 		return;
 
 	ScanPolicyConfig pc = SCAN_POLICY_CONFIG_DEFAULT;
@@ -710,18 +675,6 @@ static void apply_scan_policy(Manager *m)
 		return;
 	}
 
-	/* The opted-in memory: resident anonymous pages of the managed
-	 * processes (statm resident - shared), at least what ksmd already
-	 * tracks (rmap items) -- those only exist after a first scan. */
-	uint64_t managed = 0;
-	for (CgroupState *cg = m->cgroups; cg; cg = cg->next) {
-		if (!cg->enabled)
-			continue;
-		uint64_t anon = 0;
-		for (size_t i = 0; i < cg->n_procs; i++)
-			anon += sweep_proc_anon_pages(m, &cg->procs[i]); /* cached fd */
-		managed += MAX(anon, MAX(cg->rmap_items, cg->merging_pages));
-	}
 	ScanPolicy p;
 	if (scan_policy_compute(&pc, managed, &p) < 0)
 		return;
@@ -750,11 +703,6 @@ static void apply_scan_policy(Manager *m)
 		 p.capped ? ", capped by KsmdCpuPercent" : "");
 	bm->scan_pages = p.pages_to_scan;
 	bm->scan_sleep = p.sleep_ms;
-}
-
-void budget_sweep_done(Manager *m)
-{
-	apply_scan_policy(m);
 }
 
 /* ---- methods ---- */
@@ -801,14 +749,6 @@ int budget_set(Manager *m, CgroupState *cg, uint64_t merge_budget, uint64_t swap
 	log_info("Budgets of %s: merge %s, swap %s (SetBudget)", cg->path,
 		 merge_budget == UINT64_MAX ? "unlimited" : format_bytes(b, sizeof(b), merge_budget),
 		 swap_budget == UINT64_MAX ? "unset" : format_bytes(s, sizeof(s), swap_budget));
-	int r = manager_persist(m);
-	if (r < 0)
-		return sd_bus_error_setf(error, SD_BUS_ERROR_FAILED, "Cannot save state: %s", strerror(-r));
-	emit_budget_props(m, cg);
-	/* Take effect now, not at the next sweep. */
-	if (sweep_cgroup(m, cg) >= 0)
-		evaluate(m, cg);
-	manager_emit_cgroup_changed(m, cg);
 	return 0;
 }
 
@@ -829,7 +769,8 @@ static int insufficient(sd_bus_error *error, const char *fmt, ...)
 	return sd_bus_error_set(error, PM_ERROR_INSUFFICIENT_HEADROOM, s ?: "insufficient headroom");
 }
 
-int budget_disable_cgroup(Manager *m, CgroupState *cg, sd_bus_error *error)
+int budget_disable_cgroup(Manager *m, CgroupState *cg, budget_reply_t done, void *userdata,
+			  sd_bus_error *error)
 {
 	BudgetManager *bm = &m->budget;
 	BudgetCgroup *bc = &cg->budget;
@@ -839,8 +780,6 @@ int budget_disable_cgroup(Manager *m, CgroupState *cg, sd_bus_error *error)
 		return budget_busy_error(m, error);
 
 	/* The same rule as the sweep: unmerging must fit in the cgroup. */
-	if (sweep_cgroup(m, cg) == -ENOENT)
-		return sd_bus_error_setf(error, PM_ERROR_NO_SUCH_CGROUP, "The cgroup is gone");
 	check_memcg(m, cg, true);
 	(void)decide(m, cg, BUDGET_EVENT_MEMCG, true, 0);
 	MemInfo mi = {};
@@ -885,12 +824,11 @@ int budget_disable_cgroup(Manager *m, CgroupState *cg, sd_bus_error *error)
 	}
 	cg->enabled = false;
 	(void)decide(m, cg, BUDGET_EVENT_DISABLE, true, 0);
-	(void)manager_persist(m);
-	manager_emit_cgroup_changed(m, cg);
 	log_info("DisableCgroup %s: switching merge-any off in %zu processes (debt %" PRIu64 " bytes)",
 		 cg->path, bm->procs.n, debt);
-	bm->reply = sd_bus_message_ref(m->bus ? sd_bus_get_current_message(m->bus) : NULL);
-	return bm->reply ? 1 : 0;
+	bm->reply = done;
+	bm->reply_userdata = userdata;
+	return 1;
 }
 
 int budget_unmerge_all(Manager *m, bool force, sd_bus_error *error)
@@ -945,11 +883,12 @@ int budget_unmerge_all(Manager *m, bool force, sd_bus_error *error)
 		return r;
 	log_info("UnmergeAll%s started (pid %d): %s", force ? "(force)" : "",
 		 (int)unmerge_worker_pid(m->budget.worker), text);
-	emit_ksm_changed(m);
+	ksm_changed(m);
 	return 0;
 }
 
-int budget_set_merge_across_nodes(Manager *m, bool on, sd_bus_error *error)
+int budget_set_merge_across_nodes(Manager *m, bool on, budget_reply_t done, void *userdata,
+				  sd_bus_error *error)
 {
 	if (budget_ksm_busy(m))
 		return budget_busy_error(m, error);
@@ -971,9 +910,10 @@ int budget_set_merge_across_nodes(Manager *m, bool on, sd_bus_error *error)
 		return r;
 	log_info("SetMergeAcrossNodes(%s): unmerging everything first (pid %d)", on ? "true" : "false",
 		 (int)unmerge_worker_pid(bm->worker));
-	emit_ksm_changed(m);
-	bm->reply = sd_bus_message_ref(m->bus ? sd_bus_get_current_message(m->bus) : NULL);
-	return bm->reply ? 1 : 0;
+	ksm_changed(m);
+	bm->reply = done;
+	bm->reply_userdata = userdata;
+	return 1;
 }
 
 /* ---- lifetime ---- */
@@ -1010,7 +950,8 @@ void budget_manager_free(Manager *m)
 	bm->worker = unmerge_worker_free(bm->worker);
 	proc_job_done(&bm->procs);
 	bm->job_cgroup = mfree(bm->job_cgroup);
-	bm->reply = sd_bus_message_unref(bm->reply);
+	reply_deferred(bm, -ECANCELED, "pagemeldd is exiting",
+		       bm->job == BUDGET_JOB_CGROUP_DISABLE ? "DisableCgroup" : "SetMergeAcrossNodes");
 	for (size_t i = 0; i < bm->n_saved; i++)
 		free(bm->saved[i].path);
 	bm->saved = mfree(bm->saved);

@@ -3,35 +3,48 @@
 
 /*
  * Budgets: merge/swap budgets, headroom, over-budget unmerging,
- * DisableCgroup, UnmergeAll and SetMergeAcrossNodes. The manager calls:
- *   budget_after_sweep()   once per cgroup after its figures are fresh;
- *   budget_cgroup_free()   when a cgroup goes (free CgroupState.budget);
- *   budget_manager_free()  at exit (free Manager.budget).
- * Each method function returns < 0 with *error set, or >= 0 on success;
- * DisableCgroup and SetMergeAcrossNodes return 1 when they took a reference
- * on the current message and reply themselves once the worker is done.
+ * DisableCgroup, UnmergeAll and SetMergeAcrossNodes, and the scan policy.
+ * The rules are budget_decide() (budget-policy.c); this file gathers the
+ * facts, applies the decisions and runs the unmerge worker. The manager
+ * calls it (after a sweep, on registration, from the methods); it never
+ * calls the manager, the sweep or the bus: it reports through the
+ * BudgetHooks the manager set (budget_set_hooks) and marks what changed
+ * dirty. Each method function returns < 0 with *error set, or >= 0.
  */
 
 #include <stdbool.h>
 #include <stdint.h>
 #include <systemd/sd-bus.h>
 
-#include "manager.h"
+#include "state.h"
 
+void budget_set_hooks(Manager *m, const BudgetHooks *hooks);
+
+/* SetBudget: checks, memory.swap.max, the budget-raise rule; the caller
+ * persists and re-evaluates. */
 int budget_set(Manager *m, CgroupState *cg, uint64_t merge_budget, uint64_t swap_budget, sd_bus_error *error);
-int budget_disable_cgroup(Manager *m, CgroupState *cg, sd_bus_error *error);
+/* DisableCgroup on fresh figures: 1 when done() will be called once the
+ * worker switched merge-any off, 0 when the cgroup was disabled already. */
+int budget_disable_cgroup(Manager *m, CgroupState *cg, budget_reply_t done, void *userdata,
+			  sd_bus_error *error);
 int budget_unmerge_all(Manager *m, bool force, sd_bus_error *error);
-int budget_set_merge_across_nodes(Manager *m, bool on, sd_bus_error *error);
+/* 1 when done() will be called once the worker ended, 0 when nothing was to
+ * be done. */
+int budget_set_merge_across_nodes(Manager *m, bool on, budget_reply_t done, void *userdata,
+				  sd_bus_error *error);
 
+/* A cgroup's figures are fresh (a sweep, a registration, SetBudget). */
 void budget_after_sweep(Manager *m, CgroupState *cg);
-/* Once per sweep, after every cgroup: the scan policy. */
-void budget_sweep_done(Manager *m);
-/* A new cgroup registered (policy_cgroup_added): swap budget, headroom. */
+/* Once per sweep, after every cgroup: the scan policy. It needs the managed
+ * anonymous pages (sweep_managed_pages()) only when this says so. */
+bool budget_scan_policy_wants_pages(Manager *m);
+void budget_scan_policy(Manager *m, uint64_t managed_pages);
+/* A new cgroup registered: swap budget, headroom. */
 void budget_cgroup_added(Manager *m, CgroupState *cg);
-/* EnableCgroup: an over-budget cgroup merges again. */
+/* EnableCgroup: an over-budget or disabled cgroup merges again. */
 void budget_cgroup_enabled(Manager *m, CgroupState *cg);
-/* The cgroup's last container went (policy_cgroup_removed): memory.swap.max
- * gets its previous value back. Not called at daemon exit. */
+/* The cgroup's last container went: memory.swap.max gets its previous value
+ * back. Not called at daemon exit. */
 void budget_cgroup_dropped(Manager *m, CgroupState *cg);
 /* An unmerge worker runs: every write under /sys/kernel/mm/ksm would block
  * the event loop on the kernel's ksm_thread_mutex until it ends. */

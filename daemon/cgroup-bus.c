@@ -77,6 +77,43 @@ static int cgroup_enumerate(sd_bus *bus, const char *path, void *userdata, char 
 	return 0;
 }
 
+/* The properties each CgroupDirty bit announces. */
+static const struct {
+	CgroupDirty bit;
+	const char *names[8];
+} dirty_properties[] = {
+	{CGROUP_DIRTY_FIGURES,
+	 {"Processes", "MergingPages", "RmapItems", "ZeroPages", "Profit", "MergeDebt", "State"}},
+	{CGROUP_DIRTY_BUDGETS, {"MergeBudget", "SwapBudget", "State"}},
+};
+
+void cgroup_bus_flush(Manager *m)
+{
+	for (CgroupState *cg = m->cgroups; cg; cg = cg->next) {
+		if (!cg->dirty)
+			continue;
+		const char *names[16];
+		size_t n = 0;
+		for (size_t i = 0; i < ELEMENTSOF(dirty_properties); i++) {
+			if (!(cg->dirty & dirty_properties[i].bit))
+				continue;
+			for (const char *const *p = dirty_properties[i].names; *p; p++) {
+				bool seen = false;
+				for (size_t j = 0; j < n && !seen; j++)
+					seen = streq(names[j], *p);
+				if (!seen)
+					names[n++] = *p;
+			}
+		}
+		names[n] = NULL;
+		cg->dirty = 0;
+		int r = sd_bus_emit_properties_changed_strv(m->bus, cg->object_path,
+							    PAGEMELD_CGROUP_INTERFACE, (char **)names);
+		if (r < 0)
+			log_debug_errno(r, "Cannot emit PropertiesChanged for %s: %m", cg->path);
+	}
+}
+
 int cgroup_bus_add(Manager *m)
 {
 	int r = sd_bus_add_fallback_vtable(m->bus, NULL, PAGEMELD_CGROUP_PREFIX, PAGEMELD_CGROUP_INTERFACE,

@@ -7,3 +7,5 @@
  * vtable with a node enumerator: objects exist exactly while the registry
  * holds their cgroup). */
 int cgroup_bus_add(Manager *m);
+/* PropertiesChanged for every cgroup marked dirty (cgroup_mark_dirty). */
+void cgroup_bus_flush(Manager *m);

@@ -78,7 +78,7 @@ int introspect_print(FILE *out)
 	if (r < 0)
 		return r;
 	/* One example cgroup so its object exists. */
-	r = registry_add_cgroup(m, "/example", &cg);
+	r = registry_add_cgroup(m, "/example", PAGEMELD_CGROUP_PREFIX, &cg);
 	if (r < 0)
 		return r;
 

@@ -1,14 +1,16 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The io.pagemeld1.Manager vtable. The work is in manager.c / budget.c. */
+/* The io.pagemeld1.Manager vtable, its signals and the PropertiesChanged
+ * flush. The work is in manager.c / budget.c. */
 #include "manager-bus.h"
 
+#include <stdarg.h>
 #include <stddef.h>
 
 #include "budget.h"
+#include "cgroup-bus.h"
 #include "errors.h"
 #include "log.h"
 #include "macro.h"
-#include "sweep.h"
 #include "util.h"
 
 int bus_check_root(sd_bus_message *msg, sd_bus_error *error)
@@ -236,6 +238,33 @@ static int get_sweep_interval(sd_bus *bus, const char *path, const char *interfa
 
 /* ---- methods ---- */
 
+/* The registration is acknowledged as soon as it is saved. */
+static void on_registered(void *userdata, const char *object_path)
+{
+	sd_bus_message *msg = userdata;
+	int r = sd_bus_reply_method_return(msg, "o", object_path);
+	if (r < 0)
+		log_debug_errno(r, "Cannot reply to RegisterContainer: %m");
+}
+
+/* A deferred reply: userdata holds a reference on the method call. */
+static void on_job_done(void *userdata, int error, const char *what, const char *message)
+{
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *msg = userdata;
+	int r;
+	if (error == 0)
+		r = sd_bus_reply_method_return(msg, NULL);
+	else if (error == -EBUSY)
+		r = sd_bus_reply_method_errorf(msg, PM_ERROR_BUSY, "%s: %s", what, message);
+	else if (error == -EOPNOTSUPP)
+		r = sd_bus_reply_method_errorf(msg, SD_BUS_ERROR_NOT_SUPPORTED, "%s: %s", what, message);
+	else
+		r = sd_bus_reply_method_errorf(msg, PM_ERROR_KERNEL_REFUSED, "%s failed (%s): %s", what,
+					       errno_name(error), message);
+	if (r < 0)
+		log_debug_errno(r, "Cannot send the reply of %s: %m", what);
+}
+
 static int method_register_container(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
 	Manager *m = userdata;
@@ -285,7 +314,7 @@ static int method_register_container(sd_bus_message *msg, void *userdata, sd_bus
 	if (r < 0)
 		return r;
 
-	r = manager_register_container(m, msg, id, fd, kv ?: (char *[]){NULL}, n, error);
+	r = manager_register_container(m, id, fd, kv ?: (char *[]){NULL}, n, on_registered, msg, error);
 	return r < 0 ? r : 1;
 }
 
@@ -352,7 +381,7 @@ static int method_set_budget(sd_bus_message *msg, void *userdata, sd_bus_error *
 	r = lookup_cgroup(m, s, &cg, error);
 	if (r < 0)
 		return r;
-	r = budget_set(m, cg, mb, sb, error);
+	r = manager_set_budget(m, cg, mb, sb, error);
 	if (r < 0)
 		return r;
 	return sd_bus_reply_method_return(msg, NULL);
@@ -374,12 +403,15 @@ static int method_enable_disable(sd_bus_message *msg, void *userdata, sd_bus_err
 		return r;
 	if (streq(sd_bus_message_get_member(msg), "EnableCgroup"))
 		r = manager_enable_cgroup(m, cg, error);
-	else
-		r = budget_disable_cgroup(m, cg, error);
+	else {
+		r = manager_disable_cgroup(m, cg, on_job_done, sd_bus_message_ref(msg), error);
+		if (r <= 0)
+			sd_bus_message_unref(msg); /* on_job_done was not taken */
+	}
 	if (r < 0)
 		return r;
 	if (r > 0)
-		return 1; /* budget.c replies when its worker is done */
+		return 1; /* on_job_done replies when the worker is done */
 	return sd_bus_reply_method_return(msg, NULL);
 }
 
@@ -409,11 +441,13 @@ static int method_set_merge_across_nodes(sd_bus_message *msg, void *userdata, sd
 	r = sd_bus_message_read(msg, "b", &on);
 	if (r < 0)
 		return r;
-	r = budget_set_merge_across_nodes(m, on, error);
+	r = budget_set_merge_across_nodes(m, on, on_job_done, sd_bus_message_ref(msg), error);
+	if (r <= 0)
+		sd_bus_message_unref(msg); /* on_job_done was not taken */
 	if (r < 0)
 		return r;
 	if (r > 0)
-		return 1; /* budget.c replies when its worker is done */
+		return 1; /* on_job_done replies when the worker is done */
 	return sd_bus_reply_method_return(msg, NULL);
 }
 
@@ -423,7 +457,7 @@ static int method_sweep(sd_bus_message *msg, void *userdata, sd_bus_error *error
 	int r = bus_check_root(msg, error);
 	if (r < 0)
 		return r;
-	(void)sweep_all(m);
+	(void)manager_sweep_all(m);
 	return sd_bus_reply_method_return(msg, NULL);
 }
 
@@ -488,11 +522,91 @@ static const sd_bus_vtable manager_vtable[] = {
 	SD_BUS_VTABLE_END,
 };
 
+/* ---- output ---- */
+
+static const struct {
+	ManagerDirty bit;
+	const char *names[4];
+} dirty_properties[] = {
+	{MANAGER_DIRTY_KSM, {"KsmRun", "PagesShared", "PagesSharing"}},
+	{MANAGER_DIRTY_MERGE_ACROSS_NODES, {"MergeAcrossNodes"}},
+	{MANAGER_DIRTY_CGROUPS, {"ManagedCgroups"}},
+	{MANAGER_DIRTY_TRUST_DOMAIN, {"TrustDomain"}},
+};
+
+/* Once per event-loop iteration in which something was marked dirty. */
+static int on_bus_flush(sd_event_source *s, void *userdata)
+{
+	Manager *m = userdata;
+	if (m->dirty) {
+		const char *names[16];
+		size_t n = 0;
+		for (size_t i = 0; i < ELEMENTSOF(dirty_properties); i++)
+			if (m->dirty & dirty_properties[i].bit)
+				for (const char *const *p = dirty_properties[i].names; *p; p++)
+					names[n++] = *p;
+		names[n] = NULL;
+		m->dirty = 0;
+		int r = sd_bus_emit_properties_changed_strv(m->bus, PAGEMELD_MANAGER_PATH,
+							    PAGEMELD_MANAGER_INTERFACE, (char **)names);
+		if (r < 0)
+			log_debug_errno(r, "Cannot emit PropertiesChanged: %m");
+	}
+	cgroup_bus_flush(m);
+	return 0;
+}
+
+static void emit_signal(Manager *m, const char *member, const char *types, ...)
+{
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *sig = NULL;
+	va_list ap;
+	if (!m->bus)
+		return;
+	int r = sd_bus_message_new_signal(m->bus, &sig, PAGEMELD_MANAGER_PATH, PAGEMELD_MANAGER_INTERFACE,
+					  member);
+	if (r >= 0) {
+		va_start(ap, types);
+		r = sd_bus_message_appendv(sig, types, ap);
+		va_end(ap);
+	}
+	if (r >= 0)
+		r = sd_bus_send(m->bus, sig, NULL);
+	if (r < 0)
+		log_debug_errno(r, "Cannot emit %s: %m", member);
+}
+
+void bus_emit_cgroup_added(Manager *m, CgroupState *cg)
+{
+	emit_signal(m, "CgroupAdded", "o", cg->object_path);
+}
+
+void bus_emit_cgroup_removed(Manager *m, CgroupState *cg)
+{
+	emit_signal(m, "CgroupRemoved", "o", cg->object_path);
+}
+
+void bus_emit_budget_exceeded(Manager *m, CgroupState *cg, uint64_t debt, uint64_t limit)
+{
+	emit_signal(m, "BudgetExceeded", "ott", cg->object_path, debt, limit);
+}
+
+void bus_emit_unmerge_finished(Manager *m, bool ok, const char *error)
+{
+	emit_signal(m, "UnmergeFinished", "bs", (int)ok, error ?: "");
+}
+
 int manager_bus_add(Manager *m)
 {
 	int r = sd_bus_add_object_vtable(m->bus, NULL, PAGEMELD_MANAGER_PATH, PAGEMELD_MANAGER_INTERFACE,
 					 manager_vtable, m);
 	if (r < 0)
 		return log_error_errno(r, "Cannot add the Manager vtable: %m");
+	if (m->event && !m->bus_flush) {
+		r = sd_event_add_defer(m->event, &m->bus_flush, on_bus_flush, m);
+		if (r < 0)
+			return log_error_errno(r, "Cannot add the PropertiesChanged flush: %m");
+		/* enabled (one shot) by whoever marks something dirty */
+		(void)sd_event_source_set_enabled(m->bus_flush, m->dirty ? SD_EVENT_ONESHOT : SD_EVENT_OFF);
+	}
 	return 0;
 }

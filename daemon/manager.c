@@ -29,6 +29,8 @@
 #include "sweep.h"
 #include "util.h"
 
+static const BudgetHooks budget_hooks;
+
 int manager_new(Manager **ret)
 {
 	Manager *m = calloc(1, sizeof(*m));
@@ -40,8 +42,17 @@ int manager_new(Manager **ret)
 	long ps = sysconf(_SC_PAGESIZE);
 	m->page_size = ps > 0 ? (uint64_t)ps : 4096;
 	m->seccomp = true;
+	budget_set_hooks(m, &budget_hooks);
 	*ret = m;
 	return 0;
+}
+
+/* A cgroup's entry goes, with what each module keeps for it. */
+static void cgroup_free(Manager *m, CgroupState *cg)
+{
+	budget_cgroup_free(cg);
+	sweep_cgroup_forget(cg);
+	registry_remove_cgroup(m, cg);
 }
 
 Manager *manager_free(Manager *m)
@@ -49,8 +60,9 @@ Manager *manager_free(Manager *m)
 	if (!m)
 		return NULL;
 	while (m->cgroups)
-		registry_remove_cgroup(m, m->cgroups);
+		cgroup_free(m, m->cgroups);
 	budget_manager_free(m);
+	sd_event_source_unref(m->bus_flush);
 	sd_event_source_unref(m->sweep_timer);
 	sd_bus_flush_close_unref(m->bus);
 	sd_event_unref(m->event);
@@ -59,7 +71,6 @@ Manager *manager_free(Manager *m)
 	free(m->config_path);
 	free(m->state_dir);
 	free(m->cgroup_mount);
-	free(m->ksm_sender);
 	free(m->trust_domain);
 	free(m->sweep_buf);
 	free(m->sweep_pids);
@@ -149,16 +160,11 @@ int manager_reload_config(Manager *m)
 
 int manager_ksm_refresh(Manager *m, bool force)
 {
-	uint64_t cookie = 0;
-	const char *sender = NULL;
-	sd_bus_message *cur = m->bus ? sd_bus_get_current_message(m->bus) : NULL;
-
-	if (cur) {
-		(void)sd_bus_message_get_cookie(cur, &cookie);
-		sender = sd_bus_message_get_sender(cur);
-	}
-	/* One read per incoming message: a GetAll reads sysfs once. */
-	if (!force && cur && m->ksm_valid && cookie == m->ksm_cookie && streq_ptr(sender, m->ksm_sender))
+	/* One read per event-loop iteration, which dispatches one D-Bus
+	 * message: a GetAll reads sysfs once. */
+	uint64_t iteration = 0;
+	bool keyed = m->event && sd_event_get_iteration(m->event, &iteration) >= 0;
+	if (!force && keyed && m->ksm_valid && iteration == m->ksm_iteration)
 		return 0;
 
 	KsmState s;
@@ -168,10 +174,8 @@ int manager_ksm_refresh(Manager *m, bool force)
 		return r;
 	}
 	m->ksm = s;
-	m->ksm_valid = true;
-	m->ksm_cookie = cur ? cookie : 0;
-	free(m->ksm_sender);
-	m->ksm_sender = cur && sender ? strdup(sender) : NULL;
+	m->ksm_valid = keyed;
+	m->ksm_iteration = iteration;
 	return 0;
 }
 
@@ -346,33 +350,40 @@ static int container_rewatch(Manager *m, Container *c)
 	return container_watch_exit(m, c, pidfd);
 }
 
-/* ---- signals on the bus ---- */
+/* ---- what budget.c reports ---- */
 
-void manager_emit_cgroup_changed(Manager *m, CgroupState *cg)
+static int sweep_one(Manager *m, CgroupState *cg)
 {
-	if (!m->bus)
-		return;
-	(void)sd_bus_emit_properties_changed(m->bus, cg->object_path, PAGEMELD_CGROUP_INTERFACE, "Processes",
-					     "MergingPages", "RmapItems", "ZeroPages", "Profit", "MergeDebt",
-					     "State", NULL);
+	return sweep_cgroup(m, cg, cg->enabled && policy_may_merge(m, cg, NULL));
 }
 
-static void emit_cgroup_signal(Manager *m, const char *member, CgroupState *cg)
+static void on_budget_exceeded(Manager *m, CgroupState *cg, uint64_t debt, uint64_t limit)
 {
-	if (!m->bus)
-		return;
-	int r = sd_bus_emit_signal(m->bus, PAGEMELD_MANAGER_PATH, PAGEMELD_MANAGER_INTERFACE, member, "o",
-				   cg->object_path);
-	if (r < 0)
-		log_debug_errno(r, "Cannot emit %s: %m", member);
+	bus_emit_budget_exceeded(m, cg, debt, limit);
 }
 
-static void emit_manager_counts_changed(Manager *m)
+static void on_cgroup_unmerged(Manager *m, CgroupState *cg)
 {
-	if (m->bus)
-		(void)sd_bus_emit_properties_changed(m->bus, PAGEMELD_MANAGER_PATH,
-						     PAGEMELD_MANAGER_INTERFACE, "ManagedCgroups",
-						     "TrustDomain", NULL);
+	if (sweep_one(m, cg) >= 0)
+		cgroup_mark_dirty(cg, CGROUP_DIRTY_FIGURES);
+}
+
+static void on_unmerge_finished(Manager *m, bool ok, const char *error)
+{
+	bus_emit_unmerge_finished(m, ok, error);
+}
+
+static const BudgetHooks budget_hooks = {
+	.exceeded = on_budget_exceeded,
+	.cgroup_unmerged = on_cgroup_unmerged,
+	.unmerge_finished = on_unmerge_finished,
+};
+
+/* A cgroup joined the registry: the node's trust domain, then its budgets. */
+static void cgroup_added(Manager *m, CgroupState *cg)
+{
+	policy_cgroup_added(m, cg);
+	budget_cgroup_added(m, cg);
 }
 
 void manager_drop_cgroup(Manager *m, CgroupState *cg, const char *why)
@@ -380,10 +391,11 @@ void manager_drop_cgroup(Manager *m, CgroupState *cg, const char *why)
 	log_info("Forgetting cgroup %s (%u containers): %s", cg->path, cg->n_containers, why);
 	for (Container *c = cg->containers; c; c = c->cgroup_next)
 		marker_remove(m, c->id);
-	emit_cgroup_signal(m, "CgroupRemoved", cg);
+	bus_emit_cgroup_removed(m, cg);
+	budget_cgroup_dropped(m, cg);
 	policy_cgroup_removed(m, cg);
-	registry_remove_cgroup(m, cg);
-	emit_manager_counts_changed(m);
+	cgroup_free(m, cg);
+	manager_mark_dirty(m, MANAGER_DIRTY_CGROUPS | MANAGER_DIRTY_TRUST_DOMAIN);
 }
 
 CgroupState *manager_find_cgroup(Manager *m, const char *s)
@@ -403,13 +415,103 @@ int manager_enable_cgroup(Manager *m, CgroupState *cg, sd_bus_error *error)
 			return sd_bus_error_set_errnof(error, -r, "Cannot save state: %s", strerror(-r));
 		log_info("Enabled merging in cgroup %s", cg->path);
 	}
-	if (sweep_cgroup(m, cg) == -ENOENT) {
+	if (sweep_one(m, cg) == -ENOENT) {
 		manager_drop_cgroup(m, cg, "its cgroup directory is gone");
 		(void)manager_persist(m);
 		return sd_bus_error_setf(error, PM_ERROR_NO_SUCH_CGROUP, "The cgroup is gone");
 	}
-	manager_emit_cgroup_changed(m, cg);
+	cgroup_mark_dirty(cg, CGROUP_DIRTY_FIGURES);
 	return 0;
+}
+
+int manager_disable_cgroup(Manager *m, CgroupState *cg, budget_reply_t done, void *userdata,
+			   sd_bus_error *error)
+{
+	if (!cg->enabled)
+		return 0;
+	if (budget_ksm_busy(m))
+		return budget_busy_error(m, error);
+	/* The same rule as the sweep, on fresh figures: unmerging must fit. */
+	if (sweep_one(m, cg) == -ENOENT)
+		return sd_bus_error_setf(error, PM_ERROR_NO_SUCH_CGROUP, "The cgroup is gone");
+	int r = budget_disable_cgroup(m, cg, done, userdata, error);
+	if (r <= 0)
+		return r;
+	(void)manager_persist(m);
+	cgroup_mark_dirty(cg, CGROUP_DIRTY_FIGURES);
+	return r;
+}
+
+int manager_set_budget(Manager *m, CgroupState *cg, uint64_t merge_budget, uint64_t swap_budget,
+		       sd_bus_error *error)
+{
+	int r = budget_set(m, cg, merge_budget, swap_budget, error);
+	if (r < 0)
+		return r;
+	r = manager_persist(m);
+	if (r < 0)
+		return sd_bus_error_setf(error, SD_BUS_ERROR_FAILED, "Cannot save state: %s", strerror(-r));
+	cgroup_mark_dirty(cg, CGROUP_DIRTY_BUDGETS);
+	/* Take effect now, not at the next sweep. */
+	if (sweep_one(m, cg) >= 0)
+		budget_after_sweep(m, cg);
+	cgroup_mark_dirty(cg, CGROUP_DIRTY_FIGURES);
+	return 0;
+}
+
+/* ---- the sweep: measure, enforce, scan policy, persist ---- */
+
+typedef struct Figures {
+	uint32_t processes;
+	uint64_t merging, rmap, zero, debt;
+	int64_t profit;
+	CgroupStatus status;
+} Figures;
+
+static Figures figures_of(const CgroupState *cg)
+{
+	return (Figures){cg->processes,	 cg->merging_pages, cg->rmap_items, cg->zero_pages,
+			 cg->merge_debt, cg->profit,	    cg->status};
+}
+
+static bool figures_equal(const Figures *a, const Figures *b)
+{
+	return a->processes == b->processes && a->merging == b->merging && a->rmap == b->rmap &&
+	       a->zero == b->zero && a->debt == b->debt && a->profit == b->profit && a->status == b->status;
+}
+
+int manager_sweep_all(Manager *m)
+{
+	uint64_t cpu0 = now_usec(CLOCK_PROCESS_CPUTIME_ID);
+	int dropped = 0;
+	CgroupState *next;
+
+	for (CgroupState *cg = m->cgroups; cg; cg = next) {
+		next = cg->next;
+		Figures before = figures_of(cg);
+		int r = sweep_one(m, cg);
+		if (r == -ENOENT) {
+			manager_drop_cgroup(m, cg, "its cgroup directory is gone");
+			dropped++;
+			continue;
+		}
+		if (r < 0)
+			continue;
+		budget_after_sweep(m, cg);
+		Figures after = figures_of(cg);
+		if (!figures_equal(&before, &after))
+			cgroup_mark_dirty(cg, CGROUP_DIRTY_FIGURES);
+	}
+	if (budget_scan_policy_wants_pages(m))
+		budget_scan_policy(m, sweep_managed_pages(m));
+	(void)manager_ksm_refresh(m, true);
+	if (dropped > 0)
+		(void)manager_persist(m);
+	m->sweeps++;
+	m->last_sweep_cpu_usec = now_usec(CLOCK_PROCESS_CPUTIME_ID) - cpu0;
+	log_debug("Sweep %" PRIu64 ": %u cgroups, %" PRIu64 " us CPU", m->sweeps, m->n_cgroups,
+		  m->last_sweep_cpu_usec);
+	return dropped;
 }
 
 /* ---- registration ---- */
@@ -436,8 +538,8 @@ static int map_remote_error(int r, pid_t pid, sd_bus_error *error)
 	}
 }
 
-int manager_register_container(Manager *m, sd_bus_message *call, const char *id, int pidfd, char **kv,
-			       size_t n, sd_bus_error *error)
+int manager_register_container(Manager *m, const char *id, int pidfd, char **kv, size_t n,
+			       manager_registered_t registered, void *userdata, sd_bus_error *error)
 {
 	_cleanup_(annotations_done) Annotations a = {.merge = MERGE_UNSET};
 	const char *bad_key = NULL, *reason = NULL;
@@ -501,7 +603,7 @@ int manager_register_container(Manager *m, sd_bus_message *call, const char *id,
 		return r;
 	bool new_cgroup = !cg;
 	if (new_cgroup) {
-		r = registry_add_cgroup(m, path, &cg);
+		r = registry_add_cgroup(m, path, PAGEMELD_CGROUP_PREFIX, &cg);
 		if (r < 0)
 			return sd_bus_error_set_errno(error, -r);
 	}
@@ -511,7 +613,7 @@ int manager_register_container(Manager *m, sd_bus_message *call, const char *id,
 		r = sweep_enable_process(m, pid, pidfd);
 		if (r < 0) {
 			if (new_cgroup)
-				registry_remove_cgroup(m, cg);
+				cgroup_free(m, cg);
 			log_warning_errno(r, "Registering %s: cannot enable merging in pid %d: %m", id,
 					  (int)pid);
 			return map_remote_error(r, pid, error);
@@ -527,7 +629,7 @@ int manager_register_container(Manager *m, sd_bus_message *call, const char *id,
 		r = registry_add_container(m, cg, id, kv, n, a.container_name, &c);
 	if (r < 0) {
 		if (new_cgroup)
-			registry_remove_cgroup(m, cg);
+			cgroup_free(m, cg);
 		return sd_bus_error_set_errno(error, -r);
 	}
 	c->init_pid = pid;
@@ -540,7 +642,7 @@ int manager_register_container(Manager *m, sd_bus_message *call, const char *id,
 	if (r < 0) {
 		/* Not acknowledged, so not kept either. */
 		if (new_cgroup)
-			registry_remove_cgroup(m, cg);
+			cgroup_free(m, cg);
 		else if (!old_cg)
 			registry_remove_container(m, c);
 		return sd_bus_error_setf(error, SD_BUS_ERROR_FAILED, "Cannot save the registration: %s",
@@ -560,20 +662,17 @@ int manager_register_container(Manager *m, sd_bus_message *call, const char *id,
 	 * not part of the registration, and the runtime is waiting for it. */
 	if (new_cgroup && m->n_cgroups == 1)
 		manager_maybe_start_ksm(m); /* part of it: merging starts with the first cgroup */
-	if (call) {
-		r = sd_bus_reply_method_return(call, "o", cg->object_path);
-		if (r < 0)
-			log_debug_errno(r, "Cannot reply to the registration of %s: %m", id);
-	}
-	(void)sweep_cgroup(m, cg);
+	if (registered)
+		registered(userdata, cg->object_path);
+	(void)sweep_one(m, cg);
 	if (new_cgroup) {
 		log_info("Registered container %s (pid %d) in new cgroup %s", id, (int)pid, path);
-		policy_cgroup_added(m, cg);
-		emit_cgroup_signal(m, "CgroupAdded", cg);
-		emit_manager_counts_changed(m);
+		cgroup_added(m, cg);
+		bus_emit_cgroup_added(m, cg);
+		manager_mark_dirty(m, MANAGER_DIRTY_CGROUPS | MANAGER_DIRTY_TRUST_DOMAIN);
 	} else {
 		log_info("Registered container %s (pid %d) in cgroup %s", id, (int)pid, path);
-		manager_emit_cgroup_changed(m, cg);
+		cgroup_mark_dirty(cg, CGROUP_DIRTY_FIGURES);
 	}
 	return 0;
 }
@@ -636,7 +735,7 @@ static int manager_restore(Manager *m)
 		}
 		cg = registry_find_cgroup(m, pc->cgroup);
 		if (!cg) {
-			r = registry_add_cgroup(m, pc->cgroup, &cg);
+			r = registry_add_cgroup(m, pc->cgroup, PAGEMELD_CGROUP_PREFIX, &cg);
 			if (r < 0) {
 				annotations_done(&a);
 				return log_oom();
@@ -661,7 +760,7 @@ static int manager_restore(Manager *m)
 		restored++;
 	}
 	for (CgroupState *cg = m->cgroups; cg; cg = cg->next)
-		policy_cgroup_added(m, cg);
+		cgroup_added(m, cg);
 	/* A container ends with its init: watch those still running, forget the others. */
 	for (Container *c = m->containers, *next; c; c = next) {
 		_cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
@@ -682,7 +781,7 @@ static int manager_restore(Manager *m)
 	}
 	log_info("Restored %u containers in %u cgroups (%u dropped)", restored, m->n_cgroups, dropped);
 	/* Re-apply merging now (the sweep enables it wherever it is off). */
-	(void)sweep_all(m);
+	(void)manager_sweep_all(m);
 	if (dropped > 0)
 		(void)manager_persist(m);
 	if (m->n_cgroups > 0)
@@ -701,7 +800,7 @@ static void manager_notify_status(Manager *m)
 static int on_sweep_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	Manager *m = userdata;
-	(void)sweep_all(m);
+	(void)manager_sweep_all(m);
 	manager_notify_status(m);
 	(void)sd_event_source_set_time_relative(s, m->config.sweep_interval_usec);
 	(void)sd_event_source_set_enabled(s, SD_EVENT_ON);

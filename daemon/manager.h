@@ -2,12 +2,12 @@
 #pragma once
 
 /*
- * pagemeldd's state: the Manager (one per daemon) owns the event loop, the bus
- * connection, the configuration and the registry of containers and the
- * cgroups they live in. Each managed cgroup is a CgroupState with one D-Bus
- * object. Code that grows the daemon (budgets, unmerge worker, trust-domain
- * policy) hangs off the seams in budget.h and policy.h; budget.c keeps its
- * state in Manager.budget / CgroupState.budget (budget-state.h).
+ * The manager orchestrates (the structs are in state.h): registration, each
+ * sweep step in order (measure: sweep.c; enforce budgets: budget.c; scan
+ * policy; persist), enable/disable, restore after a restart. The bus glue
+ * (manager-bus.c, cgroup-bus.c) calls it; it calls the modules (registry,
+ * sweep, policy, budget, persist) and hands signals to the glue. Nothing
+ * below it calls back up: budget.c reports through BudgetHooks.
  */
 
 #include <stdbool.h>
@@ -16,103 +16,10 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
-#include "budget-state.h"
+#include "budget.h"
 #include "bus-contract.h"
-#include "config.h"
-#include "kernel-features.h"
-#include "ksm-sysfs.h"
 #include "macro.h"
-
-typedef struct Manager Manager;
-typedef struct CgroupState CgroupState;
-typedef struct Container Container;
-
-/* One registered container (RegisterContainer id). */
-struct Container {
-	Manager *manager;
-	char *id;
-	CgroupState *cgroup;
-	char **annotations; /* flat (key, value) pairs, NULL-terminated, as received */
-	size_t n_annotations;
-	char *name;			      /* CRI container name, NULL when the annotations lack it */
-	pid_t init_pid;			      /* the pid it was registered with (informational) */
-	sd_event_source *exit_watch;	      /* its init's pidfd: unregistered when it exits */
-	Container *next, *prev;		      /* Manager.containers */
-	Container *cgroup_next, *cgroup_prev; /* CgroupState.containers */
-};
-
-/* One managed cgroup (v2), with the figures of its last sweep. */
-struct CgroupState {
-	Manager *manager;
-	char *path;	   /* relative to the v2 mount, starts with "/" */
-	char *object_path; /* /io/pagemeld1/cgroup/<sd_bus_path_encode'd path> */
-	Container *containers;
-	unsigned n_containers;
-	char *trust_domain; /* NULL when no container annotated one */
-
-	bool enabled; /* false after DisableCgroup */
-	CgroupStatus status;
-	uint64_t merge_budget; /* bytes; UINT64_MAX: unlimited */
-	uint64_t swap_budget;  /* bytes; UINT64_MAX: memory.swap.max left alone */
-
-	/* sums over cgroup.procs of the last sweep (per-process ksm_stat) */
-	uint32_t processes;
-	uint64_t merging_pages;
-	uint64_t rmap_items;
-	uint64_t zero_pages;
-	int64_t profit;
-	uint64_t merge_debt; /* budget_cgroup_debt(): (merging + zero pages) * PAGE_SIZE */
-	uint64_t last_sweep_usec;
-	unsigned enable_failures; /* processes merging could not be enabled in, last sweep */
-
-	/* sweep.c's cache: cgroup.procs and each process's ksm_stat stay open
-	 * between sweeps and are pread() again (one syscall per process). */
-	int procs_fd;
-	struct SweepProc *procs; /* sorted by pid */
-	size_t n_procs;
-
-	BudgetCgroup budget; /* budget.c's */
-	CgroupState *next, *prev;
-};
-
-struct Manager {
-	sd_event *event;
-	sd_bus *bus;
-	sd_event_source *sweep_timer;
-
-	Config config;
-	char *config_path;
-	char *state_dir;
-	bool seccomp;
-
-	/* where the readers look; overridable only for tests */
-	const char *proc_root;
-	const char *ksm_dir;
-	char *cgroup_mount; /* the v2 mount, NULL without cgroup v2 */
-	KernelFeatures features;
-	uint64_t page_size;
-
-	/* /sys/kernel/mm/ksm, read at most once per sweep or per D-Bus message */
-	KsmState ksm;
-	bool ksm_valid;
-	uint64_t ksm_cookie;
-	char *ksm_sender;
-
-	Container *containers;
-	unsigned n_containers;
-	CgroupState *cgroups;
-	unsigned n_cgroups;
-
-	char *trust_domain; /* Manager.TrustDomain: the domain merging on this node, "" none */
-	uint64_t sweeps;
-	uint64_t last_sweep_cpu_usec;
-	char *sweep_buf; /* scratch buffers of the sweep, reused */
-	size_t sweep_buf_size;
-	pid_t *sweep_pids;
-	size_t sweep_pids_size;
-
-	BudgetManager budget; /* budget.c's */
-};
+#include "state.h"
 
 int manager_new(Manager **ret);
 Manager *manager_free(Manager *m);
@@ -128,24 +35,33 @@ int manager_run(Manager *m);
 
 /* The work behind the D-Bus methods; errors are set in *error with their
  * io.pagemeld1.Error.* names. Return < 0 on failure. */
-/* RegisterContainer; replies to call (when not NULL) with the cgroup's
- * object path as soon as the registration is saved. */
-int manager_register_container(Manager *m, sd_bus_message *call, const char *id, int pidfd, char **kv,
-			       size_t n, sd_bus_error *error);
+/* RegisterContainer; calls registered (when not NULL) with the cgroup's
+ * object path as soon as the registration is saved, before the figures and
+ * signals that follow. */
+typedef void (*manager_registered_t)(void *userdata, const char *object_path);
+int manager_register_container(Manager *m, const char *id, int pidfd, char **kv, size_t n,
+			       manager_registered_t registered, void *userdata, sd_bus_error *error);
 int manager_unregister_container(Manager *m, const char *id, sd_bus_error *error);
 /* Forget a cgroup with all its containers (its directory is gone). */
 void manager_drop_cgroup(Manager *m, CgroupState *cg, const char *why);
 /* Accepts a cgroup path ("/kubepods/...") or its object path. */
 CgroupState *manager_find_cgroup(Manager *m, const char *path_or_object);
 int manager_enable_cgroup(Manager *m, CgroupState *cg, sd_bus_error *error);
+/* DisableCgroup: 1 when done() will be called once merge-any is off (see
+ * budget_disable_cgroup()), 0 when there was nothing to do. */
+int manager_disable_cgroup(Manager *m, CgroupState *cg, budget_reply_t done, void *userdata,
+			   sd_bus_error *error);
+int manager_set_budget(Manager *m, CgroupState *cg, uint64_t merge_budget, uint64_t swap_budget,
+		       sd_bus_error *error);
+/* Every cgroup: measure, enforce the budgets, the scan policy, persist.
+ * Returns the number of cgroups dropped (their directory is gone). */
+int manager_sweep_all(Manager *m);
 
-/* The KSM sysfs cache: refreshed when the current D-Bus message (or sweep)
- * differs from the one that read it last. */
+/* The KSM sysfs cache: refreshed once per event-loop iteration (one D-Bus
+ * message) or when forced (a sweep). */
 int manager_ksm_refresh(Manager *m, bool force);
 /* Write a KSM knob with the kernel's errno mapped to a D-Bus error. */
 int manager_ksm_write(Manager *m, KsmField f, uint64_t value, sd_bus_error *error);
 
 /* Persist the registry now (atomic); logs on failure. */
 int manager_persist(Manager *m);
-/* Emit PropertiesChanged for the figures of a cgroup / the Manager. */
-void manager_emit_cgroup_changed(Manager *m, CgroupState *cg);

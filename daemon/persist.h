@@ -16,7 +16,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "manager.h"
+#include "state.h"
 
 #define PERSIST_FILE "registrations.json"
 

@@ -3,7 +3,6 @@
 
 #include <inttypes.h>
 
-#include "budget.h"
 #include "errors.h"
 #include "log.h"
 #include "macro.h"
@@ -92,20 +91,16 @@ static void update_node_domain(Manager *m)
 		return;
 	free(m->trust_domain);
 	m->trust_domain = d;
-	if (m->bus)
-		(void)sd_bus_emit_properties_changed(m->bus, PAGEMELD_MANAGER_PATH,
-						     PAGEMELD_MANAGER_INTERFACE, "TrustDomain", NULL);
+	manager_mark_dirty(m, MANAGER_DIRTY_TRUST_DOMAIN);
 }
 
 void policy_cgroup_added(Manager *m, CgroupState *cg)
 {
 	update_node_domain(m);
-	budget_cgroup_added(m, cg);
 }
 
 void policy_cgroup_removed(Manager *m, CgroupState *cg)
 {
-	budget_cgroup_dropped(m, cg);
 	/* cg is still in the list: recompute as if it were gone */
 	bool enabled = cg->enabled;
 	uint64_t merged = cg->merging_pages;

@@ -16,7 +16,7 @@
 #include <stdbool.h>
 #include <systemd/sd-bus.h>
 
-#include "manager.h"
+#include "state.h"
 
 bool policy_may_merge(Manager *m, CgroupState *cg, const char **ret_reason);
 /* cg is NULL for a new cgroup; trust_domain NULL = "default". */

@@ -1,9 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "registry.h"
 
-#include "budget.h"
 #include "macro.h"
-#include "sweep.h"
 
 #define LIST_PREPEND(next, prev, head, item)   \
 	do {                                   \
@@ -48,14 +46,14 @@ CgroupState *registry_find_cgroup_by_object(Manager *m, const char *object_path)
 	return NULL;
 }
 
-int registry_add_cgroup(Manager *m, const char *path, CgroupState **ret)
+int registry_add_cgroup(Manager *m, const char *path, const char *object_prefix, CgroupState **ret)
 {
 	CgroupState *cg = calloc(1, sizeof(*cg));
 	if (!cg)
 		return -ENOMEM;
 	cg->manager = m;
 	cg->path = strdup(path);
-	if (!cg->path || sd_bus_path_encode(PAGEMELD_CGROUP_PREFIX, path, &cg->object_path) < 0) {
+	if (!cg->path || sd_bus_path_encode(object_prefix, path, &cg->object_path) < 0) {
 		free(cg->path);
 		free(cg);
 		return -ENOMEM;
@@ -99,8 +97,6 @@ void registry_remove_cgroup(Manager *m, CgroupState *cg)
 {
 	while (cg->containers)
 		registry_remove_container(m, cg->containers);
-	budget_cgroup_free(cg);
-	sweep_cgroup_forget(cg);
 	LIST_REMOVE(next, prev, m->cgroups, cg);
 	m->n_cgroups--;
 	free(cg->trust_domain);

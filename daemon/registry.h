@@ -3,17 +3,20 @@
 
 /* The registry: containers by id, cgroups by path. Plain lists; a node runs
  * hundreds of containers at most, and the benchmark (1000 cgroups) shows the
- * lookups are not where time goes. No bus or kernel access here. */
+ * lookups are not where time goes. No bus or kernel access here, and no
+ * call into another daemon module: a leaf. */
 
-#include "manager.h"
+#include "state.h"
 
 Container *registry_find_container(Manager *m, const char *id);
 CgroupState *registry_find_cgroup(Manager *m, const char *path);
 CgroupState *registry_find_cgroup_by_object(Manager *m, const char *object_path);
 
-/* A new cgroup entry (not yet on the bus); -ENOMEM. */
-int registry_add_cgroup(Manager *m, const char *path, CgroupState **ret);
-/* Unlink and free (with its containers). */
+/* A new cgroup entry (not yet on the bus), its object path under
+ * object_prefix; -ENOMEM. */
+int registry_add_cgroup(Manager *m, const char *path, const char *object_prefix, CgroupState **ret);
+/* Unlink and free (with its containers); what other modules keep for the
+ * cgroup (budget, sweep) they free first. */
 void registry_remove_cgroup(Manager *m, CgroupState *cg);
 
 /* kv: flat (key, value) pairs, copied. */

@@ -7,20 +7,12 @@
 #include <time.h>
 
 #include "budget-policy.h"
-#include "budget.h"
 #include "cgroup.h"
 #include "ksm-stat.h"
 #include "log.h"
 #include "macro.h"
-#include "policy.h"
 #include "remote.h"
-
-static uint64_t now_usec(clockid_t clock)
-{
-	struct timespec ts;
-	clock_gettime(clock, &ts);
-	return (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000;
-}
+#include "util.h"
 
 int sweep_enable_process(Manager *m, pid_t pid, int pidfd)
 {
@@ -235,7 +227,7 @@ uint64_t sweep_proc_anon_pages(Manager *m, SweepProc *p)
 	return resident - shared;
 }
 
-int sweep_cgroup(Manager *m, CgroupState *cg)
+int sweep_cgroup(Manager *m, CgroupState *cg, bool want_merge)
 {
 	uint64_t merging = 0, rmap = 0, zero = 0;
 	int64_t profit = 0;
@@ -255,9 +247,7 @@ int sweep_cgroup(Manager *m, CgroupState *cg)
 	if (r < 0)
 		return log_warning_errno(r, "Cannot track processes of cgroup %s: %m", cg->path);
 
-	/* unsupported (no v2 memory controller) still merges: only headroom
-	 * and swap budgets are missing there */
-	bool want = cg->enabled && policy_may_merge(m, cg, NULL);
+	bool want = want_merge;
 	pid_t self = getpid(); /* a syscall: not once per process */
 	for (size_t i = 0; i < cg->n_procs; i++) {
 		SweepProc *p = &cg->procs[i];
@@ -300,50 +290,19 @@ int sweep_cgroup(Manager *m, CgroupState *cg)
 	return 0;
 }
 
-typedef struct Figures {
-	uint32_t processes;
-	uint64_t merging, rmap, zero, debt;
-	int64_t profit;
-	CgroupStatus status;
-} Figures;
-
-static Figures figures_of(const CgroupState *cg)
+uint64_t sweep_managed_pages(Manager *m)
 {
-	return (Figures){cg->processes,	 cg->merging_pages, cg->rmap_items, cg->zero_pages,
-			 cg->merge_debt, cg->profit,	    cg->status};
-}
-
-int sweep_all(Manager *m)
-{
-	uint64_t cpu0 = now_usec(CLOCK_PROCESS_CPUTIME_ID);
-	int dropped = 0;
-	CgroupState *next;
-
-	for (CgroupState *cg = m->cgroups; cg; cg = next) {
-		next = cg->next;
-		Figures before = figures_of(cg);
-		int r = sweep_cgroup(m, cg);
-		if (r == -ENOENT) {
-			manager_drop_cgroup(m, cg, "its cgroup directory is gone");
-			dropped++;
+	/* The opted-in memory: resident anonymous pages of the managed
+	 * processes (statm resident - shared), at least what ksmd already
+	 * tracks (rmap items) -- those only exist after a first scan. */
+	uint64_t managed = 0;
+	for (CgroupState *cg = m->cgroups; cg; cg = cg->next) {
+		if (!cg->enabled)
 			continue;
-		}
-		if (r < 0)
-			continue;
-		budget_after_sweep(m, cg);
-		Figures after = figures_of(cg);
-		if (before.processes != after.processes || before.merging != after.merging ||
-		    before.rmap != after.rmap || before.zero != after.zero || before.debt != after.debt ||
-		    before.profit != after.profit || before.status != after.status)
-			manager_emit_cgroup_changed(m, cg);
+		uint64_t anon = 0;
+		for (size_t i = 0; i < cg->n_procs; i++)
+			anon += sweep_proc_anon_pages(m, &cg->procs[i]); /* cached fd */
+		managed += MAX(anon, MAX(cg->rmap_items, cg->merging_pages));
 	}
-	if (dropped > 0)
-		(void)manager_persist(m);
-	budget_sweep_done(m);
-	(void)manager_ksm_refresh(m, true);
-	m->sweeps++;
-	m->last_sweep_cpu_usec = now_usec(CLOCK_PROCESS_CPUTIME_ID) - cpu0;
-	log_debug("Sweep %" PRIu64 ": %u cgroups, %" PRIu64 " us CPU", m->sweeps, m->n_cgroups,
-		  m->last_sweep_cpu_usec);
-	return dropped;
+	return managed;
 }

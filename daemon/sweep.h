@@ -12,9 +12,10 @@
  */
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
-#include "manager.h"
+#include "state.h"
 
 /* Enable merge-any in one process (pidfd >= 0 when the caller holds one;
  * otherwise one is opened from pid). Nothing is done when ksm_stat already
@@ -37,9 +38,12 @@ uint64_t sweep_proc_anon_pages(Manager *m, SweepProc *p);
 /* Close the cached fds of a cgroup (it is going away). */
 void sweep_cgroup_forget(CgroupState *cg);
 
-/* One cgroup: -ENOENT when its directory is gone (the caller drops it). */
-int sweep_cgroup(Manager *m, CgroupState *cg);
+/* One cgroup's figures, and merging enabled in processes that lack it when
+ * want_merge (the caller asked the policy). -ENOENT when its directory is
+ * gone (the caller drops it). The sweep measures: it decides nothing else
+ * and calls no other module. */
+int sweep_cgroup(Manager *m, CgroupState *cg, bool want_merge);
 
-/* Every cgroup, then the KSM sysfs cache; emits PropertiesChanged for
- * figures that moved. Returns the number of cgroups dropped. */
-int sweep_all(Manager *m);
+/* The managed memory for the scan policy: resident anonymous pages of the
+ * enabled cgroups' processes (at least what ksmd tracks of them). */
+uint64_t sweep_managed_pages(Manager *m);

@@ -3,7 +3,9 @@
 
 /* Small helpers the daemon files share (not worth a lib/ API change). */
 
+#include <stdint.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "log.h"
 
@@ -24,4 +26,11 @@ static inline void *mfree(void *p)
 {
 	free(p);
 	return NULL;
+}
+
+static inline uint64_t now_usec(clockid_t clock)
+{
+	struct timespec ts;
+	clock_gettime(clock, &ts);
+	return (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000;
 }
