@@ -127,7 +127,7 @@ struct Manager {
 
 	BudgetManager budget; /* budget.c's */
 
-	unsigned dirty;		   /* ManagerDirty */
+	unsigned dirty;		    /* ManagerDirty */
 	sd_event_source *bus_flush; /* the bus glue's: PropertiesChanged of what is dirty */
 };
 

@@ -59,6 +59,16 @@ def merged(pid, pages, timeout=60):
     wait_for(ok, timeout, interval=0.1, what=f"{pages} merged pages in {pid}")
 
 
+def big_merged_workload(m, cg, n, container_id):
+    """n processes of 512 MiB of identical pages, merged, the first registered."""
+    procs = [cg.spawn_memfill(same=131072, unique=16, merge=True) for _ in range(n)]
+    ksm_fast_scan(pages=50000, sleep_ms=1)
+    for p in procs:
+        merged(p.pid, 130000, timeout=300)
+    m.register(container_id, procs[0].pid, {"merge.pagemeld.io": "true"})
+    return procs
+
+
 def test_unsupported_without_memory_controller(ksm, start_daemon, cgroup):
     d = start_daemon()
     m = d.client()
@@ -181,11 +191,7 @@ def test_bus_responsive_during_long_unmerge(ksm, start_daemon, cgroup):
     seen_unmerging = []
     try:
         # 3 x 512 MiB of identical pages: ~1 s of unmerging here
-        procs = [cg.spawn_memfill(same=131072, unique=16, merge=True) for _ in range(3)]
-        ksm_fast_scan(pages=50000, sleep_ms=1)
-        for p in procs:
-            merged(p.pid, 130000, timeout=300)
-        m.register("l1", procs[0].pid, {"merge.pagemeld.io": "true"})
+        big_merged_workload(m, cg, 3, "l1")
         sharing = ksm_counter("pages_sharing")
         stop = threading.Event()
 
@@ -387,11 +393,7 @@ def test_advisor_mode_busy_during_unmerge(ksm, start_daemon, cgroup):
     mon = SignalRecorder(d.bus_address)
     try:
         # 2 x 512 MiB of identical pages: unmerging them takes a while
-        procs = [cg.spawn_memfill(same=131072, unique=16, merge=True) for _ in range(2)]
-        ksm_fast_scan(pages=50000, sleep_ms=1)
-        for p in procs:
-            merged(p.pid, 130000, timeout=300)
-        m.register("am1", procs[0].pid, {"merge.pagemeld.io": "true"})
+        big_merged_workload(m, cg, 2, "am1")
         m.manager.UnmergeAll(True)
         with pytest.raises(dbus.exceptions.DBusException) as e:
             m.props.Set("io.pagemeld1.Manager", "AdvisorMode", "none")

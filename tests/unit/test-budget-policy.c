@@ -312,45 +312,92 @@ static BudgetFacts facts(BudgetEvent ev, CgroupStatus status)
 	};
 }
 
-static void test_decide_memcg(void **state)
+/* budget_decide() must succeed; its decision (nothing to free unless it
+ * unmerges, which the callers check). */
+static BudgetDecision decide_ok(const BudgetFacts *f)
 {
 	BudgetDecision d;
-	/* no memory controller: unsupported, warned once */
-	BudgetFacts f = facts(BUDGET_EVENT_EVALUATE, CGROUP_MERGING);
-	f.memcg = BUDGET_MEMCG_NO;
-	assert_int_equal(budget_decide(&f, &d), 0);
-	assert_int_equal(d.status, CGROUP_UNSUPPORTED);
-	assert_true(d.log_unsupported && d.unsupported_logged);
-	f.status = d.status;
-	f.unsupported_logged = true;
-	assert_int_equal(budget_decide(&f, &d), 0);
-	assert_int_equal(d.status, CGROUP_UNSUPPORTED);
-	assert_false(d.log_unsupported);
-	/* over-budget and disabled stay what they are */
-	f.status = CGROUP_OVER_BUDGET;
-	assert_int_equal(budget_decide(&f, &d), 0);
-	assert_int_equal(d.status, CGROUP_OVER_BUDGET);
-	/* the controller appears: merging again, and a later loss warns again */
-	f = facts(BUDGET_EVENT_EVALUATE, CGROUP_UNSUPPORTED);
-	f.unsupported_logged = true;
-	assert_int_equal(budget_decide(&f, &d), 0);
-	assert_int_equal(d.status, CGROUP_MERGING);
-	assert_false(d.unsupported_logged);
-	/* a failed check (the cgroup may be gone) changes nothing */
-	f.memcg = BUDGET_MEMCG_UNKNOWN;
-	assert_int_equal(budget_decide(&f, &d), 0);
-	assert_int_equal(d.status, CGROUP_UNSUPPORTED);
-	assert_true(d.unsupported_logged);
-	/* nor does a cached answer: State follows fresh checks only */
-	f = facts(BUDGET_EVENT_MEMCG, CGROUP_MERGING);
-	f.memcg = BUDGET_MEMCG_NO;
-	f.memcg_checked = false;
-	assert_int_equal(budget_decide(&f, &d), 0);
-	assert_int_equal(d.status, CGROUP_MERGING);
-	assert_false(d.log_unsupported);
-	f.memcg_checked = true;
-	assert_int_equal(budget_decide(&f, &d), 0);
-	assert_int_equal(d.status, CGROUP_UNSUPPORTED);
+	assert_int_equal(budget_decide(f, &d), 0);
+	return d;
+}
+
+/* The State rules as a table: event and facts -> State, warning, reset. */
+static void test_decide_status(void **state)
+{
+#define Y BUDGET_MEMCG_YES
+#define N BUDGET_MEMCG_NO
+#define U BUDGET_MEMCG_UNKNOWN
+	static const struct {
+		BudgetEvent event;
+		CgroupStatus status;
+		BudgetMemcg memcg;
+		bool checked, logged;
+		uint64_t old_budget; /* pages; the new one is 100 */
+		CgroupStatus want;
+		bool want_log, want_logged, want_reset;
+	} rows[] = {
+		/* no memory controller: unsupported, warned once */
+		{BUDGET_EVENT_EVALUATE, CGROUP_MERGING, N, true, false, 0, CGROUP_UNSUPPORTED, true, true,
+		 false},
+		{BUDGET_EVENT_EVALUATE, CGROUP_UNSUPPORTED, N, true, true, 0, CGROUP_UNSUPPORTED, false, true,
+		 false},
+		/* over-budget and disabled stay what they are */
+		{BUDGET_EVENT_EVALUATE, CGROUP_OVER_BUDGET, N, true, true, 0, CGROUP_OVER_BUDGET, false, true,
+		 false},
+		{BUDGET_EVENT_MEMCG, CGROUP_DISABLED, N, true, false, 0, CGROUP_DISABLED, true, true, false},
+		/* the controller appears: merging again, a later loss warns again */
+		{BUDGET_EVENT_EVALUATE, CGROUP_UNSUPPORTED, Y, true, true, 0, CGROUP_MERGING, false, false,
+		 false},
+		/* a failed check (the cgroup may be gone) changes nothing */
+		{BUDGET_EVENT_EVALUATE, CGROUP_UNSUPPORTED, U, true, true, 0, CGROUP_UNSUPPORTED, false, true,
+		 false},
+		/* nor does a cached answer: State follows fresh checks only */
+		{BUDGET_EVENT_MEMCG, CGROUP_MERGING, N, false, false, 0, CGROUP_MERGING, false, false, false},
+		{BUDGET_EVENT_MEMCG, CGROUP_MERGING, N, true, false, 0, CGROUP_UNSUPPORTED, true, true,
+		 false},
+		/* raising the budget of an over-budget cgroup lets it merge again,
+		 * unsupported without a memory controller */
+		{BUDGET_EVENT_BUDGET_SET, CGROUP_OVER_BUDGET, Y, false, false, 50, CGROUP_MERGING, false,
+		 false, true},
+		{BUDGET_EVENT_BUDGET_SET, CGROUP_OVER_BUDGET, N, false, true, 50, CGROUP_UNSUPPORTED, false,
+		 true, true},
+		/* lowering or keeping it does not; a merging cgroup stays merging */
+		{BUDGET_EVENT_BUDGET_SET, CGROUP_OVER_BUDGET, Y, false, false, 100, CGROUP_OVER_BUDGET, false,
+		 false, false},
+		{BUDGET_EVENT_BUDGET_SET, CGROUP_MERGING, Y, false, false, 50, CGROUP_MERGING, false, false,
+		 false},
+		/* EnableCgroup: merging until the next memory controller check */
+		{BUDGET_EVENT_ENABLE, CGROUP_OVER_BUDGET, Y, false, false, 0, CGROUP_MERGING, false, false,
+		 true},
+		{BUDGET_EVENT_ENABLE, CGROUP_DISABLED, N, false, true, 0, CGROUP_MERGING, false, true, true},
+		{BUDGET_EVENT_ENABLE, CGROUP_MERGING, Y, false, false, 0, CGROUP_MERGING, false, false, true},
+		{BUDGET_EVENT_ENABLE, CGROUP_UNSUPPORTED, N, false, true, 0, CGROUP_UNSUPPORTED, false, true,
+		 true},
+		/* DisableCgroup wins over everything */
+		{BUDGET_EVENT_DISABLE, CGROUP_OVER_BUDGET, Y, true, false, 0, CGROUP_DISABLED, false, false,
+		 false},
+		{BUDGET_EVENT_DISABLE, CGROUP_UNSUPPORTED, N, true, true, 0, CGROUP_DISABLED, false, true,
+		 false},
+	};
+#undef Y
+#undef N
+#undef U
+	for (size_t i = 0; i < ELEMENTSOF(rows); i++) {
+		BudgetFacts f = facts(rows[i].event, rows[i].status);
+		f.memcg = rows[i].memcg;
+		f.memcg_checked = rows[i].checked;
+		f.unsupported_logged = rows[i].logged;
+		f.old_merge_budget = rows[i].old_budget * PS;
+		BudgetDecision d = decide_ok(&f);
+		print_message("row %zu\n", i);
+		assert_int_equal(d.status, rows[i].want);
+		assert_int_equal(d.log_unsupported, rows[i].want_log);
+		assert_int_equal(d.unsupported_logged, rows[i].want_logged);
+		assert_int_equal(d.reset_unmerged, rows[i].want_reset);
+		assert_false(d.need_procs || d.budget_exceeded);
+	}
+	assert_string_equal(cgroup_status_name(CGROUP_OVER_BUDGET), "over-budget");
+	assert_string_equal(cgroup_status_name(_CGROUP_STATUS_MAX), "unknown");
 }
 
 static void test_decide_evaluate(void **state)
@@ -360,14 +407,14 @@ static void test_decide_evaluate(void **state)
 	/* under: nothing; the debt counts zero pages */
 	f.merging_pages = 60;
 	f.zero_pages = 40;
-	assert_int_equal(budget_decide(&f, &d), 0);
+	d = decide_ok(&f);
 	assert_int_equal(d.debt, 100 * PS);
 	assert_int_equal(d.limit, 100 * PS);
 	assert_false(d.need_procs || d.budget_exceeded);
 	assert_int_equal(d.status, CGROUP_MERGING);
 	/* one zero page more: over on the sums, the processes are needed */
 	f.zero_pages = 41;
-	assert_int_equal(budget_decide(&f, &d), 0);
+	d = decide_ok(&f);
 	assert_true(d.need_procs);
 	assert_false(d.budget_exceeded);
 	assert_int_equal(d.status, CGROUP_MERGING);
@@ -383,7 +430,7 @@ static void test_decide_evaluate(void **state)
 	f.n_unmerged = 1;
 	/* their sum is under the limit: over only on the lagging sums,
 	 * neither over budget nor anything to unmerge */
-	assert_int_equal(budget_decide(&f, &d), 0);
+	d = decide_ok(&f);
 	assert_false(d.need_procs);
 	assert_int_equal(d.verdict.debt, 91 * PS);
 	assert_int_equal(d.verdict.limit, 100 * PS);
@@ -392,7 +439,7 @@ static void test_decide_evaluate(void **state)
 	assert_int_equal(d.n_unmerge, 0);
 
 	f.in.merge_budget = 60 * PS;
-	assert_int_equal(budget_decide(&f, &d), 0);
+	d = decide_ok(&f);
 	assert_true(d.budget_exceeded);
 	assert_int_equal(d.n_unmerge, 1);
 	assert_int_equal(d.unmerge[0], 11);
@@ -402,7 +449,7 @@ static void test_decide_evaluate(void **state)
 
 	/* an unmerge already runs: the same verdict, unmerging deferred */
 	f.ksm_busy = true;
-	assert_int_equal(budget_decide(&f, &d), 0);
+	d = decide_ok(&f);
 	assert_true(d.budget_exceeded && d.unmerge_later);
 	assert_int_equal(d.n_unmerge, 0);
 	assert_int_equal(d.status, CGROUP_OVER_BUDGET);
@@ -411,73 +458,13 @@ static void test_decide_evaluate(void **state)
 	f.ksm_busy = false;
 	f.status = CGROUP_DISABLED;
 	f.enabled = false;
-	assert_int_equal(budget_decide(&f, &d), 0);
+	d = decide_ok(&f);
 	assert_false(d.need_procs || d.budget_exceeded);
 	assert_int_equal(d.n_unmerge, 0);
 	assert_int_equal(d.status, CGROUP_DISABLED);
 
 	f.in.page_size = 0;
 	assert_int_equal(budget_decide(&f, &d), -EINVAL);
-}
-
-static void test_decide_budget_set(void **state)
-{
-	BudgetDecision d;
-	/* raising the budget of an over-budget cgroup lets it merge again */
-	BudgetFacts f = facts(BUDGET_EVENT_BUDGET_SET, CGROUP_OVER_BUDGET);
-	f.old_merge_budget = 50 * PS;
-	assert_int_equal(budget_decide(&f, &d), 0);
-	assert_int_equal(d.status, CGROUP_MERGING);
-	assert_true(d.reset_unmerged);
-	/* ... unsupported without a memory controller */
-	f.memcg = BUDGET_MEMCG_NO;
-	assert_int_equal(budget_decide(&f, &d), 0);
-	assert_int_equal(d.status, CGROUP_UNSUPPORTED);
-	/* lowering or keeping it does not */
-	f.memcg = BUDGET_MEMCG_YES;
-	f.old_merge_budget = 100 * PS;
-	assert_int_equal(budget_decide(&f, &d), 0);
-	assert_int_equal(d.status, CGROUP_OVER_BUDGET);
-	assert_false(d.reset_unmerged);
-	/* a merging cgroup stays merging */
-	f = facts(BUDGET_EVENT_BUDGET_SET, CGROUP_MERGING);
-	f.old_merge_budget = 50 * PS;
-	assert_int_equal(budget_decide(&f, &d), 0);
-	assert_int_equal(d.status, CGROUP_MERGING);
-	assert_false(d.reset_unmerged);
-}
-
-static void test_decide_enable_disable(void **state)
-{
-	BudgetDecision d;
-	static const CgroupStatus from[] = {CGROUP_OVER_BUDGET, CGROUP_DISABLED, CGROUP_MERGING};
-	for (size_t i = 0; i < ELEMENTSOF(from); i++) {
-		/* merging until the next memory controller check says otherwise */
-		BudgetFacts f = facts(BUDGET_EVENT_ENABLE, from[i]);
-		f.memcg_checked = false;
-		assert_int_equal(budget_decide(&f, &d), 0);
-		assert_int_equal(d.status, CGROUP_MERGING);
-		assert_true(d.reset_unmerged);
-		f.memcg = BUDGET_MEMCG_NO;
-		assert_int_equal(budget_decide(&f, &d), 0);
-		assert_int_equal(d.status, CGROUP_MERGING);
-	}
-	/* an unsupported cgroup stays unsupported */
-	BudgetFacts u = facts(BUDGET_EVENT_ENABLE, CGROUP_UNSUPPORTED);
-	u.memcg = BUDGET_MEMCG_NO;
-	u.memcg_checked = false;
-	assert_int_equal(budget_decide(&u, &d), 0);
-	assert_int_equal(d.status, CGROUP_UNSUPPORTED);
-	BudgetFacts f = facts(BUDGET_EVENT_DISABLE, CGROUP_OVER_BUDGET);
-	assert_int_equal(budget_decide(&f, &d), 0);
-	assert_int_equal(d.status, CGROUP_DISABLED);
-	f.status = CGROUP_UNSUPPORTED;
-	f.memcg = BUDGET_MEMCG_NO;
-	f.unsupported_logged = true;
-	assert_int_equal(budget_decide(&f, &d), 0);
-	assert_int_equal(d.status, CGROUP_DISABLED);
-	assert_string_equal(cgroup_status_name(CGROUP_OVER_BUDGET), "over-budget");
-	assert_string_equal(cgroup_status_name(_CGROUP_STATUS_MAX), "unknown");
 }
 
 int main(void)
@@ -493,10 +480,8 @@ int main(void)
 		cmocka_unit_test(test_unmerge_prediction),
 		cmocka_unit_test(test_cgroup_fits),
 		cmocka_unit_test(test_verdict_format),
-		cmocka_unit_test(test_decide_memcg),
+		cmocka_unit_test(test_decide_status),
 		cmocka_unit_test(test_decide_evaluate),
-		cmocka_unit_test(test_decide_budget_set),
-		cmocka_unit_test(test_decide_enable_disable),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
