@@ -7,7 +7,7 @@ private system bus, measured from a client on the same bus.
 
 Prints Manager GetAll and ListCgroups calls/s and p50/p99 latency, the CPU
 time of a full sweep (the daemon's own LastSweepCPUUSec, CLOCK_PROCESS_CPUTIME
-around sweep_all) and the daemon's RSS, each against its target. Runs as
+around manager_sweep_all) and the daemon's RSS, each against its target. Runs as
 root; leaves no process or cgroup behind. The workload processes are tiny
 static memfills that set merge-any themselves, so the sweep measures the
 steady state (read cgroup.procs + ksm_stat), not first-time ptrace."""
