@@ -405,3 +405,29 @@ def test_advisor_mode_busy_during_unmerge(ksm, start_daemon, cgroup):
     finally:
         mon.close()
         m.close()
+
+
+def test_properties_changed_once_per_change(ksm, start_daemon, cgroup):
+    """The core marks what changed; the bus layer sends one PropertiesChanged
+    per object and event-loop iteration: SetBudget's new budget and the
+    figures of the sweep it triggers arrive together, in one signal."""
+    d = start_daemon()
+    m = d.client()
+    cg = cgroup()
+    mon = SignalRecorder(d.bus_address)
+    try:
+        p = cg.spawn_memfill(same=256, unique=16, merge=True)
+        obj = m.register("pc1", p.pid, {"merge.pagemeld.io": "true"})
+        time.sleep(0.5)  # the registration's own signals are out
+        n0 = len(mon.signals)
+        m.manager.SetBudget(cg.path, 1 << 40, UNSET)
+        time.sleep(0.5)
+        ours = [s for s in list(mon.signals)[n0:] if s.member == "PropertiesChanged" and s.path == obj]
+        assert len(ours) == 1, ours
+        changed = ours[0].args[1]
+        for name in ("MergeBudget", "SwapBudget", "State", "MergingPages", "MergeDebt"):
+            assert name in changed, changed
+        assert changed["MergeBudget"] == 1 << 40
+    finally:
+        mon.close()
+        m.close()
