@@ -8,6 +8,7 @@ packages=(
 	# build
 	meson ninja-build pkg-config gcc clang clang-format
 	libsystemd-dev libseccomp-dev libjson-c-dev libinih-dev
+	libxxhash-dev # the duplicate-page estimator's page hash
 	# tests
 	libcmocka-dev python3 python3-pytest python3-yaml
 	python3-dbus # pagemeldd integration tests pass pidfds (UnixFd)
