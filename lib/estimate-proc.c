@@ -50,7 +50,8 @@ int estimate_parse_maps_line(const char *line, uint64_t *ret_start, uint64_t *re
 	const char *name = name_at >= 0 ? line + name_at : "";
 	/* The kernel's special mappings (VM_IO/PFNMAP or no anonymous pages);
 	 * KSM never scans them. Unreadable or shared mappings neither. */
-	bool special = startswith(name, "[vvar") || startswith(name, "[vdso]") || startswith(name, "[vsyscall]");
+	bool special =
+		startswith(name, "[vvar") || startswith(name, "[vdso]") || startswith(name, "[vsyscall]");
 	*ret_start = start;
 	*ret_end = end;
 	*ret_scan = perms[0] == 'r' && perms[3] == 'p' && !special;
@@ -70,8 +71,9 @@ static void probe_zero_pfn(Estimator *e, const char *proc_root)
 	snprintf(path, sizeof(path), "%s/self/pagemap", proc_root);
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
 	uint64_t entry = 0;
-	if (fd >= 0 && pread(fd, &entry, sizeof(entry), (off_t)((uintptr_t)p / e->page_size * sizeof(entry))) ==
-			       (ssize_t)sizeof(entry) &&
+	if (fd >= 0 &&
+	    pread(fd, &entry, sizeof(entry), (off_t)((uintptr_t)p / e->page_size * sizeof(entry))) ==
+		    (ssize_t)sizeof(entry) &&
 	    (entry & PM_PRESENT))
 		e->zero_pfn = entry & PM_PFN_MASK;
 	munmap((void *)p, e->page_size);
@@ -205,7 +207,8 @@ static int scan_range(Estimator *e, pid_t pid, unsigned group, int pagemap_fd, B
 	size_t ps = e->page_size;
 	for (uint64_t a = start; a < end;) {
 		size_t n = (size_t)MIN((end - a) / ps, (uint64_t)PAGEMAP_CHUNK);
-		ssize_t k = pread(pagemap_fd, entries, n * sizeof(uint64_t), (off_t)(a / ps * sizeof(uint64_t)));
+		ssize_t k =
+			pread(pagemap_fd, entries, n * sizeof(uint64_t), (off_t)(a / ps * sizeof(uint64_t)));
 		if (k < 0)
 			return errno == ESRCH ? -ESRCH : -errno;
 		if (k == 0)

@@ -317,7 +317,8 @@ int estimator_result(const Estimator *e, EstimateResult *ret)
 					free(r.groups);
 					return -EOVERFLOW;
 				}
-				zero_run[nz++] = (Entry){.group = (uint32_t)i, .count = (uint32_t)e->groups[i].zero_pages};
+				zero_run[nz++] = (Entry){.group = (uint32_t)i,
+							 .count = (uint32_t)e->groups[i].zero_pages};
 			}
 		double ignored = 0;
 		if (nz > 0)
@@ -340,7 +341,8 @@ int estimator_result(const Estimator *e, EstimateResult *ret)
 		r.dup_within_pages += g->dup_within_pages;
 	}
 	r.dup_across_pages = r.dup_pages - r.dup_within_pages;
-	r.profit_bytes = (int64_t)(r.dup_pages * e->page_size) - (int64_t)(r.pages_scanned * ESTIMATE_RMAP_ITEM_BYTES);
+	r.profit_bytes =
+		(int64_t)(r.dup_pages * e->page_size) - (int64_t)(r.pages_scanned * ESTIMATE_RMAP_ITEM_BYTES);
 	r.table_bytes_peak = e->table_bytes_peak;
 	*ret = r;
 	return 0;

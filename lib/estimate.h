@@ -106,13 +106,13 @@ typedef struct EstimateResult {
 	 * excluded when use_zero_pages). The per-process ksm_merging_pages sum
 	 * to dup_pages + ksm_pages. */
 	uint64_t ksm_pages;
-	uint64_t dup_within_pages; /* sum of the groups' dup_within_pages */
-	uint64_t dup_across_pages; /* dup_pages - dup_within_pages */
+	uint64_t dup_within_pages;  /* sum of the groups' dup_within_pages */
+	uint64_t dup_across_pages;  /* dup_pages - dup_within_pages */
 	uint64_t managed_dup_pages; /* pages freed by the managed groups alone */
 	/* KSM's general_profit for merging everything: dup_pages * PAGE_SIZE -
 	 * pages_scanned * ESTIMATE_RMAP_ITEM_BYTES. */
 	int64_t profit_bytes;
-	unsigned sample_shift; /* 0: every page counted */
+	unsigned sample_shift;	 /* 0: every page counted */
 	double dup_stderr_pages; /* 0 when not sampled */
 	uint64_t table_bytes_peak;
 	size_t n_groups;

@@ -137,8 +137,8 @@ int main(int argc, char **argv)
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
 
-	printf("{\"seconds\": %.6f, \"cpu_seconds\": %.6f, \"maxrss_kib\": %ld, \"page_size\": %zu,\n", secs, cpu,
-	       ru.ru_maxrss, estimator_page_size(e));
+	printf("{\"seconds\": %.6f, \"cpu_seconds\": %.6f, \"maxrss_kib\": %ld, \"page_size\": %zu,\n", secs,
+	       cpu, ru.ru_maxrss, estimator_page_size(e));
 	printf(" \"use_zero_pages\": %s, \"max_page_sharing\": %llu,\n", use_zero > 0 ? "true" : "false",
 	       (unsigned long long)mps);
 	printf(" \"pages_scanned\": %" PRIu64 ", \"zero_pages\": %" PRIu64 ", \"volatile_pages\": %" PRIu64
@@ -146,7 +146,8 @@ int main(int argc, char **argv)
 	       res.pages_scanned, res.zero_pages, res.volatile_pages, res.unreadable_pages);
 	printf(" \"dup_pages\": %" PRIu64 ", \"ksm_pages\": %" PRIu64 ", \"dup_within_pages\": %" PRIu64
 	       ", \"dup_across_pages\": %" PRIu64 ", \"managed_dup_pages\": %" PRIu64 ",\n",
-	       res.dup_pages, res.ksm_pages, res.dup_within_pages, res.dup_across_pages, res.managed_dup_pages);
+	       res.dup_pages, res.ksm_pages, res.dup_within_pages, res.dup_across_pages,
+	       res.managed_dup_pages);
 	printf(" \"profit_bytes\": %" PRId64 ", \"sample_shift\": %u, \"dup_stderr_pages\": %.1f, "
 	       "\"table_bytes_peak\": %" PRIu64 ",\n",
 	       res.profit_bytes, res.sample_shift, res.dup_stderr_pages, res.table_bytes_peak);
@@ -156,8 +157,8 @@ int main(int argc, char **argv)
 		printf("%s\n  {\"spec\": \"%s\", \"pages_scanned\": %" PRIu64 ", \"zero_pages\": %" PRIu64
 		       ", \"volatile_pages\": %" PRIu64 ", \"dup_within_pages\": %" PRIu64
 		       ", \"marginal_pages\": %" PRIu64 ", \"marginal_profit_bytes\": %" PRId64 "}",
-		       i ? "," : "", argv[optind + (int)i], g->pages_scanned, g->zero_pages, g->volatile_pages,
-		       g->dup_within_pages, g->marginal_pages, g->marginal_profit_bytes);
+		       i ? "," : "", argv[optind + (int)i], g->pages_scanned, g->zero_pages,
+		       g->volatile_pages, g->dup_within_pages, g->marginal_pages, g->marginal_profit_bytes);
 	}
 	printf("]}\n");
 	estimate_result_done(&res);

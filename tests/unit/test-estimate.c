@@ -178,8 +178,8 @@ static void test_sampling(void **state)
 	assert_true(r.sample_shift > 0);
 	assert_true(r.table_bytes_peak <= max * 3 / 2);
 	double truth = 80000, err = fabs((double)r.dup_pages - truth);
-	printf("# sampled 1/%u: dup %" PRIu64 " (truth 80000), stderr %.0f\n", 1u << r.sample_shift, r.dup_pages,
-	       r.dup_stderr_pages);
+	printf("# sampled 1/%u: dup %" PRIu64 " (truth 80000), stderr %.0f\n", 1u << r.sample_shift,
+	       r.dup_pages, r.dup_stderr_pages);
 	assert_true(r.dup_stderr_pages > 0);
 	assert_true(err <= 4 * r.dup_stderr_pages);
 	/* the expected standard error: sqrt((M - 1) * 40000 * 2^2) */
@@ -192,27 +192,28 @@ static void test_maps_line(void **state)
 {
 	uint64_t s, e;
 	bool scan;
-	assert_int_equal(estimate_parse_maps_line("7f00a000-7f00c000 rw-p 00000000 00:00 0 \n", &s, &e, &scan), 0);
+	assert_int_equal(
+		estimate_parse_maps_line("7f00a000-7f00c000 rw-p 00000000 00:00 0 \n", &s, &e, &scan), 0);
 	assert_int_equal(s, 0x7f00a000);
 	assert_int_equal(e, 0x7f00c000);
 	assert_true(scan);
-	assert_int_equal(estimate_parse_maps_line("55d0-55e0 r--p 00001000 fe:01 1234   /usr/bin/x\n", &s, &e,
-						  &scan),
-			 0);
+	assert_int_equal(
+		estimate_parse_maps_line("55d0-55e0 r--p 00001000 fe:01 1234   /usr/bin/x\n", &s, &e, &scan),
+		0);
 	assert_true(scan); /* copied pages of a private file mapping are anonymous */
-	assert_int_equal(estimate_parse_maps_line("1000-2000 rw-s 00000000 00:01 5 /dev/zero (deleted)\n", &s, &e,
-						  &scan),
+	assert_int_equal(estimate_parse_maps_line("1000-2000 rw-s 00000000 00:01 5 /dev/zero (deleted)\n", &s,
+						  &e, &scan),
 			 0);
 	assert_false(scan);
 	assert_int_equal(estimate_parse_maps_line("1000-2000 ---p 00000000 00:00 0\n", &s, &e, &scan), 0);
 	assert_false(scan);
-	assert_int_equal(estimate_parse_maps_line("7ffd1000-7ffd3000 r--p 00000000 00:00 0  [vvar]\n", &s, &e,
-						  &scan),
-			 0);
+	assert_int_equal(
+		estimate_parse_maps_line("7ffd1000-7ffd3000 r--p 00000000 00:00 0  [vvar]\n", &s, &e, &scan),
+		0);
 	assert_false(scan);
-	assert_int_equal(estimate_parse_maps_line("7ffd3000-7ffd5000 r-xp 00000000 00:00 0  [vdso]\n", &s, &e,
-						  &scan),
-			 0);
+	assert_int_equal(
+		estimate_parse_maps_line("7ffd3000-7ffd5000 r-xp 00000000 00:00 0  [vdso]\n", &s, &e, &scan),
+		0);
 	assert_false(scan);
 	assert_int_equal(estimate_parse_maps_line("garbage\n", &s, &e, &scan), -EINVAL);
 	assert_int_equal(estimate_parse_maps_line("2000-1000 rw-p 0 0 0\n", &s, &e, &scan), -EINVAL);
