@@ -24,6 +24,8 @@ struct Estimator {
 	unsigned bits;
 	size_t used;
 	unsigned sample_shift;
+	uint64_t *pinned; /* contents never sampled: 2^pinned_bits slots */
+	unsigned pinned_bits;
 	uint64_t table_bytes_peak;
 
 	GroupState *groups;

@@ -8,10 +8,12 @@
 #include "estimate-internal.h"
 #include "macro.h"
 
-/* One (content, group) with its page count; count 0 marks an empty slot. */
+/* One (content, group) with its page count; count 0 marks an empty slot.
+ * pinned: the content is counted exactly, never sampled. */
 typedef struct Entry {
 	uint64_t hash;
-	uint32_t group;
+	uint32_t group : 31;
+	uint32_t pinned : 1;
 	uint32_t count;
 } Entry;
 
@@ -43,6 +45,8 @@ static bool sampled_in(uint64_t hash, unsigned shift)
 static void note_bytes(Estimator *e, uint64_t extra)
 {
 	uint64_t now = ((uint64_t)1 << e->bits) * sizeof(Entry) + extra;
+	if (e->pinned)
+		now += ((uint64_t)1 << e->pinned_bits) * sizeof(uint64_t);
 	e->table_bytes_peak = MAX(e->table_bytes_peak, now);
 }
 
@@ -55,7 +59,7 @@ static int rebuild(Estimator *e, unsigned bits, unsigned shift)
 	note_bytes(e, ((uint64_t)1 << bits) * sizeof(Entry));
 	size_t used = 0;
 	for (size_t i = 0; i < ((size_t)1 << e->bits); i++)
-		if (e->table[i].count > 0 && sampled_in(e->table[i].hash, shift)) {
+		if (e->table[i].count > 0 && (e->table[i].pinned || sampled_in(e->table[i].hash, shift))) {
 			table_put(t, bits, e->table[i]);
 			used++;
 		}
@@ -67,6 +71,74 @@ static int rebuild(Estimator *e, unsigned bits, unsigned shift)
 	return 0;
 }
 
+/* The set of pinned contents (hash 0 stands for an empty slot, so a content
+ * hashing to 0 is never pinned). */
+static bool pinned_has(const Estimator *e, uint64_t hash)
+{
+	size_t mask = ((size_t)1 << e->pinned_bits) - 1;
+	for (size_t i = slot_of(hash, 0, e->pinned_bits);; i = (i + 1) & mask) {
+		if (e->pinned[i] == 0)
+			return false;
+		if (e->pinned[i] == hash)
+			return true;
+	}
+}
+
+/* Before the first sampling, every count is exact: the heaviest contents
+ * (those whose entries take at most 1/8 of the table) stay exact from now
+ * on. Sampling them would let one content decide the estimate by falling on
+ * one side of the hash mask or the other; which contents are pinned does
+ * not depend on the hash, so the sampled rest stays unbiased. */
+static int pin_heavy(Estimator *e)
+{
+	size_t cap = (size_t)1 << e->bits, budget = cap / 8, hist[33] = {};
+	for (size_t i = 0; i < cap; i++)
+		if (e->table[i].count > 0)
+			hist[63 - __builtin_clzll(e->table[i].count)]++;
+	for (unsigned b = 1; b < ELEMENTSOF(hist); b++) {
+		size_t n = 0;
+		for (unsigned k = b; k < ELEMENTSOF(hist); k++)
+			n += hist[k];
+		if (n == 0)
+			return 0;
+		if (n > budget)
+			continue;
+		unsigned bits = 4;
+		while (((size_t)1 << bits) < 2 * n)
+			bits++;
+		free(e->pinned);
+		e->pinned = calloc((size_t)1 << bits, sizeof(uint64_t));
+		if (!e->pinned)
+			return -ENOMEM;
+		e->pinned_bits = bits;
+		size_t mask = ((size_t)1 << bits) - 1;
+		for (size_t i = 0; i < cap; i++) {
+			uint64_t h = e->table[i].hash;
+			if (e->table[i].count >> b == 0 || h == 0 || pinned_has(e, h))
+				continue;
+			for (size_t j = slot_of(h, 0, bits);; j = (j + 1) & mask)
+				if (e->pinned[j] == 0) {
+					e->pinned[j] = h;
+					break;
+				}
+		}
+		/* a pinned content's entries in every group stay too */
+		size_t m = 0;
+		for (size_t i = 0; i < cap; i++)
+			m += e->table[i].count > 0 && pinned_has(e, e->table[i].hash);
+		if (m > budget)
+			continue;
+		for (size_t i = 0; i < cap; i++)
+			if (e->table[i].count > 0 && pinned_has(e, e->table[i].hash))
+				e->table[i].pinned = 1;
+		note_bytes(e, 0);
+		return 0;
+	}
+	free(e->pinned);
+	e->pinned = NULL;
+	return 0;
+}
+
 /* Called when one more entry would pass the 1/2 load factor: double the
  * table, or, at its cap, sample more sparsely into a table half as big (so
  * the old and new arrays together never exceed 1.5 times the cap). */
@@ -75,6 +147,11 @@ static int make_room(Estimator *e)
 	if (((uint64_t)2 << e->bits) * sizeof(Entry) <= e->max_table_bytes)
 		return rebuild(e, e->bits + 1, e->sample_shift);
 
+	if (e->sample_shift == 0) {
+		int r = pin_heavy(e);
+		if (r < 0)
+			return r;
+	}
 	unsigned bits = e->bits - 1, shift = e->sample_shift;
 	size_t kept;
 	do {
@@ -82,7 +159,8 @@ static int make_room(Estimator *e)
 			return -E2BIG;
 		kept = 0;
 		for (size_t i = 0; i < ((size_t)1 << e->bits); i++)
-			if (e->table[i].count > 0 && sampled_in(e->table[i].hash, shift))
+			if (e->table[i].count > 0 &&
+			    (e->table[i].pinned || sampled_in(e->table[i].hash, shift)))
 				kept++;
 	} while (kept + 1 > ((size_t)1 << bits) / 2);
 	return rebuild(e, bits, shift);
@@ -90,7 +168,8 @@ static int make_room(Estimator *e)
 
 static int table_add(Estimator *e, uint64_t hash, uint32_t group)
 {
-	if (!sampled_in(hash, e->sample_shift))
+	bool pin = e->pinned && pinned_has(e, hash);
+	if (!pin && !sampled_in(hash, e->sample_shift))
 		return 0;
 	size_t mask = ((size_t)1 << e->bits) - 1;
 	for (size_t i = slot_of(hash, group, e->bits);; i = (i + 1) & mask) {
@@ -108,10 +187,11 @@ static int table_add(Estimator *e, uint64_t hash, uint32_t group)
 		int r = make_room(e);
 		if (r < 0)
 			return r;
-		if (!sampled_in(hash, e->sample_shift))
+		pin = e->pinned && pinned_has(e, hash);
+		if (!pin && !sampled_in(hash, e->sample_shift))
 			return 0;
 	}
-	table_put(e->table, e->bits, (Entry){.hash = hash, .group = group, .count = 1});
+	table_put(e->table, e->bits, (Entry){.hash = hash, .group = group, .pinned = pin, .count = 1});
 	e->used++;
 	return 0;
 }
@@ -146,6 +226,7 @@ Estimator *estimator_free(Estimator *e)
 	if (!e)
 		return NULL;
 	free(e->table);
+	free(e->pinned);
 	free(e->groups);
 	free(e->zero);
 	estimator_walker_free(e);
@@ -156,7 +237,7 @@ Estimator *estimator_free(Estimator *e)
 int estimator_add_group(Estimator *e, bool managed, unsigned *ret_group)
 {
 	assert(e && ret_group);
-	if (e->n_groups >= UINT32_MAX)
+	if (e->n_groups >= INT32_MAX) /* Entry.group has 31 bits */
 		return -E2BIG;
 	GroupState *g = reallocarray(e->groups, e->n_groups + 1, sizeof(GroupState));
 	if (!g)
@@ -243,11 +324,14 @@ static void account_content(const Estimator *e, const Entry *run, size_t n, uint
 			managed += run[i].count;
 	}
 	uint64_t s = saving(e, total);
+	if (run[0].pinned)
+		scale = 1;
+	else
+		*sumsq += (double)s * (double)s;
 	r->dup_pages += s * scale;
 	if (total >= 2)
 		r->ksm_pages += ksm_pages_for(e, total) * scale;
 	r->managed_dup_pages += saving(e, managed) * scale;
-	*sumsq += (double)s * (double)s;
 	for (size_t i = 0; i < n; i++) {
 		EstimateGroup *g = &r->groups[run[i].group];
 		uint64_t c = run[i].count;

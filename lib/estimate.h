@@ -33,15 +33,23 @@
  *
  * Memory: the table holds one 16-byte entry per distinct (content, group)
  * at a load factor of at most 1/2, so at most 8 MiB per GiB of distinct
- * pages, plus two 1 MiB copy buffers; zero pages take no entry. When the
+ * pages, plus two 256 KiB copy buffers; zero pages take no entry. When the
  * table would grow past max_table_bytes, the estimator samples by content:
- * it keeps only contents whose hash is 0 modulo 2^sample_shift (raising the
- * shift as needed, dropping the rest) and scales the counts by 2^shift. All
- * copies of a content are kept or dropped together, so the estimate is
- * unbiased; its standard error is reported (dup_stderr_pages): with M =
- * 2^shift, sqrt((M - 1) * sum over all contents of saving(content)^2), the
- * sum estimated as M times the sum over the kept contents. A content copied
- * very many times dominates it, which the figure then shows.
+ * it keeps only contents whose hash is 0 modulo M = 2^sample_shift (raising
+ * the shift as needed, dropping the rest) and scales their counts by M. All
+ * copies of a content are kept or dropped together. While a table is
+ * rebuilt the old one still exists: the peak is at most 1.5 * max_table_bytes
+ * plus the pinned set (at most 1/8 of that), reported as table_bytes_peak.
+ *
+ * Error bound: just before sampling starts every count is exact; the
+ * heaviest contents then (whose entries fill at most 1/8 of the table) are
+ * pinned and counted exactly from then on, so no single content decides
+ * the estimate by falling on one side of the mask. The rest is an unbiased
+ * estimate (over the hash) with the standard error reported as
+ * dup_stderr_pages: sqrt((M - 1) * sum over unpinned contents of
+ * saving(content)^2), the sum estimated as M times that over the kept
+ * ones. A content that grows heavy only after sampling started is not
+ * pinned; if the sample misses it, the figure understates the error.
  */
 
 #include <signal.h>

@@ -38,6 +38,19 @@ static double cpu_s(void)
 	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
+/* Peak RSS of this process image: VmHWM, not getrusage's ru_maxrss, which
+ * keeps the pre-exec high-water mark of the forking parent (python). */
+static long vm_hwm_kib(void)
+{
+	_cleanup_fclose_ FILE *f = fopen("/proc/self/status", "re");
+	char line[256];
+	long kib = -1;
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmHWM: %ld kB", &kib) == 1)
+			break;
+	return kib;
+}
+
 static int scan_group(Estimator *e, const char *spec, unsigned g)
 {
 	const char *cg = startswith(spec, "cg:");
@@ -134,11 +147,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	double secs = now_s() - t0, cpu = cpu_s() - c0;
-	struct rusage ru;
-	getrusage(RUSAGE_SELF, &ru);
-
 	printf("{\"seconds\": %.6f, \"cpu_seconds\": %.6f, \"maxrss_kib\": %ld, \"page_size\": %zu,\n", secs,
-	       cpu, ru.ru_maxrss, estimator_page_size(e));
+	       cpu, vm_hwm_kib(), estimator_page_size(e));
 	printf(" \"use_zero_pages\": %s, \"max_page_sharing\": %llu,\n", use_zero > 0 ? "true" : "false",
 	       (unsigned long long)mps);
 	printf(" \"pages_scanned\": %" PRIu64 ", \"zero_pages\": %" PRIu64 ", \"volatile_pages\": %" PRIu64

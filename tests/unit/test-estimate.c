@@ -188,6 +188,41 @@ static void test_sampling(void **state)
 	estimate_result_done(&r);
 }
 
+static void test_sampling_pins_heavy_content(void **state)
+{
+	/* One content copied 3000 times before sampling starts: counted
+	 * exactly after, also where it shows up in another group later. */
+	const uint64_t max = 16 << 10;
+	_cleanup_estimator_ Estimator *e = new_estimator(false, 0, max);
+	unsigned g0, g1;
+	assert_int_equal(estimator_add_group(e, false, &g0), 0);
+	assert_int_equal(estimator_add_group(e, false, &g1), 0);
+	Pages p = {};
+	put(&p, 1, 3000);
+	add(e, g0, &p);
+	for (uint32_t t = 2; t < 40002; t++) {
+		put(&p, t, 2);
+		if (p.n >= 3000)
+			add(e, g0, &p);
+	}
+	add(e, g0, &p);
+	put(&p, 1, 1000);
+	add(e, g1, &p);
+	EstimateResult r;
+	assert_int_equal(estimator_result(e, &r), 0);
+	printf("# sampled 1/%u with a pinned content: dup %" PRIu64 " (truth 43999), stderr %.0f\n",
+	       1u << r.sample_shift, r.dup_pages, r.dup_stderr_pages);
+	assert_true(r.sample_shift > 0);
+	assert_int_equal(r.groups[1].dup_within_pages, 999);
+	assert_int_equal(r.dup_pages - r.dup_within_pages, 1);
+	double err = fabs((double)r.dup_pages - 43999);
+	assert_true(err <= 4 * r.dup_stderr_pages);
+	/* the pinned content adds nothing to the error: sqrt((M - 1) * 40000) */
+	double expect = sqrt((double)((1u << r.sample_shift) - 1) * 40000);
+	assert_true(r.dup_stderr_pages > expect / 2 && r.dup_stderr_pages < expect * 2);
+	estimate_result_done(&r);
+}
+
 static void test_maps_line(void **state)
 {
 	uint64_t s, e;
@@ -331,6 +366,7 @@ int main(void)
 		cmocka_unit_test(test_max_page_sharing),
 		cmocka_unit_test(test_groups),
 		cmocka_unit_test(test_sampling),
+		cmocka_unit_test(test_sampling_pins_heavy_content),
 		cmocka_unit_test(test_maps_line),
 		cmocka_unit_test(test_walker_self),
 		cmocka_unit_test(test_walker_rate_and_cancel),
