@@ -28,7 +28,7 @@ distinct KSM page, plus their ksm_zero_pages: their share of pages_sharing
 + ksm_zero_pages, untouched by other processes merging on the machine.
 Progress is sampled every SAMPLE s as the processes' ksm_merging_pages +
 ksm_zero_pages, against its ideal dup_pages + ksm_pages; converged when it
-has not changed for STABLE s (or at LIMIT s). ksmd CPU = utime+stime from
+has not changed over two full scans of ksmd (full_scans), or at LIMIT s. ksmd CPU = utime+stime from
 run=1 to the last change (other merge-any processes on the machine, if
 any, are scanned too: they add to it). Takes the KSM test lock and
 restores every knob."""
@@ -48,8 +48,7 @@ N = int(os.environ.get("N", 4))
 SAME = int(os.environ.get("SAME", 8192))
 UNIQUE = int(os.environ.get("UNIQUE", 4096))
 ZERO = int(os.environ.get("ZERO", 1024))
-LIMIT = float(os.environ.get("LIMIT", 150))
-STABLE = float(os.environ.get("STABLE", 8))
+LIMIT = float(os.environ.get("LIMIT", 240))
 SAMPLE = 0.25
 POLICIES = os.environ.get("POLICIES", "kernel,advisor,pagemeld,ksmtuned").split(",")
 WORKLOADS = os.environ.get("WORKLOADS", "memfill,python").split(",")
@@ -201,21 +200,21 @@ def run_one(ci, workload, policy):
         ksmd = benchlib.ksmd_pid()
         cpu0, t0 = benchlib.ksmd_cpu_ms(ksmd), time.monotonic()
         benchlib.set_knobs(run=1)
-        last, t_last, cpu_last, t90 = -1, t0, cpu0, None
+        last, t_last, cpu_last, t90, scans_last = -1, t0, cpu0, None, benchlib.counter("full_scans")
         while True:
             time.sleep(SAMPLE)
-            now, v = time.monotonic(), progress(pids)
+            now, v, scans = time.monotonic(), progress(pids), benchlib.counter("full_scans")
             if t90 is None and v >= 0.9 * ideal_progress:
                 t90 = now - t0
             if v != last:
-                last, t_last, cpu_last = v, now, benchlib.ksmd_cpu_ms(ksmd)
-            if (v > 0 and now - t_last > STABLE) or now - t0 > LIMIT:
+                last, t_last, cpu_last, scans_last = v, now, benchlib.ksmd_cpu_ms(ksmd), scans
+            if (v > 0 and scans >= scans_last + 2) or now - t0 > LIMIT:
                 break
         achieved = freed(pids)
         return {"workload": workload, "policy": policy, "scanned": est["pages_scanned"], "ideal": ideal,
                 "others": others,
                 "achieved": achieved, "t90": t90, "t_conv": t_last - t0, "cpu_s": (cpu_last - cpu0) / 1000,
-                "limit_hit": time.monotonic() - t0 > LIMIT,
+                "limit_hit": now - t0 > LIMIT,
                 "knobs": {k: benchlib.read(k) for k in ("pages_to_scan", "sleep_millisecs")}}
     finally:
         if tuner:
@@ -242,14 +241,14 @@ def main():
                 results.append(run_one(ci, w, policy))
     print(f"# {N} processes per workload, one cgroup each; memfill = {SAME} same + {UNIQUE} unique + {ZERO} "
           f"zero pages; ideal = estimator's dup_pages; achieved = the processes' share of pages_sharing + "
-          f"ksm_zero_pages at convergence (no change for {STABLE:g} s, limit {LIMIT:g} s)")
+          f"ksm_zero_pages at convergence (no change over 2 full scans, limit {LIMIT:g} s)")
     print("# others: rmap items of other processes on the machine when the run started (ksmd scans them "
-          "too); '+': the limit ended the run before convergence")
+          "too); '+': the limit ended the run before convergence; s to 90%: '-' = not within the run")
     print(f"{'workload':9s} {'policy':9s} {'scanned':>8s} {'ideal':>7s} {'achieved':>8s} {'ratio':>6s} "
           f"{'s to 90%':>8s} {'s conv':>7s} {'ksmd CPU s':>10s} {'CPU s/GiB':>9s} {'others':>7s}  knobs at the end")
     for r in results:
         gib = r["achieved"] * 4096 / 2**30
-        t90 = f"{r['t90']:8.1f}" if r["t90"] is not None else f"{'>' + str(int(LIMIT)):>8s}"
+        t90 = f"{r['t90']:8.1f}" if r["t90"] is not None else f"{'-':>8s}"
         print(f"{r['workload']:9s} {r['policy']:9s} {r['scanned']:8d} {r['ideal']:7d} {r['achieved']:8d} "
               f"{r['achieved'] / max(r['ideal'], 1):6.3f} {t90} {r['t_conv']:7.1f}{'+' if r['limit_hit'] else ' '}"
               f"{r['cpu_s']:10.2f} {r['cpu_s'] / gib if gib else float('nan'):9.1f} {r['others']:7d}  {r['knobs']}")

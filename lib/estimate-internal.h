@@ -8,7 +8,7 @@
 
 typedef struct GroupState {
 	bool managed;
-	uint64_t pages_scanned, zero_pages, volatile_pages, unreadable_pages;
+	uint64_t pages_scanned, zero_pages, volatile_pages, unreadable_pages, forked_pages;
 } GroupState;
 
 struct Entry;
@@ -35,6 +35,9 @@ struct Estimator {
 	void *copy[2];
 	uint64_t zero_pfn; /* 0: unknown */
 	bool zero_pfn_probed;
+	uint64_t *pfns; /* PFNs of pages mapped more than once: 2^pfn_bits slots */
+	unsigned pfn_bits;
+	size_t pfn_used;
 	uint64_t bytes_read;
 	int64_t rate_start_ns;
 };

@@ -17,19 +17,57 @@
 
 #define PM_PRESENT (UINT64_C(1) << 63)
 #define PM_SWAP (UINT64_C(1) << 62)
-#define PM_FILE (UINT64_C(1) << 61) /* file page or shared anonymous */
+#define PM_FILE (UINT64_C(1) << 61)	 /* file page or shared anonymous */
+#define PM_EXCLUSIVE (UINT64_C(1) << 56) /* mapped once */
 #define PM_PFN_MASK ((UINT64_C(1) << 55) - 1)
 
 typedef struct Batch {
 	struct iovec *remote; /* runs of contiguous pages */
+	bool *exclusive;      /* per run: every page mapped once */
 	size_t n_iov, n_pages, max_pages;
 	bool *ok[2];
+	int mem_fd; /* /proc/PID/mem */
 } Batch;
 
 void estimator_walker_free(Estimator *e)
 {
 	for (size_t i = 0; i < ELEMENTSOF(e->copy); i++)
 		free(e->copy[i]);
+	free(e->pfns);
+}
+
+/* Add pfn to the set of pages mapped more than once; 1 when it was there
+ * already. */
+static int pfn_seen(Estimator *e, uint64_t pfn)
+{
+	if (e->pfn_used + 1 > ((size_t)1 << e->pfn_bits) / 2 || !e->pfns) {
+		unsigned bits = e->pfns ? e->pfn_bits + 1 : 10;
+		uint64_t *t = calloc((size_t)1 << bits, sizeof(uint64_t));
+		if (!t)
+			return -ENOMEM;
+		size_t mask = ((size_t)1 << bits) - 1;
+		for (size_t i = 0; e->pfns && i < ((size_t)1 << e->pfn_bits); i++)
+			if (e->pfns[i] != 0)
+				for (size_t j = (e->pfns[i] * 0x9e3779b97f4a7c15ULL) >> (64 - bits);;
+				     j = (j + 1) & mask)
+					if (t[j] == 0) {
+						t[j] = e->pfns[i];
+						break;
+					}
+		free(e->pfns);
+		e->pfns = t;
+		e->pfn_bits = bits;
+	}
+	size_t mask = ((size_t)1 << e->pfn_bits) - 1;
+	for (size_t j = (pfn * 0x9e3779b97f4a7c15ULL) >> (64 - e->pfn_bits);; j = (j + 1) & mask) {
+		if (e->pfns[j] == pfn)
+			return 1;
+		if (e->pfns[j] == 0) {
+			e->pfns[j] = pfn;
+			e->pfn_used++;
+			return 0;
+		}
+	}
 }
 
 static int64_t now_ns(void)
@@ -79,39 +117,43 @@ static void probe_zero_pfn(Estimator *e, const char *proc_root)
 	munmap((void *)p, e->page_size);
 }
 
+/* Copy n bytes at addr into buf, from pid's memory; the bytes read. A
+ * process_vm_readv of an anonymous page that is not exclusive to its mm
+ * (a KSM page, or shared since fork) takes a read-only pin, and the kernel
+ * then unshares the page: it copies it, which would break the very merges
+ * and sharing being estimated. /proc/PID/mem reads without a pin. */
+static ssize_t read_run(pid_t pid, int mem_fd, bool exclusive, uint8_t *buf, uint64_t addr, size_t n)
+{
+	if (exclusive) {
+		struct iovec local = {buf, n}, remote = {(void *)(uintptr_t)addr, n};
+		return process_vm_readv(pid, &local, 1, &remote, 1, 0);
+	}
+	return pread(mem_fd, buf, n, (off_t)addr);
+}
+
 /* Copy the batch into buf; ok[i] says whether page i was read. A page that
  * faults (unmapped meanwhile, PROT_NONE, VM_IO) is skipped, the rest read. */
 static int read_batch(Estimator *e, pid_t pid, const Batch *b, uint8_t *buf, bool *ok)
 {
-	size_t ps = e->page_size, iov = 0, off = 0, page = 0;
-	while (page < b->n_pages) {
-		struct iovec local = {buf + page * ps, (b->n_pages - page) * ps};
-		/* process_vm_readv takes at most IOV_MAX iovecs: a batch has at
-		 * most max_pages (256) of them. The first one starts off bytes in. */
-		struct iovec saved = b->remote[iov];
-		b->remote[iov].iov_base = (uint8_t *)saved.iov_base + off;
-		b->remote[iov].iov_len = saved.iov_len - off;
-		ssize_t n = process_vm_readv(pid, &local, 1, b->remote + iov, b->n_iov - iov, 0);
-		b->remote[iov] = saved;
-		if (n < 0 && errno != EFAULT && errno != ENOMEM && errno != EIO)
-			return errno == ESRCH ? -ESRCH : -errno;
-		size_t done = n < 0 ? 0 : (size_t)n / ps;
-		for (size_t k = 0; k < done; k++)
-			ok[page + k] = true;
-		page += done;
-		/* advance the remote position by done pages, then past the failing page */
-		size_t skip = done + (page < b->n_pages ? 1 : 0);
-		if (page < b->n_pages)
-			ok[page++] = false;
-		while (skip > 0 && iov < b->n_iov) {
-			size_t left = (b->remote[iov].iov_len - off) / ps;
-			if (skip < left) {
-				off += skip * ps;
-				skip = 0;
-			} else {
-				skip -= left;
-				iov++;
-				off = 0;
+	size_t ps = e->page_size, page = 0;
+	for (size_t i = 0; i < b->n_iov; i++) {
+		uint64_t addr = (uintptr_t)b->remote[i].iov_base;
+		size_t left = b->remote[i].iov_len / ps;
+		while (left > 0) {
+			ssize_t n =
+				read_run(pid, b->mem_fd, b->exclusive[i], buf + page * ps, addr, left * ps);
+			if (n < 0 && errno != EFAULT && errno != ENOMEM && errno != EIO)
+				return errno == ESRCH ? -ESRCH : -errno;
+			size_t done = n < 0 ? 0 : MIN((size_t)n / ps, left);
+			for (size_t k = 0; k < done; k++)
+				ok[page + k] = true;
+			page += done;
+			addr += done * ps;
+			left -= done;
+			if (left > 0) { /* the next page failed: skip it */
+				ok[page++] = false;
+				addr += ps;
+				left--;
 			}
 		}
 	}
@@ -188,13 +230,16 @@ static int flush_batch(Estimator *e, pid_t pid, unsigned group, Batch *b)
 	return r;
 }
 
-static int batch_add(Estimator *e, pid_t pid, unsigned group, Batch *b, uint64_t addr)
+static int batch_add(Estimator *e, pid_t pid, unsigned group, Batch *b, uint64_t addr, bool exclusive)
 {
 	struct iovec *last = b->n_iov > 0 ? &b->remote[b->n_iov - 1] : NULL;
-	if (last && (uintptr_t)last->iov_base + last->iov_len == addr)
+	if (last && (uintptr_t)last->iov_base + last->iov_len == addr &&
+	    b->exclusive[b->n_iov - 1] == exclusive)
 		last->iov_len += e->page_size;
-	else
+	else {
+		b->exclusive[b->n_iov] = exclusive;
 		b->remote[b->n_iov++] = (struct iovec){(void *)(uintptr_t)addr, e->page_size};
+	}
 	if (++b->n_pages == b->max_pages)
 		return flush_batch(e, pid, group, b);
 	return 0;
@@ -218,9 +263,20 @@ static int scan_range(Estimator *e, pid_t pid, unsigned group, int pagemap_fd, B
 			uint64_t m = entries[i];
 			if (!(m & PM_PRESENT) || (m & (PM_SWAP | PM_FILE)))
 				continue;
-			if (e->zero_pfn != 0 && (m & PM_PFN_MASK) == e->zero_pfn)
+			uint64_t pfn = m & PM_PFN_MASK;
+			if (e->zero_pfn != 0 && pfn == e->zero_pfn)
 				continue;
-			int r = batch_add(e, pid, group, b, a + i * ps);
+			/* A page mapped more than once is read once (PFN 0: hidden) */
+			if (!(m & PM_EXCLUSIVE) && pfn != 0) {
+				int r = pfn_seen(e, pfn);
+				if (r < 0)
+					return r;
+				if (r > 0) {
+					estimator_count_forked(e, group, 1);
+					continue;
+				}
+			}
+			int r = batch_add(e, pid, group, b, a + i * ps, m & PM_EXCLUSIVE);
 			if (r < 0)
 				return r;
 		}
@@ -251,12 +307,22 @@ int estimator_scan_pid(Estimator *e, const char *proc_root, pid_t pid, unsigned 
 	if (pagemap_fd < 0)
 		return errno == ENOENT ? -ESRCH : -errno;
 
+	snprintf(path, sizeof(path), "%s/%d/mem", proc_root, (int)pid);
+	_cleanup_close_ int mem_fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (mem_fd < 0)
+		return errno == ENOENT ? -ESRCH : -errno;
+
 	_cleanup_free_ struct iovec *remote = calloc(max_pages, sizeof(struct iovec));
+	_cleanup_free_ bool *exclusive = calloc(max_pages, sizeof(bool));
 	_cleanup_free_ bool *ok0 = calloc(max_pages, sizeof(bool));
 	_cleanup_free_ bool *ok1 = calloc(max_pages, sizeof(bool));
-	if (!remote || !ok0 || !ok1)
+	if (!remote || !exclusive || !ok0 || !ok1)
 		return -ENOMEM;
-	Batch b = {.remote = remote, .max_pages = max_pages, .ok = {ok0, ok1}};
+	Batch b = {.remote = remote,
+		   .exclusive = exclusive,
+		   .max_pages = max_pages,
+		   .ok = {ok0, ok1},
+		   .mem_fd = mem_fd};
 
 	_cleanup_free_ char *line = NULL;
 	size_t cap = 0;

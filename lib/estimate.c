@@ -283,6 +283,14 @@ void estimator_count_volatile(Estimator *e, unsigned group, uint64_t n_pages)
 	}
 }
 
+void estimator_count_forked(Estimator *e, unsigned group, uint64_t n_pages)
+{
+	if (group < e->n_groups) {
+		e->groups[group].forked_pages += n_pages;
+		e->groups[group].pages_scanned += n_pages;
+	}
+}
+
 void estimator_count_unreadable(Estimator *e, unsigned group, uint64_t n_pages)
 {
 	if (group < e->n_groups)
@@ -416,12 +424,14 @@ int estimator_result(const Estimator *e, EstimateResult *ret)
 		g->zero_pages = s->zero_pages;
 		g->volatile_pages = s->volatile_pages;
 		g->unreadable_pages = s->unreadable_pages;
+		g->forked_pages = s->forked_pages;
 		g->marginal_profit_bytes = (int64_t)(g->marginal_pages * e->page_size) -
 					   (int64_t)(g->pages_scanned * ESTIMATE_RMAP_ITEM_BYTES);
 		r.pages_scanned += s->pages_scanned;
 		r.zero_pages += s->zero_pages;
 		r.volatile_pages += s->volatile_pages;
 		r.unreadable_pages += s->unreadable_pages;
+		r.forked_pages += s->forked_pages;
 		r.dup_within_pages += g->dup_within_pages;
 	}
 	r.dup_across_pages = r.dup_pages - r.dup_within_pages;

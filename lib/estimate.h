@@ -24,6 +24,13 @@
  * pairs among n distinct pages is n^2 / 2^65: 3e-6 at 1e7 pages (40 GiB), so
  * hits are not verified with memcmp.
  *
+ * Pages shared by fork: a page mapped by several scanned processes (or
+ * twice in one) is one physical page; with PFNs visible it is hashed once
+ * and its other mappings are counted as forked_pages. KSM never merges a
+ * page with itself, so what merging frees is counted once, as here. (Where
+ * a third copy exists, KSM moves every mapping to the KSM page and
+ * pages_sharing counts each of them, more than the memory it frees.)
+ *
  * Volatile pages: each batch is copied twice, a batch apart in time; a page
  * whose two copies differ is counted in pages_volatile and kept out of the
  * table (KSM leaves such pages unmerged too: its pages_volatile). Pages that
@@ -33,7 +40,8 @@
  *
  * Memory: the table holds one 16-byte entry per distinct (content, group)
  * at a load factor of at most 1/2, so at most 8 MiB per GiB of distinct
- * pages, plus two 256 KiB copy buffers; zero pages take no entry. When the
+ * pages, plus two 256 KiB copy buffers, plus 16 bytes per page mapped more
+ * than once (the PFN set above); zero pages take no entry. When the
  * table would grow past max_table_bytes, the estimator samples by content:
  * it keeps only contents whose hash is 0 modulo M = 2^sample_shift (raising
  * the shift as needed, dropping the rest) and scales their counts by M. All
@@ -94,6 +102,9 @@ typedef struct EstimateGroup {
 	uint64_t zero_pages;	   /* of which all zero */
 	uint64_t volatile_pages;   /* of which changed between the two copies */
 	uint64_t unreadable_pages; /* present in pagemap but not readable */
+	/* of pages_scanned: a physical page already counted through another
+	 * mapping (fork's copy-on-write sharing); hashed once */
+	uint64_t forked_pages;
 	/* Pages freed if only this group merged (zero pages included as KSM's
 	 * use_zero_pages says). */
 	uint64_t dup_within_pages;
@@ -106,7 +117,7 @@ typedef struct EstimateGroup {
 } EstimateGroup;
 
 typedef struct EstimateResult {
-	uint64_t pages_scanned, zero_pages, volatile_pages, unreadable_pages;
+	uint64_t pages_scanned, zero_pages, volatile_pages, unreadable_pages, forked_pages;
 	/* Pages freed if all groups merged together: what the global
 	 * pages_sharing + ksm_zero_pages would grow by. */
 	uint64_t dup_pages;
@@ -127,6 +138,8 @@ typedef struct EstimateResult {
 	EstimateGroup *groups; /* owned by the result */
 } EstimateResult;
 
+/* An Estimator is used by one thread at a time; only *config.cancel may be
+ * set from another. */
 int estimator_new(const EstimatorConfig *config, Estimator **ret);
 Estimator *estimator_free(Estimator *e);
 static inline void estimator_freep(Estimator **e)
@@ -146,6 +159,8 @@ int estimator_add_pages(Estimator *e, unsigned group, const void *buf, size_t n_
  * were read, so they count as scanned too; unreadable ones do not. */
 void estimator_count_volatile(Estimator *e, unsigned group, uint64_t n_pages);
 void estimator_count_unreadable(Estimator *e, unsigned group, uint64_t n_pages);
+/* Mappings of a page counted already (scanned, not hashed again). */
+void estimator_count_forked(Estimator *e, unsigned group, uint64_t n_pages);
 
 int estimator_result(const Estimator *e, EstimateResult *ret);
 void estimate_result_done(EstimateResult *r);

@@ -152,8 +152,8 @@ int main(int argc, char **argv)
 	printf(" \"use_zero_pages\": %s, \"max_page_sharing\": %llu,\n", use_zero > 0 ? "true" : "false",
 	       (unsigned long long)mps);
 	printf(" \"pages_scanned\": %" PRIu64 ", \"zero_pages\": %" PRIu64 ", \"volatile_pages\": %" PRIu64
-	       ", \"unreadable_pages\": %" PRIu64 ",\n",
-	       res.pages_scanned, res.zero_pages, res.volatile_pages, res.unreadable_pages);
+	       ", \"unreadable_pages\": %" PRIu64 ", \"forked_pages\": %" PRIu64 ",\n",
+	       res.pages_scanned, res.zero_pages, res.volatile_pages, res.unreadable_pages, res.forked_pages);
 	printf(" \"dup_pages\": %" PRIu64 ", \"ksm_pages\": %" PRIu64 ", \"dup_within_pages\": %" PRIu64
 	       ", \"dup_across_pages\": %" PRIu64 ", \"managed_dup_pages\": %" PRIu64 ",\n",
 	       res.dup_pages, res.ksm_pages, res.dup_within_pages, res.dup_across_pages,

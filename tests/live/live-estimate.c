@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -103,13 +104,16 @@ static void test_memfill_groups(void **state)
 }
 
 /* Scan one range of this process, through a proc tree whose maps lists it. */
-static void scan_range(Estimator *e, unsigned g, const void *p, size_t len)
+static void scan_range_of(Estimator *e, unsigned g, pid_t pid, const void *p, size_t len)
 {
 	char dir[] = "/tmp/pagemeld-estimate-XXXXXX", line[256];
 	assert_non_null(mkdtemp(dir));
 	snprintf(line, sizeof(line), "%lx-%lx rw-p 00000000 00:00 0 \n", (unsigned long)(uintptr_t)p,
 		 (unsigned long)((uintptr_t)p + len));
-	_cleanup_free_ char *pid_dir = strdup_printf("%s/%d", dir, (int)getpid());
+	_cleanup_free_ char *pid_dir = strdup_printf("%s/%d", dir, (int)pid);
+	_cleanup_free_ char *real_pagemap = strdup_printf("/proc/%d/pagemap", (int)pid);
+	_cleanup_free_ char *real_mem = strdup_printf("/proc/%d/mem", (int)pid);
+	_cleanup_free_ char *mem = strdup_printf("%s/mem", pid_dir);
 	_cleanup_free_ char *self_dir = strdup_printf("%s/self", dir);
 	_cleanup_free_ char *maps = strdup_printf("%s/maps", pid_dir);
 	_cleanup_free_ char *pagemap = strdup_printf("%s/pagemap", pid_dir);
@@ -120,15 +124,65 @@ static void scan_range(Estimator *e, unsigned g, const void *p, size_t len)
 	assert_non_null(f);
 	fputs(line, f);
 	assert_int_equal(fclose(f), 0);
-	assert_int_equal(symlink("/proc/self/pagemap", pagemap), 0);
+	assert_int_equal(symlink(real_pagemap, pagemap), 0);
+	assert_int_equal(symlink(real_mem, mem), 0);
 	assert_int_equal(symlink("/proc/self/pagemap", self_pagemap), 0);
-	assert_int_equal(estimator_scan_pid(e, dir, getpid(), g), 0);
+	assert_int_equal(estimator_scan_pid(e, dir, pid, g), 0);
 	unlink(maps);
 	unlink(pagemap);
+	unlink(mem);
 	unlink(self_pagemap);
 	rmdir(pid_dir);
 	rmdir(self_dir);
 	rmdir(dir);
+}
+
+static void scan_range(Estimator *e, unsigned g, const void *p, size_t len)
+{
+	scan_range_of(e, g, getpid(), p, len);
+}
+
+static void test_forked_pages(void **state)
+{
+	/* 256 unique pages shared with a forked child (copy-on-write, not
+	 * written since): one physical copy each, nothing to merge, counted
+	 * once. */
+	const size_t n = 256;
+	uint64_t *p = mmap(NULL, n * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(p != MAP_FAILED);
+	for (size_t i = 0; i < n * 512; i++)
+		p[i] = i * 0x9e3779b97f4a7c15ULL;
+	int fds[2];
+	assert_int_equal(pipe(fds), 0);
+	pid_t child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		char c;
+		close(fds[1]);
+		(void)!read(fds[0], &c, 1);
+		_exit(0);
+	}
+	close(fds[0]);
+
+	_cleanup_estimator_ Estimator *e = new_estimator(false, 256);
+	unsigned g0, g1;
+	assert_int_equal(estimator_add_group(e, false, &g0), 0);
+	assert_int_equal(estimator_add_group(e, false, &g1), 0);
+	scan_range(e, g0, p, n * 4096);
+	scan_range_of(e, g1, child, p, n * 4096);
+	EstimateResult r;
+	assert_int_equal(estimator_result(e, &r), 0);
+	close(fds[1]);
+	assert_int_equal(waitpid(child, NULL, 0), child);
+	printf("# %zu pages shared with a forked child: scanned %" PRIu64 " forked %" PRIu64 " dup %" PRIu64
+	       "\n",
+	       n, r.pages_scanned, r.forked_pages, r.dup_pages);
+	assert_int_equal(r.pages_scanned, 2 * n);
+	assert_int_equal(r.forked_pages, n);
+	assert_int_equal(r.groups[1].forked_pages, n);
+	assert_int_equal(r.dup_pages, 0);
+	estimate_result_done(&r);
+	munmap(p, n * 4096);
 }
 
 static void test_zero_page_mappings(void **state)
@@ -344,6 +398,31 @@ static void accuracy(bool use_zero_pages)
 	/* the per-process view: every sharer, the KSM page's keeper included */
 	uint64_t want = r.dup_pages + r.ksm_pages, got = merging + zero;
 	assert_true(got * 100 >= want * (100 - TOLERANCE_PCT) && got * 100 <= want * (100 + TOLERANCE_PCT));
+
+	/* Estimating merged processes must not unmerge them (a read-only pin
+	 * of a KSM page would copy it), and finds only what is left: the KSM
+	 * pages max_page_sharing keeps apart. */
+	_cleanup_estimator_ Estimator *again = new_estimator(use_zero_pages, mps);
+	unsigned ga;
+	assert_int_equal(estimator_add_group(again, false, &ga), 0);
+	for (size_t i = 0; i < ELEMENTSOF(c); i++)
+		assert_int_equal(estimator_scan_pid(again, "/proc", c[i].pid, ga), 0);
+	EstimateResult r2;
+	assert_int_equal(estimator_result(again, &r2), 0);
+	uint64_t merging2 = 0;
+	for (size_t i = 0; i < ELEMENTSOF(c); i++) {
+		KsmStat st;
+		assert_int_equal(ksm_stat_read("/proc", c[i].pid, &st), 0);
+		merging2 += st.merging_pages;
+	}
+	printf("# estimated again once merged: dup %" PRIu64 ", %" PRIu64
+	       " mappings of pages counted already; "
+	       "ksm_merging_pages %" PRIu64 " -> %" PRIu64 "\n",
+	       r2.dup_pages, r2.forked_pages, merging, merging2);
+	assert_int_equal(merging2, merging);
+	assert_true(r2.dup_pages <= r.ksm_pages);
+	assert_true(r2.forked_pages + r2.ksm_pages >= merging - kpages);
+	estimate_result_done(&r2);
 	estimate_result_done(&r);
 
 	for (size_t i = 0; i < ELEMENTSOF(c); i++) {
@@ -368,6 +447,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_memfill_groups),
 		cmocka_unit_test(test_zero_page_mappings),
+		cmocka_unit_test(test_forked_pages),
 		cmocka_unit_test(test_volatile_pages),
 		cmocka_unit_test(test_accuracy_merged_zero_pages),
 		cmocka_unit_test(test_accuracy_use_zero_pages),

@@ -295,6 +295,8 @@ static void scan_self(Progress *prog, uint64_t max_bytes_per_sec, EstimateResult
 	tree_write(dir, rel, line);
 	_cleanup_free_ char *pagemap = strdup_printf("%s/%d/pagemap", dir, (int)getpid());
 	assert_int_equal(symlink("/proc/self/pagemap", pagemap), 0);
+	_cleanup_free_ char *mem = strdup_printf("%s/%d/mem", dir, (int)getpid());
+	assert_int_equal(symlink("/proc/self/mem", mem), 0);
 	tree_write(dir, "self/.keep", "");
 	_cleanup_free_ char *self_pagemap = strdup_printf("%s/self/pagemap", dir);
 	assert_int_equal(symlink("/proc/self/pagemap", self_pagemap), 0);
