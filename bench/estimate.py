@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """Duplicate-page estimator (lib/estimate) throughput on one core, and its
-own memory per GiB scanned (issue 17 item 5: at least 1.5 GiB/s).
+own memory per GiB scanned (target: at least 1.5 GiB/s).
 
 Workload: memfill processes holding GIB GiB in all, 60% identical pages
 across processes, the rest unique. build/tests/estimate-cli scans them,

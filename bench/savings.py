@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """What KSM achieves against the ideal the estimator predicts, per scan
-policy, side by side in one run (issue 17 item 4; workloads a and b).
+policy, side by side in one run.
 
 Workloads, each process in a cgroup of its own (a stand-in for a
 container: same memory, no runtime), merge-any set by the process itself:
