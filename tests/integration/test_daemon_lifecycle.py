@@ -15,7 +15,14 @@ from conftest import (DEFAULT_DAEMON_CONFIG, Daemon, SignalRecorder, build_path,
 def all_container_ids(client):
     ids = set()
     for row in client.list_cgroups():
-        ids.update(str(c) for c in client.cgroup_props(str(row[0]))["Containers"])
+        try:
+            props = client.cgroup_props(str(row[0]))
+        except client.dbus.DBusException as e:
+            # the cgroup went between ListCgroups and GetAll (its last init exited)
+            if e.get_dbus_name() != "org.freedesktop.DBus.Error.UnknownObject":
+                raise
+            continue
+        ids.update(str(c) for c in props["Containers"])
     return ids
 
 
