@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 
@@ -16,6 +17,7 @@
 #include "cgroup.h"
 #include "errors.h"
 #include "fileio.h"
+#include "hook-server.h"
 #include "log.h"
 #include "macro.h"
 #include "manager-bus.h"
@@ -61,6 +63,7 @@ Manager *manager_free(Manager *m)
 		return NULL;
 	while (m->cgroups)
 		cgroup_free(m, m->cgroups);
+	hook_server_free(m->hook_server);
 	budget_manager_free(m);
 	sd_event_source_unref(m->bus_flush);
 	sd_event_source_unref(m->sweep_timer);
@@ -677,6 +680,44 @@ int manager_register_container(Manager *m, const char *id, int pidfd, char **kv,
 	return 0;
 }
 
+/* ---- the hook socket: RegisterContainer without D-Bus ---- */
+
+static void on_hook_registered(void *userdata, const char *object_path)
+{
+	hook_call_reply_ok(userdata, object_path);
+}
+
+static void on_hook_request(HookCall *call, const char *id, int pidfd, char **kv, size_t n, void *userdata)
+{
+	_cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+	Manager *m = userdata;
+
+	int r = manager_register_container(m, id, pidfd, kv, n, on_hook_registered, call, &error);
+	if (r < 0) {
+		if (!sd_bus_error_is_set(&error))
+			(void)sd_bus_error_set_errno(&error, -r);
+		log_debug("Hook socket: registration of %s refused: %s: %s", id, error.name,
+			  error.message ?: "");
+		hook_call_reply_error(call, error.name, error.message);
+	}
+}
+
+/* systemd's pagemeld.socket when socket-activated, else our own. */
+static int hook_server_start(Manager *m)
+{
+	int fd = -EBADF, n = sd_listen_fds(true);
+	for (int i = 0; i < MAX(n, 0); i++)
+		if (sd_is_socket_unix(SD_LISTEN_FDS_START + i, SOCK_SEQPACKET, 1, NULL, 0) > 0)
+			fd = SD_LISTEN_FDS_START + i;
+	/* Ahead of the bus: a registration never waits behind D-Bus readers. */
+	int r = hook_server_new(m->event, fd, m->state_dir, SD_EVENT_PRIORITY_IMPORTANT, on_hook_request, m,
+				&m->hook_server);
+	if (r < 0)
+		return log_error_errno(r, "Cannot serve the hook socket in %s: %m", m->state_dir);
+	log_debug("Hook socket: %s", fd >= 0 ? "passed by systemd" : hook_server_path(m->hook_server));
+	return 0;
+}
+
 int manager_unregister_container(Manager *m, const char *id, sd_bus_error *error)
 {
 	Container *c = registry_find_container(m, id);
@@ -886,6 +927,9 @@ int manager_startup(Manager *m)
 	if (r < 0)
 		return r;
 	r = markers_sync(m);
+	if (r < 0)
+		return r;
+	r = hook_server_start(m);
 	if (r < 0)
 		return r;
 

@@ -82,6 +82,7 @@ static const char *const allowed[] = {
 	"ppoll",
 	"select",
 	"pselect6",
+	"accept4", /* the hook socket */
 	"sendmsg",
 	"recvmsg",
 	"sendto",

@@ -127,8 +127,9 @@ struct Manager {
 
 	BudgetManager budget; /* budget.c's */
 
-	unsigned dirty;		    /* ManagerDirty */
-	sd_event_source *bus_flush; /* the bus glue's: PropertiesChanged of what is dirty */
+	unsigned dirty;			/* ManagerDirty */
+	sd_event_source *bus_flush;	/* the bus glue's: PropertiesChanged of what is dirty */
+	struct HookServer *hook_server; /* the hook socket (hook-server.h) */
 };
 
 /* Mark changed properties; the bus glue's flush source sends them once per

@@ -36,6 +36,7 @@
 #define PM_ERROR_INSUFFICIENT_HEADROOM PM_ERROR("InsufficientHeadroom")
 #define PM_ERROR_NO_MEMORY_CONTROLLER PM_ERROR("NoMemoryController")
 #define PM_ERROR_TRUST_DOMAIN_CONFLICT PM_ERROR("TrustDomainConflict")
+#define PM_ERROR_INVALID_REQUEST PM_ERROR("InvalidRequest")
 
 /* What a failed call means to a client. Each client maps a kind to its own
  * documented exit code (pagemeldctl(1), pagemeld-oci-hook(1)). */

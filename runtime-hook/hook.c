@@ -48,6 +48,7 @@
 #include "decide.h"
 #include "fileio.h"
 #include "hook-config.h"
+#include "hook-socket.h"
 #include "macro.h"
 #include "oci-state.h"
 #include "registration-marker.h"
@@ -227,6 +228,37 @@ static int call_daemon(sd_bus_message *m, sd_bus *bus, sd_bus_message **reply, s
 	}
 }
 
+/* The daemon's own socket (hook-socket.h): one round trip, no libsystemd.
+ * Returns an exit code, or -ENOENT when there is no socket to try (D-Bus
+ * then). */
+static int register_via_socket(const OciState *s, char **ann, int pidfd, char *why, size_t why_size)
+{
+	static char buf[HOOK_WIRE_MAX];
+	HookReply reply;
+	int r = hook_socket_register(pagemeld_state_dir(), s->id, ann, pidfd, config.timeout_ms, buf, &reply);
+	if (r == -ENOENT || r == -ECONNREFUSED || r == -ENOTDIR)
+		return -ENOENT;
+	if (r == -ETIMEDOUT || r == -EINTR || deadline_hit) {
+		snprintf(why, why_size, "pagemeldd did not answer within %llu ms",
+			 (unsigned long long)config.timeout_ms);
+		return EXIT_UNREACHABLE;
+	}
+	if (r == -EMSGSIZE || r == -EINVAL) {
+		snprintf(why, why_size, "the annotations do not fit a request to pagemeldd: %s",
+			 strerror(-r));
+		return EXIT_REFUSED;
+	}
+	if (r < 0) {
+		snprintf(why, why_size, "pagemeldd's hook socket failed: %s", strerror(-r));
+		return EXIT_UNREACHABLE;
+	}
+	if (!reply.ok) {
+		snprintf(why, why_size, "pagemeldd refused: %s: %s", reply.error_name, reply.message);
+		return EXIT_REFUSED;
+	}
+	return EXIT_DONE;
+}
+
 static int do_register(const OciState *s, const HookDecision *d)
 {
 	_cleanup_(sym_sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
@@ -255,6 +287,13 @@ static int do_register(const OciState *s, const HookDecision *d)
 	r = hook_daemon_annotations(s->annotations, d, &ann);
 	if (r < 0)
 		return fail(EXIT_INTERNAL, "out of memory");
+
+	/* Success is silent here: pagemeldd logs the registration. */
+	r = register_via_socket(s, ann, pidfd, why, sizeof(why));
+	if (r == EXIT_DONE)
+		return EXIT_DONE;
+	if (r != -ENOENT)
+		return fail(r, why);
 
 	if (bus_connect(&bus, why, sizeof(why)) < 0)
 		return fail(EXIT_UNREACHABLE, why);

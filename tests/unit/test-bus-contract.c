@@ -27,6 +27,8 @@ static void test_contract_errors(void **state)
 	assert_kind(BUS_ERROR_REFUSED, (const char *const[]){PM_ERROR_BUSY, PM_ERROR_INSUFFICIENT_HEADROOM,
 							     PM_ERROR_NO_MEMORY_CONTROLLER,
 							     PM_ERROR_TRUST_DOMAIN_CONFLICT, NULL});
+	/* only the hook socket's client sees it (a malformed request) */
+	assert_kind(BUS_ERROR_INVALID_ARGS, (const char *const[]){PM_ERROR_INVALID_REQUEST, NULL});
 	/* refusals of one container or one call, which no exit code singles out */
 	assert_kind(BUS_ERROR_OTHER, (const char *const[]){PM_ERROR_INVALID_ANNOTATION, PM_ERROR_PROCESS_GONE,
 							   PM_ERROR_FORBIDDEN_PROCESS, PM_ERROR_NOT_OPTED_IN,
