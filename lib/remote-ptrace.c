@@ -26,7 +26,16 @@
  *     exactly as the kernel had prepared it), the signal mask, and detach.
  *     A group stop in force is re-entered by the kernel at detach.
  *
- * Every error path restores and detaches. The tracer is the calling thread:
+ * Every error path restores and detaches. No wait is unbounded: a thread
+ * that stops making progress (a seccomp user-notification nobody answers)
+ * or takes too long is interrupted, restored and detached (-ETIMEDOUT); one
+ * that cannot even be interrupted (a killable-only wait) is parked, and
+ * restored and detached once it stops (remote_drain()). A tenant's seccomp
+ * filter on our call: ERRNO comes back as the call's errno; TRAP is -EPERM,
+ * its SIGSYS taken away before the tenant's handler sees it; KILL_PROCESS is
+ * -ESRCH; KILL_THREAD of a thread in a threaded process is -EPERM.
+ *
+ * The tracer is the calling thread:
  * ptrace ties a tracee to one thread of the tracer. Both it and the traced
  * thread run SCHED_FIFO for the length of the injection where the kernel
  * allows it (sched_boost(): busy targets), the thread's own scheduling
@@ -35,9 +44,13 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -49,11 +62,18 @@
 #include "log.h"
 #include "macro.h"
 #include "remote-internal.h"
+#include "remote.h"
 #include "sched-attr.h"
 
-/* How long a thread may take to reach the first stop (a task in an
- * uninterruptible sleep, a vfork parent, a v1-frozen cgroup never does). */
-#define FIRST_STOP_TIMEOUT_NS (5LL * 1000 * 1000 * 1000)
+/* Deadlines (remote_set_timeouts()). Every wait for the tracee has both:
+ * the stall one catches a thread that does not run (a seccomp
+ * user-notification nobody answers, an uninterruptible sleep, a frozen
+ * cgroup), the limit one a call that computes for too long. */
+#define DEFAULT_STALL_NS (1000LL * 1000 * 1000)
+#define DEFAULT_LIMIT_NS (30LL * 1000 * 1000 * 1000)
+/* After a deadline, how long the interrupted thread has to reach a stop
+ * before it is parked (see park()). */
+#define ABANDON_GRACE_NS (100LL * 1000 * 1000)
 #define MAX_PASSED_SIGNALS 64
 #define SPIN_NS (30 * 1000)
 #define D_STATE_PATIENCE_NS (50LL * 1000 * 1000)
@@ -94,16 +114,22 @@ typedef struct Tracee {
 	size_t n_deferred;
 	int boost; /* 0, or BOOST_RT / BOOST_NICE: saved_sched is to be written back */
 	SchedAttr saved_sched;
+	int64_t limit_at; /* no wait goes past it (CLOCK_MONOTONIC ns) */
+	int64_t stall_ns; /* nor on while the thread gets no CPU for this long */
+	int detach_sig;	  /* stopped at the delivery of this signal: it is handed on at detach */
+	int exit_sig;	  /* dead: the signal that killed the thread, 0 for an exit */
 } Tracee;
 
-/* Threads we seized whose first stop did not come in time; detached by the
- * next call on this thread (only this thread can). */
-typedef struct PendingDetach {
-	pid_t tid;
-	bool keep_zombie;
-} PendingDetach;
-static _Thread_local PendingDetach pending_detach[16];
-static _Thread_local size_t n_pending_detach;
+static _Atomic int64_t stall_timeout_ns = DEFAULT_STALL_NS;
+static _Atomic int64_t call_limit_ns = DEFAULT_LIMIT_NS;
+
+/* Threads left traced by an injection we gave up on: they did not stop
+ * even when interrupted (a killable-only wait, an uninterruptible sleep).
+ * Each keeps what is needed to restore it; remote_drain() (and every
+ * call on this thread: only the tracer thread can) puts them back and
+ * detaches them once they stop. Unbounded: every one must get detached. */
+static _Thread_local Tracee **parked;
+static _Thread_local size_t n_parked, n_parked_alloc;
 
 static int64_t now_ns(void)
 {
@@ -227,33 +253,51 @@ static int thread_cpu_ns(const Tracee *t, uint64_t *ret)
 	return parse_u64(line, ret);
 }
 
-/* Wait for the next report of t->tid. Blocking, without a deadline, for a
- * thread we resumed into one syscall instruction; polling up to the deadline
- * for the first stop (which may never come), and for a SCHED_FIFO tracee,
- * which is unboosted once it has run BOOSTED_RUN_NS of CPU (or, without
- * schedstat, once that much time has passed). An exit is consumed only where
- * that is ours to do (we trace it and are not its real parent, so the kernel
- * passes it on to the parent), never reaped from under a parent. */
-static int wait_stop(Tracee *t, int64_t deadline, Stop *ret)
+/* A thread group leader that died while other threads live on is not
+ * reported to a tracer (nor reaped) until the whole group has exited: only
+ * /proc tells. Records its exit signal. */
+static bool zombie_leader(Tracee *t)
 {
-	int64_t start = now_ns();
-	uint64_t cpu_start = UINT64_MAX, cpu;
+	if (t->tid != t->pid)
+		return false;
+	char path[64];
+	_cleanup_free_ char *line = NULL;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)t->pid);
+	if (read_one_line(path, &line) < 0)
+		return false;
+	const char *p = strrchr(line, ')');
+	if (!p || p[1] != ' ' || (p[2] != 'Z' && p[2] != 'X'))
+		return false;
+	/* field 52, exit_code: the 50th after the state */
+	p += 2;
+	for (int i = 0; i < 49 && p; i++) {
+		p = strchr(p, ' ');
+		if (p)
+			p++;
+	}
+	unsigned code = 0;
+	if (p && sscanf(p, "%u", &code) == 1 && (code & 0x7f) != 0)
+		t->exit_sig = (int)(code & 0x7f);
+	return true;
+}
+
+/* Wait for the next report of t->tid, polling: a short spin (on an idle CPU
+ * the stop comes within microseconds), then sleeps of a growing step. No
+ * wait is unbounded: -ETIMEDOUT at t->limit_at, or once the thread has run
+ * for no CPU time during t->stall_ns (read from schedstat every
+ * CPU_CHECK_NS; without schedstat the wait's own length counts). A
+ * SCHED_FIFO tracee is unboosted once it has run BOOSTED_RUN_NS of CPU in
+ * the call (not at the first stop: that is user code). An exit is consumed
+ * only where that is ours to do (we trace it and are not its real parent, so
+ * the kernel passes it on to the parent), never reaped from under a parent. */
+#define CPU_CHECK_NS BOOSTED_RUN_NS
+static int wait_stop(Tracee *t, bool first, Stop *ret)
+{
+	int64_t start = now_ns(), progress_at = start, checked_at = start;
+	uint64_t cpu_start = UINT64_MAX, cpu_seen = UINT64_MAX, cpu;
 	for (unsigned iter = 0;;) {
 		siginfo_t si = {};
-		/* not before BOOSTED_RUN_NS: round trips stay free of /proc reads */
-		if (deadline == 0 && t->boost == BOOST_RT && now_ns() - start >= BOOSTED_RUN_NS) {
-			if (thread_cpu_ns(t, &cpu) < 0)
-				(void)unboost(t);
-			else if (cpu_start == UINT64_MAX)
-				cpu_start = cpu;
-			else if (cpu - cpu_start >= BOOSTED_RUN_NS)
-				(void)unboost(t); /* on failure: again next time */
-		}
-		/* a short spin first: on an idle CPU the stop comes within
-		 * microseconds, sooner than a sleeping tracer is woken */
-		bool poll = deadline > 0 || t->boost == BOOST_RT || now_ns() - start < SPIN_NS;
-		int flags = WEXITED | WSTOPPED | __WALL | WNOWAIT | (poll ? WNOHANG : 0);
-		if (waitid(P_PID, (id_t)t->tid, &si, flags) < 0) {
+		if (waitid(P_PID, (id_t)t->tid, &si, WEXITED | WSTOPPED | __WALL | WNOWAIT | WNOHANG) < 0) {
 			if (errno == EINTR)
 				continue;
 			if (errno == ECHILD) {
@@ -263,14 +307,36 @@ static int wait_stop(Tracee *t, int64_t deadline, Stop *ret)
 			return negative_errno();
 		}
 		if (si.si_pid == 0) {
-			if (deadline > 0 && now_ns() > deadline)
+			int64_t now = now_ns();
+			if (now >= t->limit_at)
 				return -ETIMEDOUT;
-			if (deadline > 0 || t->boost == BOOST_RT)
-				backoff(&iter, start);
+			if (now - checked_at >= CPU_CHECK_NS) {
+				checked_at = now;
+				bool have = thread_cpu_ns(t, &cpu) >= 0;
+				if (have && cpu != cpu_seen) {
+					cpu_seen = cpu;
+					progress_at = now;
+				} else if (zombie_leader(t)) {
+					t->dead = true;
+					return -ESRCH;
+				}
+				if (now - progress_at >= t->stall_ns)
+					return -ETIMEDOUT;
+				if (!first && t->boost == BOOST_RT) {
+					if (!have)
+						(void)unboost(t);
+					else if (cpu_start == UINT64_MAX)
+						cpu_start = cpu;
+					else if (cpu - cpu_start >= BOOSTED_RUN_NS)
+						(void)unboost(t); /* on failure: again next time */
+				}
+			}
+			backoff(&iter, start);
 			continue;
 		}
 		if (si.si_code == CLD_EXITED || si.si_code == CLD_KILLED || si.si_code == CLD_DUMPED) {
 			t->dead = true;
+			t->exit_sig = si.si_code == CLD_EXITED ? 0 : si.si_status;
 			if (!t->keep_zombie) {
 				siginfo_t si2 = {};
 				(void)waitid(P_PID, (id_t)t->tid, &si2, WEXITED | __WALL | WNOHANG);
@@ -297,28 +363,21 @@ static int wait_stop(Tracee *t, int64_t deadline, Stop *ret)
 	}
 }
 
-static void drain_pending_detach(void)
+/* The deadlines of a wait starting now: the stall one, and the limit of the
+ * whole injection (limit_ns from its start; 0 keeps the one in force). */
+static void arm(Tracee *t, int64_t limit_ns)
 {
-	for (size_t i = 0; i < n_pending_detach;) {
-		pid_t tid = pending_detach[i].tid;
-		siginfo_t si = {};
-		bool done = false;
-		if (waitid(P_PID, (id_t)tid, &si, WEXITED | WSTOPPED | __WALL | WNOHANG | WNOWAIT) < 0)
-			done = true; /* gone, or no longer ours */
-		else if (si.si_pid != 0) {
-			if (si.si_code == CLD_TRAPPED) {
-				(void)waitid(P_PID, (id_t)tid, &si, WSTOPPED | __WALL | WNOHANG);
-				(void)ptrace(PTRACE_DETACH, tid, NULL, NULL);
-			} else if (!pending_detach[i].keep_zombie)
-				/* an exit: collect it, so its parent hears of it */
-				(void)waitid(P_PID, (id_t)tid, &si, WEXITED | __WALL | WNOHANG);
-			done = true;
-		}
-		if (done)
-			pending_detach[i] = pending_detach[--n_pending_detach];
-		else
-			i++;
-	}
+	t->stall_ns = atomic_load(&stall_timeout_ns);
+	if (limit_ns > 0)
+		t->limit_at = now_ns() + limit_ns;
+}
+
+void remote_set_timeouts(uint64_t stall_usec, uint64_t limit_usec)
+{
+	atomic_store(&stall_timeout_ns, stall_usec > 0 ? (int64_t)MIN(stall_usec, (uint64_t)INT32_MAX) * 1000
+						       : DEFAULT_STALL_NS);
+	atomic_store(&call_limit_ns, limit_usec > 0 ? (int64_t)MIN(limit_usec, (uint64_t)INT32_MAX) * 1000
+						    : DEFAULT_LIMIT_NS);
 }
 
 static int read_task_status(pid_t pid, pid_t tid, RemoteTaskStatus *ret)
@@ -368,8 +427,8 @@ static int pick_thread(pid_t pid, bool prefer_sleeper, pid_t *ret_tid, RemoteTas
 	if (r < 0)
 		return r;
 	/* Still ours: it died in our hands and we are its parent, so it waits
-	 * for our own waitpid(), traced. (A first stop we gave up on is
-	 * "busy" below until drain_pending_detach() gets it.) */
+	 * for our own waitpid(), traced. (A thread parked by an injection we
+	 * gave up on is "busy" below until remote_drain() gets it.) */
 	if (leader.tracer_pid == (pid_t)syscall(SYS_gettid) && !state_alive(leader.state))
 		return -ESRCH;
 	if (leader.tracer_pid != 0 ||
@@ -569,7 +628,7 @@ static int restore_and_detach(Tracee *t)
 		if (k < 0 && r == 0)
 			r = k;
 	}
-	k = xptrace(PTRACE_DETACH, t->tid, NULL, NULL);
+	k = xptrace(PTRACE_DETACH, t->tid, NULL, (void *)(uintptr_t)t->detach_sig);
 	if (k < 0 && r == 0)
 		r = k;
 	return r;
@@ -640,7 +699,7 @@ static int resume_until_syscall_stop(Tracee *t)
 			return r;
 		sig = 0;
 		Stop s;
-		r = wait_stop(t, 0, &s);
+		r = wait_stop(t, false, &s);
 		if (r < 0)
 			return r;
 		switch (s.kind) {
@@ -685,7 +744,7 @@ static int insn_at(pid_t tid, uint64_t addr)
 	       memcmp(buf, remote_arch_syscall_insn, remote_arch_syscall_insn_size) == 0;
 }
 
-static int first_stop(Tracee *t, int64_t deadline);
+static int first_stop(Tracee *t);
 
 /* Start the thread at `regs` (a syscall instruction set up for the call)
  * and stop it at that call's entry; its registers there in *ret_entry. */
@@ -721,7 +780,7 @@ static int let_restart_happen(Tracee *t, RemoteRegs *ret_orig)
 		if (r < 0)
 			return r;
 		Stop s;
-		r = wait_stop(t, 0, &s);
+		r = wait_stop(t, false, &s);
 		if (r < 0)
 			return r;
 		if (s.kind == STOP_SYSCALL)
@@ -733,7 +792,7 @@ static int let_restart_happen(Tracee *t, RemoteRegs *ret_orig)
 			r = xptrace(PTRACE_CONT, t->tid, NULL, (void *)(uintptr_t)s.sig);
 			if (r < 0)
 				return r;
-			r = first_stop(t, 0);
+			r = first_stop(t);
 			if (r < 0)
 				return r;
 		}
@@ -805,6 +864,32 @@ static int enter_injected_call(Tracee *t, const RemoteRegs *orig, const RemoteRe
 	return remote_arch_entry_nr(ret_entry) == nr ? 0 : -EPROTO;
 }
 
+/* The thread's own pending signals (SigPnd: not the process-wide ones)
+ * include SIGSYS? */
+static bool seccomp_trap_pending(const Tracee *t)
+{
+	char path[64];
+	_cleanup_free_ char *text = NULL;
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", (int)t->pid, (int)t->tid);
+	if (read_full_file(path, 64 * 1024, &text, NULL) < 0)
+		return false;
+	const char *v = strstr(text, "\nSigPnd:");
+	uint64_t pnd;
+	return v && sscanf(v + strlen("\nSigPnd:"), "%" SCNx64, &pnd) == 1 && (pnd & sigbit(SIGSYS));
+}
+
+/* Our call met a SECCOMP_RET_TRAP filter: the kernel skipped it, rolled the
+ * return register back to the syscall number (x86_64) or first argument
+ * (aarch64) and queued a SIGSYS for the thread, which would reach the
+ * tenant's handler (or kill it) about a call it never made. Take it at its
+ * signal-delivery-stop, where the detach drops it: the thread resumes
+ * inside the kernel's signal handling, before any instruction of its own. */
+static int take_seccomp_trap(Tracee *t)
+{
+	int r = resume_until_syscall_stop(t);
+	return r < 0 ? r : -EPROTO;
+}
+
 /* Step 4. From a syscall-entry stop, run nr(args) in place of that syscall
  * and read its result at the exit stop. A wait inside it (an unmerge
  * breaking COW pages, the mmap lock) ends early with -ERESTART* when a
@@ -827,6 +912,8 @@ static int run_call(Tracee *t, RemoteRegs *entry, long nr, const uint64_t args[6
 		if (r < 0)
 			return r;
 		int64_t v = remote_arch_return_value(&exitr);
+		if ((v == nr || v == (int64_t)args[0]) && seccomp_trap_pending(t))
+			return take_seccomp_trap(t);
 		if (!remote_is_restart_code(v) || attempt >= MAX_CALL_RESTARTS) {
 			*ret_value = v;
 			return 0;
@@ -872,11 +959,11 @@ static int inject(Tracee *t, long nr, const uint64_t args[6], int64_t *ret_value
  * first is passed on unchanged (CRIU does the same) with another interrupt
  * queued behind it, so the thread handles that signal exactly as it would
  * have and then traps. */
-static int first_stop(Tracee *t, int64_t deadline)
+static int first_stop(Tracee *t)
 {
 	for (unsigned n = 0;; n++) {
 		Stop s;
-		int r = wait_stop(t, deadline, &s);
+		int r = wait_stop(t, true, &s);
 		if (r < 0)
 			return r;
 		if (s.kind == STOP_EVENT)
@@ -904,7 +991,8 @@ static int finish(Tracee *t)
 			/* Killed under us: collect the exit report (it is held
 			 * for the tracer; the parent hears of it once we have). */
 			Stop s;
-			int w = wait_stop(t, now_ns() + FIRST_STOP_TIMEOUT_NS, &s);
+			arm(t, ABANDON_GRACE_NS);
+			int w = wait_stop(t, false, &s);
 			if (w >= 0)
 				k = restore_and_detach(t);
 		}
@@ -919,6 +1007,141 @@ static int finish(Tracee *t)
 	return t->dead ? -ESRCH : k;
 }
 
+/* At a stop met after we gave up on the call: can the thread be restored
+ * and detached here? 0 yes; 1 no, it was resumed (a syscall-entry stop: the
+ * syscall about to run, ours or the thread's own restarted one, is skipped
+ * and the restored registers re-issue the latter); < 0 an error. At a
+ * signal-delivery-stop the signal is handed on at detach (asynchronous:
+ * only possible before block_signals()), kept for redelivery (synchronous,
+ * sent by user space) or dropped (caused by our registers or our call). */
+static int settle(Tracee *t, const Stop *s)
+{
+	if (s->kind == STOP_SYSCALL && syscall_info_op(t->tid) == PTRACE_SYSCALL_INFO_ENTRY) {
+		static const uint64_t none[6] = {};
+		RemoteRegs entry;
+		int r = remote_arch_get_regs(t->tid, &entry);
+		if (r < 0)
+			return r;
+		r = remote_arch_replace_syscall(t->tid, &entry, -1, none);
+		if (r < 0)
+			return r;
+		r = xptrace(PTRACE_SYSCALL, t->tid, NULL, NULL);
+		return r < 0 ? r : 1;
+	}
+	if (s->kind == STOP_SIGNAL) {
+		siginfo_t si = {};
+		if (xptrace(PTRACE_GETSIGINFO, t->tid, NULL, &si) < 0)
+			si.si_signo = s->sig;
+		if (!signal_is_synchronous(s->sig))
+			t->detach_sig = s->sig;
+		else if ((si.si_code <= 0 || si.si_code == SI_KERNEL) && t->n_deferred < MAX_DEFERRED_SIGNALS)
+			t->deferred[t->n_deferred++] = si;
+	}
+	return 0;
+}
+
+/* A wait ran out: interrupt the thread (a seccomp user-notification wait,
+ * an injected call's own interruptible wait end with -ERESTARTSYS and a
+ * syscall-exit stop) and take the next stop where it can be restored.
+ * -ETIMEDOUT: it did not stop within ABANDON_GRACE_NS either. */
+static int stop_now(Tracee *t)
+{
+	int r = xptrace(PTRACE_INTERRUPT, t->tid, NULL, NULL);
+	if (r < 0)
+		return r;
+	arm(t, ABANDON_GRACE_NS);
+	for (unsigned n = 0; n < MAX_PASSED_SIGNALS; n++) {
+		Stop s;
+		r = wait_stop(t, false, &s);
+		if (r < 0)
+			return r;
+		r = settle(t, &s);
+		if (r <= 0)
+			return r;
+	}
+	return -ELOOP;
+}
+
+/* Keep a thread that will not stop, with all it takes to restore it, for
+ * remote_drain(). Without memory for that it stays traced until
+ * this thread exits, when the kernel detaches it unrestored. */
+static void park(const Tracee *t)
+{
+	if (n_parked == n_parked_alloc) {
+		size_t n = MAX(n_parked_alloc * 2, (size_t)16);
+		Tracee **p = reallocarray(parked, n, sizeof(*p));
+		if (!p)
+			goto fail;
+		parked = p;
+		n_parked_alloc = n;
+	}
+	Tracee *c = malloc(sizeof(*c));
+	if (!c)
+		goto fail;
+	*c = *t;
+	parked[n_parked++] = c;
+	return;
+fail:
+	log_debug("remote: no memory to park %d; it stays traced", (int)t->tid);
+}
+
+static int finish(Tracee *t);
+
+/* One parked thread: true once it is restored and detached (or dead). */
+static bool drain_one(Tracee *t)
+{
+	for (unsigned n = 0; n < MAX_PASSED_SIGNALS; n++) {
+		Stop s;
+		t->stall_ns = atomic_load(&stall_timeout_ns);
+		t->limit_at = now_ns(); /* one look, no waiting */
+		int r = wait_stop(t, false, &s);
+		if (r == -ETIMEDOUT)
+			return false;
+		if (r >= 0)
+			r = settle(t, &s);
+		if (r > 0)
+			continue;
+		if (r < 0 && !t->dead)
+			log_debug("remote: parked %d: %s", (int)t->tid, errno_name(r));
+		(void)finish(t);
+		return true;
+	}
+	return false;
+}
+
+int remote_drain(void)
+{
+	for (size_t i = 0; i < n_parked;) {
+		if (drain_one(parked[i])) {
+			free(parked[i]);
+			parked[i] = parked[--n_parked];
+		} else
+			i++;
+	}
+	return (int)MIN(n_parked, (size_t)INT_MAX);
+}
+
+static bool is_parked(pid_t pid)
+{
+	for (size_t i = 0; i < n_parked; i++)
+		if (parked[i]->pid == pid)
+			return true;
+	return false;
+}
+
+/* Our thread died of SIGSYS: a seccomp filter killed the whole process
+ * (the other threads are on their way out: the pidfd reads as exited within
+ * moments) or only that thread (SECCOMP_RET_KILL_THREAD in a threaded
+ * process: the call was refused, the process lives). */
+static bool process_exits(const Tracee *t)
+{
+	struct pollfd p = {.fd = t->pidfd, .events = POLLIN};
+	int n;
+	while ((n = poll(&p, 1, 100)) < 0 && errno == EINTR)
+		;
+	return n != 0;
+}
+
 static int ptrace_syscall_at(int pidfd, pid_t pid, bool prefer_sleeper, long nr, const uint64_t args[6],
 			     int64_t *ret_value)
 {
@@ -926,7 +1149,10 @@ static int ptrace_syscall_at(int pidfd, pid_t pid, bool prefer_sleeper, long nr,
 	RemoteTaskStatus st;
 	int r, k;
 
-	drain_pending_detach();
+	/* a thread of this process still stuck in an earlier call of ours:
+	 * no second one (the daemon backs off) */
+	if (remote_drain() > 0 && is_parked(pid))
+		return -EBUSY;
 
 	/* 'D' is mostly momentary (a page fault's I/O, mmap_lock, exit):
 	 * look again for a little while before answering EAGAIN */
@@ -953,8 +1179,9 @@ static int ptrace_syscall_at(int pidfd, pid_t pid, bool prefer_sleeper, long nr,
 	}
 
 	/* Seized by tid: from here on every path ends in a detach (or the
-	 * thread is dead). PTRACE_DETACH needs a stopped tracee, so even the
-	 * "not ours after all" path interrupts first. */
+	 * thread is dead, or parked). PTRACE_DETACH needs a stopped tracee, so
+	 * even the "not ours after all" path interrupts first. */
+	arm(&t, atomic_load(&call_limit_ns));
 	int identity = check_identity(&t);
 	if (identity >= 0) {
 		int b = sched_boost(t.tid, TRACEE_RT_PRIORITY, &t.saved_sched);
@@ -962,15 +1189,7 @@ static int ptrace_syscall_at(int pidfd, pid_t pid, bool prefer_sleeper, long nr,
 	}
 	r = xptrace(PTRACE_INTERRUPT, t.tid, NULL, NULL);
 	if (r == 0)
-		r = first_stop(&t, now_ns() + FIRST_STOP_TIMEOUT_NS);
-	if (r == -ETIMEDOUT) {
-		(void)unboost(&t);
-		if (n_pending_detach < ELEMENTSOF(pending_detach))
-			pending_detach[n_pending_detach++] = (PendingDetach){t.tid, t.keep_zombie};
-		log_debug("remote: %d did not stop within %llds; detaching later", (int)t.tid,
-			  FIRST_STOP_TIMEOUT_NS / 1000000000LL);
-		return r;
-	}
+		r = first_stop(&t);
 	if (r < 0)
 		goto fail;
 	/* Stopped: check again, the process cannot change under a stopped
@@ -984,13 +1203,27 @@ static int ptrace_syscall_at(int pidfd, pid_t pid, bool prefer_sleeper, long nr,
 
 	r = inject(&t, nr, args, ret_value);
 fail:
+	if (r == -ETIMEDOUT) {
+		/* the tenant's scheduling back at once, stopped or not */
+		(void)unboost(&t);
+		k = stop_now(&t);
+		if (k == -ETIMEDOUT) {
+			log_debug("remote: %d does not stop; parked until it does", (int)t.tid);
+			park(&t);
+			return r;
+		}
+		if (k < 0 && !t.dead)
+			log_debug("remote: interrupting %d after a timeout: %s", (int)t.tid, errno_name(k));
+	}
 	k = unboost(&t); /* still stopped: before the detach */
 	int f = finish(&t);
 	if (k >= 0 || k == -ESRCH)
 		k = f;
 	if (r >= 0 && k < 0)
 		r = k == -ESRCH ? k : -EIO; /* ran, but we could not put it back */
-	return t.dead ? -ESRCH : r;
+	if (t.dead)
+		return t.exit_sig == SIGSYS && !process_exits(&t) ? -EPERM : -ESRCH;
+	return r;
 }
 
 int remote_ptrace_syscall(int pidfd, pid_t pid, long nr, const uint64_t args[6], int64_t *ret_value)

@@ -12,8 +12,12 @@
  *    the target, restore every register, detach;
  *  - the pidfd KSM ioctls of kernel-patches/ when the running kernel has them.
  *
- * Errors: -ESRCH dead process, -EPERM ptrace refused, -EBUSY already traced
- * by a debugger; an injected call's own failure comes back as its errno.
+ * Errors: -ESRCH dead process, -EPERM ptrace refused (or the target's
+ * seccomp filter trapped or killed the injected call), -EBUSY already traced
+ * by a debugger (or by a call of ours it never finished, see remote_drain()),
+ * -ETIMEDOUT the target did not let the call finish in time (see
+ * remote_set_timeouts()); an injected call's own failure comes back as its
+ * errno.
  *
  * With CAP_SYS_NICE, the ptrace backend runs the traced thread and the
  * calling thread SCHED_FIFO for the length of one injection (~100 µs) and
@@ -52,3 +56,18 @@ int remote_madvise(int pidfd, uint64_t addr, uint64_t len, int advice);
  * failed; otherwise 0 with the raw syscall return (maybe -errno) in
  * *ret_value. */
 int remote_syscall(int pidfd, long nr, const uint64_t args[6], int64_t *ret_value);
+
+/* Deadlines of the ptrace backend, process-wide; 0 keeps the default. An
+ * injection is given up once the traced thread has not run on a CPU for
+ * stall_usec while we wait for it (default 1 s: a seccomp user-notification
+ * nobody answers, an uninterruptible sleep), or once it has taken limit_usec
+ * in all (default 30 s: a call that computes, an unmerge of many GiB). The
+ * thread is interrupted, its registers, signal mask and scheduling put back,
+ * and detached: -ETIMEDOUT. */
+void remote_set_timeouts(uint64_t stall_usec, uint64_t limit_usec);
+/* A thread that does not stop even when interrupted (a killable-only wait:
+ * a user-notification its listener received but never answers) stays
+ * traced until it does; each later call on the same calling thread, or
+ * this one, restores and detaches those that have stopped since. Returns
+ * how many are still waiting. Never blocks. */
+int remote_drain(void);

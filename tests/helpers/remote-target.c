@@ -8,6 +8,7 @@
  * self-check held, 3 when one did not.
  *
  *   remote-target MODE [--threads N] [--count C] [--ms M] [--pages P] [--reserve MIB] [--go]
+ *                      [--seccomp KIND]
  *
  * MODE (what the main thread does, blocking where it says):
  *   read      sum the bytes read from stdin until EOF          -> byte sum, count
@@ -33,11 +34,26 @@
  * --go: after "ready", wait for a line on stdin before the job starts, so a
  * test's checks on the idle target cannot outlast a timed job (modes that
  * do not read stdin).
+ *
+ * --seccomp KIND: before any thread starts, a hostile tenant's filter on
+ * prctl(PR_SET_MEMORY_MERGE, ...) (nothing else) for every thread:
+ *   notif       SECCOMP_RET_USER_NOTIF, the listener never read
+ *   notif-recv  the same with WAIT_KILLABLE_RECV: a thread receives the
+ *               notification (from then on only a fatal signal ends the wait)
+ *               and answers EPERM --ms M later
+ *   kill        SECCOMP_RET_KILL_PROCESS (RLIMIT_CORE 0: no core file)
+ *   kill-thread SECCOMP_RET_KILL_THREAD
+ *   errno       SECCOMP_RET_ERRNO with EACCES
+ *   trap        SECCOMP_RET_TRAP; a SIGSYS handler that counts as a failed
+ *               self-check (the tenant never calls prctl itself)
  */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
 #include <linux/futex.h>
+#include <linux/seccomp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -46,7 +62,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stddef.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -56,6 +76,7 @@
 static long opt_count = 100, opt_ms = 1, opt_pages = 256, opt_reserve_mib;
 static int opt_threads = 1;
 static bool opt_go;
+static const char *opt_seccomp;
 static atomic_int stop_workers;
 static atomic_int failed;
 
@@ -274,6 +295,93 @@ static void on_rt(int sig, siginfo_t *si, void *uc)
 	atomic_fetch_add(&sig_sum, (unsigned long)si->si_value.sival_int);
 }
 
+#ifndef PR_SET_MEMORY_MERGE
+#define PR_SET_MEMORY_MERGE 67
+#endif
+#if defined(__x86_64__)
+#define NATIVE_AUDIT_ARCH AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#define NATIVE_AUDIT_ARCH AUDIT_ARCH_AARCH64
+#endif
+
+static void on_sigsys(int sig)
+{
+	static const char msg[] = "remote-target: SIGSYS\n";
+	(void)!write(STDERR_FILENO, msg, sizeof(msg) - 1);
+	atomic_store(&failed, 1);
+}
+
+static void *answer_late(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+	for (;;) {
+		struct seccomp_notif req = {};
+		if (ioctl(fd, SECCOMP_IOCTL_NOTIF_RECV, &req) < 0) {
+			if (errno == EINTR || errno == ENOENT)
+				continue;
+			return NULL;
+		}
+		sleep_ms(opt_ms);
+		struct seccomp_notif_resp resp = {.id = req.id, .error = -EPERM};
+		(void)ioctl(fd, SECCOMP_IOCTL_NOTIF_SEND, &resp);
+	}
+}
+
+/* The filter of --seccomp KIND; -1 on a failure, else 0. */
+static int install_filter(const char *kind)
+{
+	uint32_t action;
+	unsigned flags = 0;
+	if (strcmp(kind, "notif") == 0)
+		action = SECCOMP_RET_USER_NOTIF, flags = SECCOMP_FILTER_FLAG_NEW_LISTENER;
+	else if (strcmp(kind, "notif-recv") == 0)
+		action = SECCOMP_RET_USER_NOTIF,
+		flags = SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;
+	else if (strcmp(kind, "kill") == 0)
+		action = SECCOMP_RET_KILL_PROCESS;
+	else if (strcmp(kind, "kill-thread") == 0)
+		action = SECCOMP_RET_KILL_THREAD;
+	else if (strcmp(kind, "errno") == 0)
+		action = SECCOMP_RET_ERRNO | EACCES;
+	else if (strcmp(kind, "trap") == 0)
+		action = SECCOMP_RET_TRAP;
+	else
+		return -1;
+	if (action == SECCOMP_RET_KILL_PROCESS) {
+		struct rlimit no_core = {};
+		if (setrlimit(RLIMIT_CORE, &no_core) < 0)
+			return -1;
+	}
+	if (action == SECCOMP_RET_TRAP && signal(SIGSYS, on_sigsys) == SIG_ERR)
+		return -1;
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NATIVE_AUDIT_ARCH, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_prctl, 0, 3),
+		/* the low word of args[0] (little-endian) */
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0])),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PR_SET_MEMORY_MERGE, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, action),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = {.len = sizeof(f) / sizeof(f[0]), .filter = f};
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return -1;
+	long fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
+	if (fd < 0)
+		return -1;
+	/* notif: the listener stays open (closed, the kernel would answer
+	 * ENOSYS itself) and unread */
+	if (flags & SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV) {
+		pthread_t t;
+		if (pthread_create(&t, NULL, answer_late, (void *)(intptr_t)fd) != 0)
+			return -1;
+	}
+	return 0;
+}
+
 static void *exit_thread(void *arg)
 {
 	sleep_ms(opt_ms);
@@ -283,13 +391,10 @@ static void *exit_thread(void *arg)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"threads", required_argument, NULL, 't'},
-		{"count", required_argument, NULL, 'c'},
-		{"ms", required_argument, NULL, 'm'},
-		{"pages", required_argument, NULL, 'p'},
-		{"reserve", required_argument, NULL, 'R'},
-		{"go", no_argument, NULL, 'g'},
-		{},
+		{"threads", required_argument, NULL, 't'}, {"count", required_argument, NULL, 'c'},
+		{"ms", required_argument, NULL, 'm'},	   {"pages", required_argument, NULL, 'p'},
+		{"reserve", required_argument, NULL, 'R'}, {"go", no_argument, NULL, 'g'},
+		{"seccomp", required_argument, NULL, 's'}, {},
 	};
 	for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
 		switch (c) {
@@ -310,6 +415,9 @@ int main(int argc, char **argv)
 			break;
 		case 'g':
 			opt_go = true;
+			break;
+		case 's':
+			opt_seccomp = optarg;
 			break;
 		default:
 			return 2;
@@ -338,6 +446,11 @@ int main(int argc, char **argv)
 		sigemptyset(&sa.sa_mask);
 		if (sigaction(SIGRTMIN, &sa, NULL) < 0)
 			return 1;
+	}
+
+	if (opt_seccomp && install_filter(opt_seccomp) < 0) {
+		perror("seccomp");
+		return 1;
 	}
 
 	pthread_t th[256];

@@ -1026,6 +1026,198 @@ static void test_already_traced(void **state)
 	assert_int_equal(target_finish(&t, result, sizeof(result)), 0);
 }
 
+/* ---- hostile tenants: a seccomp filter on the injected prctl ---- */
+
+#define HOSTILE_STALL_MS 200
+/* stall deadline + interrupt grace (100 ms) + a loaded machine's slack */
+#define HOSTILE_BOUND_MS (HOSTILE_STALL_MS + 100 + 400)
+
+/* A hex or decimal field of /proc/PID/status (the leader's). */
+static uint64_t status_u64(pid_t pid, const char *key, int base)
+{
+	char path[64], line[256];
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	FILE *f = fopen(path, "re");
+	assert_non_null(f);
+	uint64_t v = UINT64_MAX;
+	size_t n = strlen(key);
+	while (fgets(line, sizeof(line), f))
+		if (strncmp(line, key, n) == 0 && line[n] == ':')
+			v = strtoull(line + n + 1, NULL, base);
+	fclose(f);
+	assert_true(v != UINT64_MAX);
+	return v;
+}
+
+/* One call against a filtered target: its result, and how long it took. */
+static int timed_switch(Target *t, int64_t *ret_ms)
+{
+	int64_t t0 = live_now_ms();
+	int r = remote_set_merge_any(t->pidfd, true);
+	*ret_ms = live_now_ms() - t0;
+	return r;
+}
+
+/* Never answered: the injected prctl waits in the filter until our
+ * deadline, is interrupted (the notification is withdrawn), and the thread
+ * is put back as it was: a sleeping reader re-issues its read, a busy
+ * thread computes on; the mask, the scheduling, the result are intact,
+ * and the caller was back within the bound. */
+static void test_seccomp_notif_unanswered(void **state)
+{
+	remote_set_timeouts(HOSTILE_STALL_MS * 1000, 0);
+	const char *args[] = {"read", "--threads", "4", "--seccomp", "notif", NULL};
+	Target t;
+	target_start(&t, args);
+	const SchedAttr want = sched_of(t.pid);
+	uint64_t blk = status_u64(t.pid, "SigBlk", 16);
+	for (int i = 0; i < 3; i++) {
+		int64_t ms;
+		assert_int_equal(timed_switch(&t, &ms), -ETIMEDOUT);
+		printf("#   user-notification never answered: -ETIMEDOUT after %" PRId64 " ms\n", ms);
+		assert_true(ms >= HOSTILE_STALL_MS - 10 && ms < HOSTILE_BOUND_MS);
+		assert_int_equal(status_u64(t.pid, "TracerPid", 10), 0);
+		assert_int_equal(status_u64(t.pid, "SigBlk", 16), blk);
+		assert_sched_equal(t.pid, &want);
+	}
+	assert_int_equal(remote_drain(), 0);
+	if (kernel_shows_merge_any())
+		assert_int_equal(stat_of(t.pid).merge_any, KSM_TRISTATE_NO);
+	write_all(t.in_fd, "abc", 3);
+	char result[256];
+	assert_int_equal(target_finish(&t, result, sizeof(result)), 0);
+	assert_string_equal(result, "result read 294 3");
+
+	/* a thread stopped while computing (no syscall to piggyback on) */
+	const char *busy[] = {"busy", "--count", "400000", "--seccomp", "notif", "--go", NULL};
+	target_start(&t, busy);
+	write_all(t.in_fd, "go\n", 3);
+	int64_t ms;
+	int r = timed_switch(&t, &ms);
+	printf("#   busy target: %s after %" PRId64 " ms\n", r < 0 ? strerror(-r) : "ok", ms);
+	assert_int_equal(r, -ETIMEDOUT);
+	assert_true(ms < HOSTILE_BOUND_MS);
+	assert_int_equal(status_u64(t.pid, "TracerPid", 10), 0);
+	assert_true(task_state(t.pid) == 'R' || task_state(t.pid) == 'S');
+	assert_int_equal(target_finish(&t, result, sizeof(result)), 0);
+	assert_true(startswith(result, "result busy "));
+	remote_set_timeouts(0, 0);
+}
+
+/* Received but never answered, with WAIT_KILLABLE_RECV: from then on only a
+ * fatal signal ends the wait, our interrupt does not. The caller is back
+ * within the bound all the same; the thread stays traced ("parked", -EBUSY
+ * to a second call) until the tenant answers, then remote_drain() restores
+ * and detaches it. More than 16 at once: every one is detached. */
+#define N_PARKED 20
+static void test_seccomp_notif_killable(void **state)
+{
+	remote_set_timeouts(HOSTILE_STALL_MS * 1000, 0);
+	/* answered 8 s after receipt: after the last target's timeout */
+	const char *args[] = {"read", "--seccomp", "notif-recv", "--ms", "8000", NULL};
+	Target t[N_PARKED];
+	uint64_t blk[N_PARKED];
+	int64_t worst = 0;
+	for (int i = 0; i < N_PARKED; i++) {
+		target_start(&t[i], args);
+		blk[i] = status_u64(t[i].pid, "SigBlk", 16);
+		int64_t ms;
+		assert_int_equal(timed_switch(&t[i], &ms), -ETIMEDOUT);
+		worst = MAX(worst, ms);
+		assert_true(ms < HOSTILE_BOUND_MS);
+		assert_int_equal(status_u64(t[i].pid, "TracerPid", 10), (uint64_t)syscall(SYS_gettid));
+	}
+	printf("#   %d killable waits: each -ETIMEDOUT within %" PRId64 " ms\n", N_PARKED, worst);
+	int64_t t0 = live_now_ms();
+	assert_int_equal(remote_set_merge_any(t[0].pidfd, true), -EBUSY);
+	assert_true(live_now_ms() - t0 < 100);
+	assert_int_equal(remote_drain(), N_PARKED);
+	t0 = live_now_ms();
+	int left;
+	while ((left = remote_drain()) > 0) {
+		assert_true(live_now_ms() - t0 < 30000);
+		usleep(20000);
+	}
+	printf("#   all %d restored and detached %" PRId64 " ms after the last timeout\n", N_PARKED,
+	       live_now_ms() - t0);
+	for (int i = 0; i < N_PARKED; i++) {
+		assert_int_equal(status_u64(t[i].pid, "TracerPid", 10), 0);
+		assert_int_equal(status_u64(t[i].pid, "SigBlk", 16), blk[i]);
+		/* registers back: the read re-issued, the job's result right */
+		write_all(t[i].in_fd, "abc", 3);
+		char result[256];
+		assert_int_equal(target_finish(&t[i], result, sizeof(result)), 0);
+		assert_string_equal(result, "result read 294 3");
+	}
+	remote_set_timeouts(0, 0);
+}
+
+/* SECCOMP_RET_KILL_PROCESS, or KILL_THREAD in a single-threaded process:
+ * the tenant's filter kills it for our call. Its own choice; we answer
+ * -ESRCH at once, and the parent still reaps it (killed by SIGSYS). */
+static void test_seccomp_kill(void **state)
+{
+	static const char *const kinds[] = {"kill", "kill-thread"};
+	for (size_t i = 0; i < ELEMENTSOF(kinds); i++) {
+		const char *args[] = {"read", "--seccomp", kinds[i], NULL};
+		Target t;
+		target_start(&t, args);
+		int64_t ms;
+		assert_int_equal(timed_switch(&t, &ms), -ESRCH);
+		printf("#   %s: -ESRCH after %" PRId64 " ms\n", kinds[i], ms);
+		assert_true(ms < HOSTILE_BOUND_MS);
+		assert_int_equal(target_finish(&t, NULL, 0), 128 + SIGSYS);
+	}
+	/* KILL_THREAD in a threaded process: only our thread (the leader)
+	 * dies, the process lives on without it (-EPERM: refused, not gone);
+	 * the dead leader stays ours in name (TracerPid) until the process
+	 * exits: the kernel lets no one detach or reap it before */
+	const char *args[] = {"read", "--threads", "4", "--seccomp", "kill-thread", NULL};
+	Target t;
+	target_start(&t, args);
+	int64_t ms;
+	int r = timed_switch(&t, &ms);
+	printf("#   kill-thread, 4 threads: %d after %" PRId64 " ms\n", r, ms);
+	assert_int_equal(r, -EPERM);
+	assert_true(ms < HOSTILE_BOUND_MS);
+	assert_int_equal(task_state(t.pid), 'Z');
+	assert_int_equal(remote_set_merge_any(t.pidfd, true), -ESRCH);
+	kill(t.pid, SIGKILL);
+	assert_int_equal(target_finish(&t, NULL, 0), 128 + SIGKILL);
+	assert_int_equal(remote_drain(), 0);
+}
+
+/* SECCOMP_RET_ERRNO: the filter's errno comes back as the call's own;
+ * SECCOMP_RET_TRAP: refused (-EPERM), and the SIGSYS our call raised is
+ * taken away before the tenant's handler could see it (it counts any as a
+ * failure). Both targets run on with the right result. */
+static void test_seccomp_errno_trap(void **state)
+{
+	static const char *const kinds[] = {"errno", "trap"};
+	static const int want[] = {-EACCES, -EPERM};
+	for (size_t i = 0; i < ELEMENTSOF(kinds); i++) {
+		for (int threads = 1; threads <= 4; threads += 3) {
+			char nthreads[8];
+			snprintf(nthreads, sizeof(nthreads), "%d", threads);
+			const char *args[] = {"read", "--threads", nthreads, "--seccomp", kinds[i], NULL};
+			Target t;
+			target_start(&t, args);
+			uint64_t blk = status_u64(t.pid, "SigBlk", 16);
+			for (int round = 0; round < 20; round++) {
+				int64_t ms;
+				assert_int_equal(timed_switch(&t, &ms), want[i]);
+				assert_true(ms < HOSTILE_BOUND_MS);
+			}
+			assert_int_equal(status_u64(t.pid, "TracerPid", 10), 0);
+			assert_int_equal(status_u64(t.pid, "SigBlk", 16), blk);
+			write_all(t.in_fd, "abc", 3);
+			char result[256];
+			assert_int_equal(target_finish(&t, result, sizeof(result)), 0);
+			assert_string_equal(result, "result read 294 3");
+		}
+	}
+}
+
 /* ptrace refused: an unprivileged caller (uid 65534) against a target of
  * the same uid that made itself non-dumpable. */
 static void test_refused(void **state)
@@ -1122,6 +1314,10 @@ int main(void)
 		cmocka_unit_test(test_injected_errno_and_syscall),
 		cmocka_unit_test(test_already_traced),
 		cmocka_unit_test(test_refused),
+		cmocka_unit_test(test_seccomp_notif_unanswered),
+		cmocka_unit_test(test_seccomp_notif_killable),
+		cmocka_unit_test(test_seccomp_kill),
+		cmocka_unit_test(test_seccomp_errno_trap),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
