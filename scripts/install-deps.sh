@@ -15,6 +15,9 @@ packages=(
 	dbus systemd busybox-static util-linux procps
 	runc crun podman
 	catatonit # the pause image that podman kube play builds
+	# containerd behind its CRI, driven by a Python gRPC client; jq for
+	# packaging/containerd/pagemeld-containerd-setup
+	containerd python3-grpcio python3-grpc-tools jq
 	# sanitizers and the fuzzer
 	libclang-rt-14-dev
 	# cross-compile check of the aarch64 remote-control code

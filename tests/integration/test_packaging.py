@@ -75,6 +75,9 @@ def expected_files():
     for name in ("50-pagemeld-create.json", "50-pagemeld-stop.json"):
         if (SRC / "packaging/oci-hooks.d" / name).exists():
             files.add("usr/share/containers/oci/hooks.d/" + name)
+    if (SRC / "packaging/containerd/pagemeld-containerd-setup").exists():
+        files.add("usr/libexec/pagemeld/pagemeld-containerd-setup")
+        files.add("usr/share/pagemeld/containerd/50-pagemeld-cri.toml")
     return files
 
 
@@ -153,6 +156,13 @@ def test_files_agree_with_each_other(root):
         path = doc["hook"]["path"]
         assert (root / path.lstrip("/")).exists(), f"{h.name} runs {path}, not in the package"
         assert doc["stages"]
+
+    # containerd: the setup script runs, and its default hook is shipped
+    setup = root / "usr/libexec/pagemeld/pagemeld-containerd-setup"
+    if setup.exists():
+        assert os.access(setup, os.X_OK)
+        hook = re.search(r"^HOOK=(\S+)$", setup.read_text(), re.M).group(1)
+        assert (root / hook.lstrip("/")).exists(), f"pagemeld-containerd-setup runs {hook}, not in the package"
 
 
 def test_man_pages_render(root):
