@@ -10,6 +10,7 @@ import os
 import re
 import pathlib
 import shutil
+import socket
 import subprocess
 
 import pytest
@@ -55,7 +56,11 @@ def test_daemonset():
     for m in init["volumeMounts"] + daemon["volumeMounts"]:
         assert m["name"] in vols, m
     host_paths = {v["hostPath"]["path"] for v in vols.values() if "hostPath" in v}
-    assert {"/etc/containers/oci/hooks.d", "/opt/pagemeld", "/etc/dbus-1/system.d"} <= host_paths
+    assert {"/etc/containers/oci/hooks.d", "/opt/pagemeld", "/etc/dbus-1/system.d", "/etc/containerd",
+            "/"} <= host_paths
+    # the host's root only to read: which runtime, and its ctr/containerd
+    (root,) = [m for m in init["volumeMounts"] if m["mountPath"] == "/host/root"]
+    assert root["readOnly"] is True and vols[root["name"]]["hostPath"]["path"] == "/"
     # selector matches the template
     assert ds["spec"]["selector"]["matchLabels"].items() <= ds["spec"]["template"]["metadata"]["labels"].items()
 
@@ -76,21 +81,48 @@ def test_configmap_config_is_accepted_by_pagemeldd(tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
 
 
-def test_install_host_script(tmp_path):
+def fake_host(tmp_path, runtime=None):
+    """The init container's /host: empty host directories, and the node's
+    runtime told by its socket under /host/root."""
+    host = tmp_path / "host"
+    for d in ("hooks.d", "dbus-system.d", "containerd", "root/etc"):
+        (host / d).mkdir(parents=True)
+    # the host's /etc/containerd, seen through the read-only root as well
+    (host / "root/etc/containerd").symlink_to(host / "containerd")
+    socks = []
+    if runtime:
+        path = host / "root" / {"containerd": "run/containerd/containerd.sock", "crio": "run/crio/crio.sock"}[runtime]
+        path.parent.mkdir(parents=True)
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.bind(str(path))
+        socks.append(s)
+    return host, socks
+
+
+def run_install_host(tmp_path, host, **extra):
     hook = build_path("runtime-hook", "pagemeld-oci-hook")
     if not hook.exists():
         pytest.fail(f"{hook} not built")
-    host = tmp_path / "host"
-    for d in ("hooks.d", "dbus-system.d"):
-        (host / d).mkdir(parents=True)
     policy = tmp_path / "policy.conf"
     policy.write_text("<busconfig/>\n")
     script = tmp_path / "install-host.sh"
     script.write_text(configmap()["install-host.sh"])
-    env = dict(os.environ, PAGEMELD_HOOK=str(hook), PAGEMELD_HOST=str(host), PAGEMELD_POLICY=str(policy))
+    # This machine's ctr and containerd (the Debian package) stand for the
+    # node's: no chroot into the fake root, which holds no binaries.
+    env = dict(os.environ, PAGEMELD_HOOK=str(hook), PAGEMELD_HOST=str(host), PAGEMELD_POLICY=str(policy),
+               PAGEMELD_CONTAINERD_SETUP=str(SRC / "packaging/containerd/pagemeld-containerd-setup"),
+               PAGEMELD_HOST_EXEC="env", **extra)
+    r = subprocess.run(["sh", str(script)], env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return r.stdout
+
+
+def test_install_host_script(tmp_path):
+    host, _ = fake_host(tmp_path)
     for _ in range(2):  # idempotent: a DaemonSet restart runs it again
-        r = subprocess.run(["sh", str(script)], env=env, capture_output=True, text=True, timeout=60)
-        assert r.returncode == 0, r.stdout + r.stderr
+        out = run_install_host(tmp_path, host)
+    assert "runtimes acted on: none found (hooks.d files only)" in out, out
+    assert list((host / "containerd").iterdir()) == []
     assert (host / "dbus-system.d/io.pagemeld1.conf").read_text() == "<busconfig/>\n"
     stages = {}
     for name in ("50-pagemeld-create.json", "50-pagemeld-stop.json"):
@@ -111,6 +143,62 @@ def test_install_host_script(tmp_path):
         rx = next(iter(doc["when"]["annotations"]))
         assert re.match(rx, "merge.pagemeld.io") and re.match(rx, "merge.pagemeld.io/app")
     assert stages == {"create": ["createRuntime"], "stop": ["poststop"]}
+
+
+def test_install_host_script_crio(tmp_path):
+    host, socks = fake_host(tmp_path, "crio")
+    out = run_install_host(tmp_path, host)
+    assert "CRI-O node" in out and "runtimes acted on: CRI-O" in out, out
+    assert {p.name for p in (host / "hooks.d").iterdir()} == {"50-pagemeld-create.json", "50-pagemeld-stop.json"}
+    assert list((host / "containerd").iterdir()) == []
+
+
+def test_install_host_script_containerd(tmp_path):
+    """On a containerd node: the base spec from the installed containerd's
+    `ctr oci spec` with the bundled hook, and config.toml pointing the runc
+    handler at it, both written once; the hook runs from the base spec."""
+    if not shutil.which("containerd"):
+        pytest.fail("containerd missing: scripts/install-deps.sh installs it")
+    host, socks = fake_host(tmp_path, "containerd")
+    out = run_install_host(tmp_path, host)
+    assert "runtimes acted on: containerd" in out and "restart containerd" in out, out
+    assert "written" in out and "unchanged" not in out, out
+    out = run_install_host(tmp_path, host)
+    assert "written" not in out and out.count("unchanged") == 2, out
+
+    spec = json.loads((host / "containerd/pagemeld-base-spec.json").read_text())
+    default = json.loads(subprocess.run(["ctr", "oci", "spec"], capture_output=True, text=True,
+                                        check=True).stdout)
+    assert {k: v for k, v in spec.items() if k != "hooks"} == \
+        dict(default, process={k: v for k, v in default["process"].items() if k != "rlimits"})
+    fix = lambda p: p.replace("/opt/pagemeld", str(host / "opt/pagemeld"))
+    for stage, name in (("createRuntime", "create"), ("poststop", "stop")):
+        (h,) = spec["hooks"][stage]
+        assert h["path"].startswith("/opt/pagemeld/lib/ld-linux")
+        assert h["args"] == ["pagemeld-oci-hook", "--library-path", "/opt/pagemeld/lib",
+                             "/opt/pagemeld/libexec/pagemeld-oci-hook", name]
+        state = json.dumps({"ociVersion": "1.0.2", "id": "k8s-test", "status": "created", "pid": os.getpid(),
+                            "bundle": str(tmp_path), "annotations": {}})
+        r = subprocess.run([fix(a) for a in h["args"]], executable=fix(h["path"]), input=state,
+                           capture_output=True, text=True, timeout=30, env={"PATH": "/usr/bin:/bin"})
+        assert r.returncode == 0, f"{stage}: {r.returncode} {r.stderr}"
+
+    config = (host / "containerd/config.toml").read_text()
+    table = config[config.index('[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]'):]
+    table = table[:table.index("\n\n")]
+    assert 'base_runtime_spec = "/etc/containerd/pagemeld-base-spec.json"' in table
+    assert 'pod_annotations = ["*.pagemeld.io", "*.pagemeld.io/*"]' in table
+    # the config containerd itself would load: `containerd config dump` of it
+    r = subprocess.run(["containerd", "--config", str(host / "containerd/config.toml"), "config", "dump"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0 and 'base_runtime_spec = "/etc/containerd/pagemeld-base-spec.json"' in r.stdout, \
+        r.stderr
+
+    # PAGEMELD_CONTAINERD_CONFIG=skip: the base spec only
+    host2, socks2 = fake_host(tmp_path / "skip", "containerd")
+    out = run_install_host(tmp_path / "skip", host2, PAGEMELD_CONTAINERD_CONFIG="skip")
+    assert "config.toml left alone" in out, out
+    assert [p.name for p in (host2 / "containerd").iterdir()] == ["pagemeld-base-spec.json"]
 
 
 @pytest.fixture
