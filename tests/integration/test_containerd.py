@@ -106,9 +106,13 @@ def test_containerd_pod(ksm, daemon, manager, ws):
     assert ids["optout"] not in os.listdir(os.path.join(daemon.state_dir, "containers"))
     assert pod not in daemon.read_log()
 
-    # The pod stops: both cgroups are forgotten.
+    markers = [os.path.join(daemon.state_dir, "containers", ids[n]) for n in opted]
+    assert all(os.path.exists(m) for m in markers)
+
+    # The pod stops: both cgroups are forgotten, and their markers with them.
     ctrd.stop_pod(pod)
     wait_for(lambda: manager.list_cgroups() == [], 20, what="pod's cgroups unregistered")
+    wait_for(lambda: not any(os.path.exists(m) for m in markers), 20, what="registration markers removed")
     ctrd.remove_pod(pod)
     print(f"containerd pod test: {time.monotonic() - started:.1f} s")
 
