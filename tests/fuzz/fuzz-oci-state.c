@@ -2,7 +2,8 @@
 /*
  * libFuzzer target: the OCI state parser and the annotation decision of
  * pagemeld-oci-hook, fed what a runtime could write on the hook's stdin.
- * Also runs the same bytes through the config.json annotation reader.
+ * Also runs the same bytes through the config.json annotation reader, and
+ * the parsed annotations through the pod identity reader.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -12,6 +13,7 @@
 #include "decide.h"
 #include "macro.h"
 #include "oci-state.h"
+#include "pod-identity.h"
 
 /* Not check(): it must hold in every build type. */
 #define check(x)                 \
@@ -45,6 +47,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check(s->id && s->id[0]);
 	check(s->pid >= 0);
 	check(s->annotations);
+
+	PodIdentity id = {};
+	const char *bad = NULL;
+	int r = pod_identity_from_annotations(s->annotations, annotations_count(s->annotations), &id, &bad);
+	if (r == 0) {
+		check(pod_runtime_to_string(id.runtime));
+		check(!id.pod_namespace || kube_label_name_valid(id.pod_namespace));
+		check(!id.container_name || kube_label_name_valid(id.container_name));
+		check(!id.pod_name || kube_subdomain_name_valid(id.pod_name));
+		check(id.runtime != POD_RUNTIME_NONE || (!id.pod_namespace && !id.pod_uid));
+		pod_identity_done(&id);
+	} else
+		check(bad && (r == -EBADMSG || r == -EINVAL || r == -ENOMEM));
 
 	HookDecision d = {};
 	if (hook_decide(s->annotations, s->status, &d, &err) == 0) {
