@@ -182,6 +182,13 @@ class Containerd:
         assert r.returncode == 0, f"pagemeld-containerd-setup {args[0]}: {r.stdout}{r.stderr}"
         return r.stdout.strip()
 
+    def without_pod_annotations(self):
+        """Undo the setup's pod_annotations: no pod annotation reaches the specs."""
+        text = self.config.read_text()
+        assert 'pod_annotations = ["*.pagemeld.io", "*.pagemeld.io/*"]' in text
+        self.config.write_text(text.replace('pod_annotations = ["*.pagemeld.io", "*.pagemeld.io/*"]',
+                                            "pod_annotations = []"))
+
     def start(self):
         # the shims' socket directory (see above): removed after if ours
         self.made_dirs = [d for d in ("/run/containerd/s", "/run/containerd") if not os.path.exists(d)]

@@ -117,6 +117,31 @@ def test_containerd_pod(ksm, daemon, manager, ws):
     print(f"containerd pod test: {time.monotonic() - started:.1f} s")
 
 
+def test_containerd_without_pod_annotations(daemon, manager, ws):
+    """The base spec alone is not enough: without the handler's
+    pod_annotations the pod's opt-in never reaches the container, the hook
+    runs and does nothing."""
+    ctrd = Containerd(ws, HOOK_ARGS, [f"DBUS_SYSTEM_BUS_ADDRESS={daemon.bus_address}",
+                                      f"PAGEMELD_STATE_DIR={daemon.state_dir}"])
+    ctrd.without_pod_annotations()
+    cgroup_parent = f"/pagemeld-cri-{ws.tag}"
+    ws.on_cleanup(lambda: remove_cgroup_tree(cgroup_parent))
+    ctrd.start()
+    ctrd.import_image(ws.rootfs, ["/bin/sleep", "100000"])
+    pod_cfg = ctrd.sandbox_config(POD_NAME, POD_NAMESPACE, POD_UID, {"merge.pagemeld.io": "true"}, cgroup_parent)
+    pod = ctrd.run_pod(pod_cfg)
+    cid = ctrd.create_start(pod, pod_cfg, "app", memfill_args(64, 8))
+    status, info = ctrd.container_status(cid)
+    assert status.state == ctrd.pb2.CONTAINER_RUNNING, status
+    spec = ctrd.oci_spec(cid)
+    assert spec["hooks"]["createRuntime"] and "merge.pagemeld.io" not in spec["annotations"]
+    assert spec["annotations"]["io.kubernetes.cri.sandbox-namespace"] == POD_NAMESPACE
+    assert manager.list_cgroups() == []
+    assert hr.ksm_stat(int(info["pid"]))["ksm_merge_any"] == 0
+    ctrd.stop_pod(pod)
+    ctrd.remove_pod(pod)
+
+
 def run_setup(*args, **env):
     return subprocess.run(["sh", str(SETUP), *map(str, args)], capture_output=True, text=True, timeout=60,
                           env=dict(os.environ, **env))
