@@ -21,6 +21,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -225,15 +226,27 @@ typedef struct Writer {
 	volatile uint64_t *pages;
 	size_t n;
 	atomic_bool stop;
+	atomic_uint_fast64_t passes;
 } Writer;
 
 static void *writer(void *arg)
 {
 	Writer *w = arg;
-	for (uint64_t v = 1; !atomic_load(&w->stop); v++)
+	for (uint64_t v = 1; !atomic_load(&w->stop); v++) {
 		for (size_t i = 0; i < w->n; i++)
 			w->pages[i * 512] = v;
+		atomic_fetch_add(&w->passes, 1);
+	}
 	return NULL;
+}
+
+/* Returns once the writer has been seen running (a pass completed), so the
+ * scan that follows overlaps its writes unless it is preempted right then. */
+static void writer_seen_running(Writer *w)
+{
+	uint_fast64_t before = atomic_load(&w->passes);
+	for (int i = 0; i < 100000 && atomic_load(&w->passes) == before; i++)
+		sched_yield();
 }
 
 static void test_volatile_pages(void **state)
@@ -251,11 +264,14 @@ static void test_volatile_pages(void **state)
 	assert_int_equal(pthread_create(&t, NULL, writer, &w), 0);
 	usleep(10000);
 
-	/* The writer may lose the CPU for a whole scan on a busy machine:
-	 * retry until it ran during one. */
+	/* The writer may lose the CPU for a whole scan on a busy machine (seen:
+	 * 20 scans in a row without it under ASan with the other core loaded):
+	 * scan right after it was seen running, and retry until it ran during
+	 * one. */
 	EstimateResult r = {};
-	for (int attempt = 0; attempt < 20; attempt++) {
+	for (int attempt = 0; attempt < 200; attempt++) {
 		estimate_result_done(&r);
+		writer_seen_running(&w);
 		_cleanup_estimator_ Estimator *e = new_estimator(false, 256);
 		unsigned g;
 		assert_int_equal(estimator_add_group(e, false, &g), 0);
@@ -420,7 +436,11 @@ static void accuracy(bool use_zero_pages)
 	       "ksm_merging_pages %" PRIu64 " -> %" PRIu64 "\n",
 	       r2.dup_pages, r2.forked_pages, merging, merging2);
 	assert_int_equal(merging2, merging);
-	assert_true(r2.dup_pages <= r.ksm_pages);
+	/* What is left: duplicates among the KSM pages KSM made (kpages; more
+	 * than the ideal r.ksm_pages while ksmd still converges, seen under
+	 * load) and the pages it has not merged yet. */
+	uint64_t unmerged = r.dup_pages > saved ? r.dup_pages - saved : 0;
+	assert_true(r2.dup_pages <= kpages + unmerged);
 	assert_true(r2.forked_pages + r2.ksm_pages >= merging - kpages);
 	estimate_result_done(&r2);
 	estimate_result_done(&r);
