@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "pidfd-util.h"
 
-#include <signal.h>
+#include <errno.h>
+#include <poll.h>
 #include <stdio.h>
-#include <sys/syscall.h>
 
 #include "fileio.h"
 #include "macro.h"
@@ -52,9 +52,25 @@ int pidfd_verify(const char *proc_root, int fd, pid_t *ret_pid)
 	return 0;
 }
 
+/* Polled, not signalled: signal 0 needs CAP_KILL (or the same uid) towards
+ * the target, which the unit's bounding set does not hold, so a container
+ * running as another uid or in a user namespace would look dead. A pidfd turns
+ * readable once its process has exited, whoever owns it. */
 int pidfd_check_alive(int pidfd)
 {
-	if (syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) < 0)
-		return errno == ESRCH ? -ESRCH : -errno;
+	struct pollfd p = {.fd = pidfd, .events = POLLIN};
+	int n;
+
+	if (pidfd < 0)
+		return -EBADF;
+	do
+		n = poll(&p, 1, 0);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	if (p.revents & POLLNVAL)
+		return -EBADF;
+	if (p.revents & (POLLIN | POLLHUP | POLLERR))
+		return -ESRCH;
 	return 0;
 }

@@ -7,5 +7,6 @@
  * -EBADF: the fd is not a pidfd; -ESRCH: the process has exited;
  * -EREMOTE: it lives in a pid namespace we cannot see. */
 int pidfd_verify(const char *proc_root, int fd, pid_t *ret_pid);
-/* 0 while the process lives, -ESRCH after it exited. */
+/* 0 while the process lives, -ESRCH after it exited (a zombie counts as
+ * exited). Needs no privilege over the process. */
 int pidfd_check_alive(int pidfd);
