@@ -28,7 +28,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "integration"))
-from conftest import BUS_CONFIG, SRC, build_path  # noqa: E402
+from conftest import BUS_CONFIG, SRC, as_unit, build_path  # noqa: E402
 
 CGROUP = "/sys/fs/cgroup/unified/pagemeld-hookspawn-probe"
 
@@ -72,8 +72,8 @@ def main():
         with open(os.path.join(tmp, "pagemeld.conf"), "w") as f:
             f.write("[Daemon]\nSweepIntervalSec=3600\nLogLevel=warning\nStartKsm=no\n")
         env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=addr)
-        procs.append(subprocess.Popen([str(build_path("daemon", "pagemeldd")), "--config",
-                                       os.path.join(tmp, "pagemeld.conf"), "--state-dir", state_dir],
+        procs.append(subprocess.Popen(as_unit([build_path("daemon", "pagemeldd"), "--config",
+                                               os.path.join(tmp, "pagemeld.conf"), "--state-dir", state_dir]),
                                       env=env, stdout=open(os.path.join(tmp, "daemon.log"), "w"),
                                       stderr=subprocess.STDOUT))
         for _ in range(200):

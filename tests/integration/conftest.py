@@ -151,6 +151,68 @@ StartKsm=no
 """
 
 
+UNIT_FILE = SRC / "packaging" / "systemd" / "pagemeld.service"
+
+
+def unit_capabilities(unit=UNIT_FILE):
+    """The unit's CapabilityBoundingSet= as lower-case names without the
+    cap_ prefix, read the way systemd reads it: every assignment adds, an
+    empty one resets, a leading ~ inverts (not used by the unit: refused)."""
+    caps = []
+    for line in pathlib.Path(unit).read_text().splitlines():
+        line = line.strip()
+        if not line.startswith("CapabilityBoundingSet="):
+            continue
+        value = line.split("=", 1)[1].strip()
+        if value.startswith("~"):
+            raise AssertionError(f"{unit}: an inverted CapabilityBoundingSet= is not parsed here")
+        if not value:
+            caps = []
+            continue
+        for name in value.split():
+            name = name.lower()
+            assert name.startswith("cap_"), f"{unit}: {name} in CapabilityBoundingSet="
+            if name[4:] not in caps:
+                caps.append(name[4:])
+    assert caps, f"{unit} has no CapabilityBoundingSet="
+    return caps
+
+
+def as_unit(cmd):
+    """cmd run with the unit's capabilities: its bounding set (so root's
+    exec keeps only those), no inheritable or ambient ones, and
+    no_new_privs (NoNewPrivileges=yes) -- the daemon as deployed, so a
+    capability it needs but the unit lacks fails here too."""
+    caps = ",".join("+" + c for c in unit_capabilities())
+    return ["setpriv", "--bounding-set=-all," + caps, "--inh-caps=-all", "--ambient-caps=-all",
+            "--no-new-privs", "--"] + [str(c) for c in cmd]
+
+
+def proc_status_caps(pid):
+    """{"CapBnd": int, "CapEff": int, ...} of /proc/PID/status."""
+    caps = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("Cap"):
+                k, v = line.split(":", 1)
+                caps[k] = int(v.strip(), 16)
+    return caps
+
+
+def capability_mask(names):
+    """Bit mask of capability names (without cap_) as the kernel numbers them."""
+    import ctypes
+    import ctypes.util
+    libcap = ctypes.CDLL(ctypes.util.find_library("cap") or "libcap.so.2")
+    libcap.cap_from_name.argtypes = [ctypes.c_char_p, ctypes.POINTER(ctypes.c_int)]
+    mask = 0
+    for n in names:
+        v = ctypes.c_int()
+        assert libcap.cap_from_name(("cap_" + n).encode(), ctypes.byref(v)) == 0, n
+        mask |= 1 << v.value
+    return mask
+
+
 class PrivateBus:
     """A dbus-daemon of type system on a socket every uid can reach."""
 
@@ -242,7 +304,7 @@ class Daemon:
                "--state-dir", self.state_dir] + self.extra_args
         if not self.seccomp:
             cmd.append("--no-seccomp")
-        return cmd
+        return as_unit(cmd)
 
     def start(self, wait=True, **env):
         """env: extra environment, e.g. WATCHDOG_USEC="200000"."""
@@ -389,9 +451,11 @@ class ScratchCgroup:
         self.procs.append(p)
         return p
 
-    def spawn_memfill(self, same=256, unique=16, merge=False, sleep=0, zero=0):
-        args = [str(build_path("tests", "memfill")), "--same", str(same), "--unique", str(unique),
-                "--zero", str(zero), "--sleep", str(sleep)]
+    def spawn_memfill(self, same=256, unique=16, merge=False, sleep=0, zero=0, prefix=()):
+        """prefix: a command that execs memfill (setpriv, unshare), so the
+        returned process is memfill itself."""
+        args = list(prefix) + [str(build_path("tests", "memfill")), "--same", str(same), "--unique", str(unique),
+                               "--zero", str(zero), "--sleep", str(sleep)]
         if merge:
             args.append("--merge")
         p = self.spawn(args, stdout=subprocess.PIPE, text=True)

@@ -8,8 +8,8 @@ import threading
 import time
 
 
-from conftest import (DEFAULT_DAEMON_CONFIG, Daemon, SignalRecorder, build_path, ksm_fast_scan, ksm_stat,
-                      wait_for)
+from conftest import (DEFAULT_DAEMON_CONFIG, Daemon, SignalRecorder, as_unit, build_path, capability_mask,
+                      ksm_fast_scan, ksm_stat, proc_status_caps, unit_capabilities, wait_for)
 
 
 def all_container_ids(client):
@@ -24,6 +24,67 @@ def all_container_ids(client):
             continue
         ids.update(str(c) for c in props["Containers"])
     return ids
+
+
+def test_daemon_runs_with_the_units_capabilities_only(daemon):
+    """The tier runs pagemeldd as the unit does: its bounding set is the
+    unit's CapabilityBoundingSet=, and so is everything it holds."""
+    want = capability_mask(unit_capabilities())
+    assert want & capability_mask(["sys_ptrace"])
+    assert not want & capability_mask(["kill", "sys_admin"])
+    caps = proc_status_caps(daemon.pid)
+    assert caps["CapBnd"] == want, f"CapBnd {caps['CapBnd']:#x}, unit {want:#x}"
+    assert caps["CapEff"] == want and caps["CapPrm"] == want
+    assert caps["CapInh"] == 0 and caps["CapAmb"] == 0
+    with open(f"/proc/{daemon.pid}/status") as f:
+        assert "NoNewPrivs:\t1" in f.read()
+
+
+USER = 1000
+AS_USER = ["setpriv", f"--reuid={USER}", f"--regid={USER}", "--clear-groups", "--"]
+
+
+def test_restart_restores_containers_of_other_users_and_user_namespaces(daemon, cgroup):
+    """Pods mostly run as non-root, or in a user namespace owned by one: a
+    daemon without CAP_KILL must still register them and, after a restart,
+    find their inits alive and restore them."""
+    kinds = {
+        "root-1": [],
+        "user-1": AS_USER,
+        "userns-1": AS_USER + ["unshare", "--user", "--map-root-user"],
+    }
+    procs = {}
+    c = daemon.client()
+    try:
+        for cid, prefix in kinds.items():
+            p = cgroup(cid.split("-")[0]).spawn_memfill(same=4, unique=1, prefix=prefix)
+            procs[cid] = p
+            c.register(cid, p.pid)
+        with open(f"/proc/{procs['user-1'].pid}/status") as f:
+            assert f"Uid:\t{USER}\t" in f.read()
+        assert os.readlink(f"/proc/{procs['userns-1'].pid}/ns/user") != os.readlink("/proc/self/ns/user")
+        assert all_container_ids(c) == set(kinds)
+    finally:
+        c.close()
+    for restart in (daemon.restart, lambda: (daemon.kill(), daemon.start())):
+        restart()
+        c = daemon.client()
+        try:
+            assert all_container_ids(c) == set(kinds), daemon.read_log()
+            assert c.get("ManagedCgroups") == len(kinds)
+        finally:
+            c.close()
+        assert "Not restoring container" not in daemon.read_log()
+        for p in procs.values():
+            assert ksm_stat(p.pid)["ksm_merge_any"], "merging not on after the restart"
+    # still watched: an exited init ends its container
+    procs["user-1"].kill()
+    procs["user-1"].wait()
+    c = daemon.client()
+    try:
+        wait_for(lambda: all_container_ids(c) == {"root-1", "userns-1"}, 10, what="user-1 unregistered")
+    finally:
+        c.close()
 
 
 def test_sigkill_while_registering_loses_no_acknowledged_registration(daemon, cgroup):
@@ -323,8 +384,8 @@ def test_second_daemon_cannot_take_the_name(daemon):
 
 
 def test_seccomp_refuses_outside_syscalls():
-    r = subprocess.run([build_path("daemon", "pagemeldd"), "--seccomp-test"], capture_output=True, text=True,
-                       timeout=30)
+    r = subprocess.run(as_unit([build_path("daemon", "pagemeldd"), "--seccomp-test"]), capture_output=True,
+                       text=True, timeout=30)
     assert r.returncode == 0, r.stderr
     for bad in ("execve", "socket", "mount", "unshare"):
         assert f"{bad} refused with EPERM" in r.stderr
