@@ -28,6 +28,8 @@ packages=(
 	python3-prometheus-client man-db bash-completion
 	# vm tier
 	qemu-system-x86 cpio xz-utils zstd
+	# node VM tier: the Debian 12 root filesystem, the disk image, reading results back
+	mmdebstrap e2fsprogs
 	# kernel-patches/check: the source it patches, and what building it needs
 	linux-source-6.12 make bc flex bison libelf-dev libssl-dev ccache
 )

@@ -51,6 +51,17 @@ if ls tests/vm/test_*.py >/dev/null 2>&1; then
 	[ $r -eq 0 ] || [ $r -eq 5 ] || fail "vm tests"
 fi
 
+if ls tests/node/test_*.py >/dev/null 2>&1; then
+	step "node VM tests (the .deb on Debian 12 with systemd, qemu)"
+	# Builds the .deb, boots it in a Debian 12 VM (root filesystem cached in
+	# /var/cache/pagemeld-node, built with mmdebstrap when cold); each check
+	# the guest runs is one test. Then once more on the patched kernel.
+	PAGEMELD_BUILD=$src/build PAGEMELD_RESULTS=$results \
+		$py -m pytest -v -p no:cacheprovider --junitxml="$results/pytest-node.xml" tests/node
+	r=$?
+	[ $r -eq 0 ] || [ $r -eq 5 ] || fail "node VM tests"
+fi
+
 if [ -x tests/fuzz/run.sh ]; then
 	step "fuzzing"
 	tests/fuzz/run.sh "$results" || fail "fuzzing"

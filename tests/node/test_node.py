@@ -1,0 +1,78 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""pagemeld on a node as deployed (see nodelib.py): the .deb of this tree in
+a Debian 12 VM with systemd as PID 1, pure cgroup v2, swap and podman. One
+boot; guest/node-checks.sh runs every check and each of its results is one
+test here. The list below is what the guest must report: a check it did
+not report fails too."""
+import os
+import pathlib
+import tempfile
+
+import pytest
+
+import nodelib
+
+CHECKS = [
+    "pid1_systemd", "cgroup_v2_memory", "swap_file",
+    "unit_active_notify", "unit_capabilities", "ctl_root", "ctl_user", "analyze_security",
+    "reload_keeps_old_config", "reload_takes_valid_config",
+    "podman_image", "kube_play", "containers_registered", "restart_restores_all",
+    "kill_restarts_and_restores", "states_real", "merge_budget_enforced", "swap_budget_written",
+    "container_gone_unregistered", "nothing_oom_killed", "stop_leaves_ksm_knobs", "bus_activation",
+]
+
+
+def _print_result(res, what):
+    print(f"\nnode VM ({what}): boot to power-off {res.seconds:.0f} s")
+    for k, v in res.facts.items():
+        print(f"  FACT {k}: {v}")
+    for k, (verdict, detail) in res.checks.items():
+        print(f"  {verdict:4} {k}: {detail}")
+
+
+@pytest.fixture(scope="session")
+def node_deb(tmp_path_factory):
+    if os.geteuid() != 0:
+        pytest.fail("the node tier runs as root (chroot, dpkg, cache dir)")
+    return nodelib.build_deb(tmp_path_factory.mktemp("deb"))
+
+
+@pytest.fixture(scope="session")
+def demo_image(tmp_path_factory):
+    return nodelib.demo_image_tar(tmp_path_factory.mktemp("image") / "demo-image.tar")
+
+
+def _boot_node(deb, image, checks, what, kernel=None):
+    with tempfile.TemporaryDirectory(prefix="pagemeld-node-", dir=os.environ.get("PAGEMELD_NODE_WORK")) as work:
+        img, vmlinuz, initrd = nodelib.make_image(work, deb, {"CHECKS": checks}, image_tar=image)
+        if kernel:
+            vmlinuz, initrd = kernel, None
+        res = nodelib.boot(img, vmlinuz, initrd)
+        journal = nodelib.read_file(img, "/var/lib/pagemeld-node/pagemeld.journal")
+        out = pathlib.Path(os.environ.get("PAGEMELD_RESULTS", nodelib.SRC / "build-results"))
+        out.mkdir(parents=True, exist_ok=True)
+        tag = what.split()[0].lower()
+        (out / f"node-{tag}-results.txt").write_text(res.text)
+        (out / f"node-{tag}-pagemeld.journal").write_text(journal)
+        (out / f"node-{tag}-console.log").write_text(res.console)
+    _print_result(res, what)
+    return res
+
+
+@pytest.fixture(scope="module")
+def node(node_deb, demo_image):
+    return _boot_node(node_deb, demo_image, "all", "Debian 6.12 cloud kernel")
+
+
+@pytest.mark.parametrize("name", CHECKS)
+def test_node(node, name):
+    assert name in node.checks, f"the guest did not report {name} (results:\n{node.text})"
+    verdict, detail = node.checks[name]
+    assert verdict == "ok", f"{name}: {detail}"
+
+
+def test_node_reports_nothing_unexpected(node):
+    """Every check the guest ran is listed above, and it got to its end."""
+    assert set(node.checks) <= set(CHECKS), set(node.checks) - set(CHECKS)
+    assert node.text.rstrip().endswith("END"), node.text[-2000:]
+
