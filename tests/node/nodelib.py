@@ -15,6 +15,7 @@ import hashlib
 import os
 import pathlib
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -133,7 +134,7 @@ def make_image(work, deb, scenario_env, image_tar=None, size="6G"):
     shutil.copy(SRC / "packaging/kubernetes/example-pod.yaml", node / "example-pod.yaml")
     if image_tar:
         shutil.copy(image_tar, node / "demo-image.tar")
-    (node / "env").write_text("".join(f"{k}={v}\n" for k, v in scenario_env.items()))
+    (node / "env").write_text("".join(f"{k}={shlex.quote(v)}\n" for k, v in scenario_env.items()))
     unit = root / "etc/systemd/system/pagemeld-node-checks.service"
     unit.write_text((GUEST / "pagemeld-node-checks.service").read_text())
     wants = root / "etc/systemd/system/multi-user.target.wants"
@@ -241,7 +242,7 @@ def demo_main():
         done = threading.Event()
 
         def follow():
-            pos = 0
+            pos, started = 0, False
             while not done.is_set() or (console.exists() and console.stat().st_size > pos):
                 if console.exists():
                     with open(console, "rb") as f:
@@ -250,7 +251,10 @@ def demo_main():
                     pos += len(data)
                     for line in data.decode(errors="replace").splitlines():
                         # the demo's own lines, not the kernel's or the checks'
-                        if not re.match(r"\s*\[\s*\d+\.\d+\]", line) and not line.startswith("node-checks:"):
+                        # (from its first heading on: no firmware or initramfs chatter)
+                        started = started or line.startswith("== ")
+                        if started and not re.match(r"\s*\[\s*\d+\.\d+\]", line) \
+                                and not line.startswith("node-checks:"):
                             print(line.rstrip("\r"), flush=True)
                 time.sleep(0.5)
         t = threading.Thread(target=follow, daemon=True)

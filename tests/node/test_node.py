@@ -22,6 +22,14 @@ CHECKS = [
 ]
 
 
+# On the patched kernel (one more boot, the same .deb): the node comes up
+# and pagemeldd takes the pidfd path instead of ptrace.
+PATCHED_CHECKS = [
+    "pid1_systemd", "cgroup_v2_memory", "swap_file", "unit_active_notify", "unit_capabilities", "ctl_root",
+    "ctl_user", "analyze_security", "kernel_features_pidfd_ksm", "register_without_ptrace",
+]
+
+
 def _print_result(res, what):
     print(f"\nnode VM ({what}): boot to power-off {res.seconds:.0f} s")
     for k, v in res.facts.items():
@@ -64,6 +72,12 @@ def node(node_deb, demo_image):
     return _boot_node(node_deb, demo_image, "all", "Debian 6.12 cloud kernel")
 
 
+@pytest.fixture(scope="module")
+def patched_node(node_deb, demo_image):
+    return _boot_node(node_deb, demo_image, "node unit patched", "Patched kernel (kernel-patches/)",
+                      kernel=nodelib.patched_kernel())
+
+
 @pytest.mark.parametrize("name", CHECKS)
 def test_node(node, name):
     assert name in node.checks, f"the guest did not report {name} (results:\n{node.text})"
@@ -76,3 +90,14 @@ def test_node_reports_nothing_unexpected(node):
     assert set(node.checks) <= set(CHECKS), set(node.checks) - set(CHECKS)
     assert node.text.rstrip().endswith("END"), node.text[-2000:]
 
+
+@pytest.mark.parametrize("name", PATCHED_CHECKS)
+def test_patched_node(patched_node, name):
+    assert name in patched_node.checks, f"the guest did not report {name} (results:\n{patched_node.text})"
+    verdict, detail = patched_node.checks[name]
+    assert verdict == "ok", f"{name}: {detail}"
+
+
+def test_patched_node_reports_nothing_unexpected(patched_node):
+    assert set(patched_node.checks) <= set(PATCHED_CHECKS), set(patched_node.checks) - set(PATCHED_CHECKS)
+    assert patched_node.text.rstrip().endswith("END"), patched_node.text[-2000:]
