@@ -11,6 +11,10 @@
 #   - shows `pagemeldctl top` until the memory they share shows, then
 #     `pagemeldctl list` and `status`;
 #   - removes everything it started and restores every KSM knob (trap).
+#   scripts/demo.sh --vm: the same demo on a real node instead: the .deb of
+#   this tree in a Debian 12 VM with systemd and pure cgroup v2 (qemu, a few
+#   minutes; tests/node), where every row shows a real state and a merge
+#   budget is enforced.
 # Environment: PAGEMELD_DEMO_SKIP_DEPS=1 skips install-deps.sh;
 # PAGEMELD_BUILD=DIR uses an existing build directory (default: build/,
 # set up if missing); PAGEMELD_DEMO_TIMEOUT=seconds (default 60).
@@ -37,6 +41,14 @@ ctl=$build/api/pagemeldctl
 for f in "$build/daemon/pagemeldd" "$build/runtime-hook/pagemeld-oci-hook" "$ctl" "$build/tests/memfill"; do
 	[ -x "$f" ] || { echo "demo.sh: $f was not built" >&2; exit 1; }
 done
+
+if [ "${1:-}" = --vm ]; then
+	say "The demo in the node VM (tests/node/nodelib.py demo)"
+	PAGEMELD_BUILD=$build exec /usr/bin/python3 tests/node/nodelib.py demo
+elif [ $# -gt 0 ]; then
+	echo "usage: scripts/demo.sh [--vm]" >&2
+	exit 2
+fi
 
 # --- everything below is undone by cleanup() -------------------------------
 ksm=/sys/kernel/mm/ksm

@@ -6,6 +6,8 @@ test here. The list below is what the guest must report: a check it did
 not report fails too."""
 import os
 import pathlib
+import re
+import subprocess
 import tempfile
 
 import pytest
@@ -101,3 +103,21 @@ def test_patched_node(patched_node, name):
 def test_patched_node_reports_nothing_unexpected(patched_node):
     assert set(patched_node.checks) <= set(PATCHED_CHECKS), set(patched_node.checks) - set(PATCHED_CHECKS)
     assert patched_node.text.rstrip().endswith("END"), patched_node.text[-2000:]
+
+
+def test_demo_vm(node_deb):
+    """`bash scripts/demo.sh --vm`: the README's demo on the node VM; every
+    row a real state, a merge budget enforced (the guest checks both and
+    says DEMO-NODE-OK)."""
+    env = dict(os.environ, PAGEMELD_DEMO_SKIP_DEPS="1", PAGEMELD_BUILD=str(nodelib.BUILD),
+               PAGEMELD_NODE_DEB=str(node_deb))
+    r = subprocess.run(["bash", str(nodelib.SRC / "scripts/demo.sh"), "--vm"], env=env, capture_output=True,
+                       text=True, timeout=nodelib.TIMEOUT + 600)
+    out = r.stdout + r.stderr
+    print(out[-4000:])
+    assert r.returncode == 0, out[-6000:]
+    m = re.search(r"^DEMO-NODE-OK states: (.*); budget enforced on (\S+)", out, re.M)
+    assert m, out[-3000:]
+    assert "unsupported" not in m.group(1) and "merging" in m.group(1)
+    assert re.search(r"^over-budget ", out, re.M), out[-3000:]
+    assert re.search(r"BudgetExceeded signals: [1-9]\d*; OOM kills in the cgroup: 0", out), out[-3000:]
