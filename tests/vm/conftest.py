@@ -3,8 +3,8 @@
 
 test_kernel_patches.py builds Debian's linux-source-6.12 with
 kernel-patches/ (a cold build takes tens of minutes on 2 cores) and boots it.
-It is opt-in, never a skip: it is collected only when asked for with
-PAGEMELD_KERNEL_VM:
+It is collected only when asked for (never a skip), and scripts/test.sh --
+hence CI -- asks for it always, with PAGEMELD_KERNEL_VM=1:
   PAGEMELD_KERNEL_VM=1     always (builds the kernel when the cache is cold)
   PAGEMELD_KERNEL_VM=auto  only when `kernel-patches/check --cached` says the
                            bzImage of the current series is in the cache
