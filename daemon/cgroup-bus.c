@@ -47,6 +47,8 @@ static const sd_bus_vtable cgroup_vtable[] = {
 	SD_BUS_PROPERTY("SwapBudget", "t", NULL, offsetof(CgroupState, swap_budget), CHANGE),
 	SD_BUS_PROPERTY("State", "s", get_state, 0, CHANGE),
 	SD_BUS_PROPERTY("LastSweepUSec", "t", NULL, offsetof(CgroupState, last_sweep_usec), 0),
+	/* set when an estimate that read this cgroup ends (estimate-bus.c) */
+	SD_BUS_PROPERTY("EstimatedSavings", "t", NULL, offsetof(CgroupState, estimated_savings), 0),
 	SD_BUS_VTABLE_END,
 };
 

@@ -66,7 +66,9 @@ void config_init_defaults(Config *c)
 		.ksmd_cpu_budget = 0.10,
 		.ksmd_pages_per_cpu_ms = KSMD_PAGES_PER_CPU_MS_DEFAULT,
 		.trust_domain_mode = TRUST_DOMAIN_MODE_SINGLE,
+		.estimate_rate = (uint64_t)ESTIMATE_RATE_MIBPS_DEFAULT << 20,
 	};
+	c->reader_group = strdup(READER_GROUP_DEFAULT); /* NULL when out of memory: root only */
 }
 
 void config_done(Config *c)
@@ -75,7 +77,21 @@ void config_done(Config *c)
 		return;
 	free(c->advisor_mode);
 	free(c->trust_domain);
-	c->advisor_mode = c->trust_domain = NULL;
+	free(c->reader_group);
+	c->advisor_mode = c->trust_domain = c->reader_group = NULL;
+}
+
+/* Debian's useradd rule, loosely: what getgrnam() can be asked for. */
+static bool reader_group_name_valid(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 32 || s[0] == '-')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_' ||
+		      s[i] == '-'))
+			return false;
+	return true;
 }
 
 typedef struct ParseState {
@@ -158,6 +174,14 @@ static int handler(void *user, const char *section, const char *name, const char
 				c->log_level = l;
 		} else if (streq(name, "StartKsm")) {
 			r = parse_bool(value, &c->start_ksm);
+		} else if (streq(name, "ReaderGroup")) {
+			free(c->reader_group);
+			c->reader_group = NULL;
+			if (*value && !reader_group_name_valid(value))
+				r = -EINVAL,
+				why = "a group name (1-32 of [a-z0-9_-], not starting with -), or empty";
+			else if (*value && !(c->reader_group = strdup(value)))
+				r = -ENOMEM;
 		} else
 			r = -ENOKEY;
 	} else if (streq(section, "Budgets")) {
@@ -225,6 +249,18 @@ static int handler(void *user, const char *section, const char *name, const char
 				r = -ERANGE, why = "must be positive";
 			if (r >= 0)
 				c->ksmd_pages_per_cpu_ms = (double)v;
+		} else
+			r = -ENOKEY;
+	} else if (streq(section, "Estimate")) {
+		if (streq(name, "RateMiBps")) {
+			uint64_t v;
+			r = parse_u64(value, &v);
+			if (r >= 0 && v > (UINT64_MAX >> 20))
+				r = -ERANGE;
+			if (r >= 0)
+				c->estimate_rate = v << 20;
+			if (r < 0)
+				why = "expected MiB per second, 0 for no limit";
 		} else
 			r = -ENOKEY;
 	} else if (streq(section, "TrustDomain")) {

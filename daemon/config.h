@@ -13,6 +13,10 @@
  * x86_64 development machine (kernel 6.18, half merged/half unique pages):
  * 305 pages per CPU-ms. Override with [Scan] KsmdPagesPerCpuMs=. */
 #define KSMD_PAGES_PER_CPU_MS_DEFAULT 300.0
+/* The estimator reads at most this much per second by default: a quarter
+ * of what one core of the development machine hashes (bench/estimate.py). */
+#define ESTIMATE_RATE_MIBPS_DEFAULT 256
+#define READER_GROUP_DEFAULT "pagemeld"
 
 typedef enum TrustDomainMode {
 	TRUST_DOMAIN_MODE_IGNORE, /* "off" (alias "ignore"): every domain merges, as the kernel would */
@@ -50,6 +54,11 @@ typedef struct Config {
 	uint64_t target_scan_usec;    /* TargetScanSec */
 	double ksmd_cpu_budget;	      /* KsmdCpuPercent / 100 */
 	double ksmd_pages_per_cpu_ms; /* KsmdPagesPerCpuMs (bench/ksmd-calibrate) */
+	/* [Estimate] */
+	uint64_t estimate_rate; /* RateMiBps, bytes per second read; 0: unlimited */
+	/* [Daemon] ReaderGroup: besides root, who may read per-cgroup data
+	 * (Estimate); NULL: root only */
+	char *reader_group;
 	/* [TrustDomain] */
 	TrustDomainMode trust_domain_mode;
 	char *trust_domain; /* Domain=, NULL = the first one that registers */

@@ -9,6 +9,7 @@
 #include "budget.h"
 #include "cgroup-bus.h"
 #include "errors.h"
+#include "estimate-bus.h"
 #include "log.h"
 #include "macro.h"
 #include "util.h"
@@ -513,12 +514,21 @@ static const sd_bus_vtable manager_vtable[] = {
 	SD_BUS_METHOD_WITH_NAMES("SetMergeAcrossNodes", "b", SD_BUS_PARAM(enable), "", ,
 				 method_set_merge_across_nodes, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD("Sweep", "", "", method_sweep, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_NAMES("Estimate", "as", SD_BUS_PARAM(cgroups), "t", SD_BUS_PARAM(job),
+				 bus_method_estimate, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_NAMES("CancelEstimate", "t", SD_BUS_PARAM(job), "", , bus_method_cancel_estimate,
+				 SD_BUS_VTABLE_UNPRIVILEGED),
 
 	SD_BUS_SIGNAL_WITH_NAMES("CgroupAdded", "o", SD_BUS_PARAM(cgroup), 0),
 	SD_BUS_SIGNAL_WITH_NAMES("CgroupRemoved", "o", SD_BUS_PARAM(cgroup), 0),
 	SD_BUS_SIGNAL_WITH_NAMES("BudgetExceeded", "ott",
 				 SD_BUS_PARAM(cgroup) SD_BUS_PARAM(debt) SD_BUS_PARAM(budget), 0),
 	SD_BUS_SIGNAL_WITH_NAMES("UnmergeFinished", "bs", SD_BUS_PARAM(ok) SD_BUS_PARAM(error), 0),
+	/* sent to the caller of Estimate alone */
+	SD_BUS_SIGNAL_WITH_NAMES("EstimateProgress", "tt", SD_BUS_PARAM(job) SD_BUS_PARAM(bytes_read), 0),
+	SD_BUS_SIGNAL_WITH_NAMES(
+		"EstimateFinished", "tsa{sx}a(sa{sx})",
+		SD_BUS_PARAM(job) SD_BUS_PARAM(error) SD_BUS_PARAM(totals) SD_BUS_PARAM(cgroups), 0),
 	SD_BUS_VTABLE_END,
 };
 

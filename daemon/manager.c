@@ -16,6 +16,7 @@
 #include "cgroup-bus.h"
 #include "cgroup.h"
 #include "errors.h"
+#include "estimate-bus.h"
 #include "fileio.h"
 #include "hook-server.h"
 #include "log.h"
@@ -61,6 +62,7 @@ Manager *manager_free(Manager *m)
 {
 	if (!m)
 		return NULL;
+	estimate_bus_free_all(m);
 	while (m->cgroups)
 		cgroup_free(m, m->cgroups);
 	hook_server_free(m->hook_server);

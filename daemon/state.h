@@ -76,6 +76,9 @@ struct CgroupState {
 	int64_t profit;
 	uint64_t merge_debt; /* budget_cgroup_debt(): (merging + zero pages) * PAGE_SIZE */
 	uint64_t last_sweep_usec;
+	/* EstimatedSavings: bytes merging within this cgroup would save after
+	 * KSM's metadata, from the last estimate that read it; 0 before */
+	uint64_t estimated_savings;
 	unsigned enable_failures; /* processes merging could not be enabled in, last sweep */
 
 	/* sweep.c's cache: cgroup.procs and each process's ksm_stat stay open
@@ -126,6 +129,10 @@ struct Manager {
 	size_t sweep_pids_size;
 
 	BudgetManager budget; /* budget.c's */
+
+	struct EstimateRun *estimates; /* estimate-bus.c's running estimates */
+	unsigned n_estimates;
+	uint64_t estimate_next_id;
 
 	unsigned dirty;			/* ManagerDirty */
 	sd_event_source *bus_flush;	/* the bus glue's: PropertiesChanged of what is dirty */

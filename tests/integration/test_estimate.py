@@ -1,0 +1,130 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""Estimate through pagemeldd (conftest fixtures `bus`, `daemon`, `manager`,
+`cgroup`): two memfill cgroups against their known duplicate counts, the
+signals going to the caller only, cancel, the SCHED_IDLE worker, the event
+loop answering during a long estimate, who may call it."""
+import math
+import os
+import time
+
+import pytest
+
+from conftest import (CGROUP_IFACE, DEFAULT_DAEMON_CONFIG, MANAGER_IFACE, MANAGER_PATH, NOBODY, PAGEMELD_BUS_NAME,
+                      Daemon, SignalRecorder, build_path, read_knob, wait_for)
+
+SLACK = 32  # pages per memfill process of its own (stack, heap, data)
+
+
+def known_counts(same_a, same_b):
+    """dup pages within A, within B and of the union when every "same" page
+    of memfill holds one content (KSM keeps max_page_sharing per KSM page)."""
+    mps = int(read_knob("max_page_sharing")) or 1 << 62
+
+    def saved(n):
+        return n - math.ceil(n / mps)
+    return saved(same_a), saved(same_b), saved(same_a + same_b)
+
+
+def near(got, want, slack):
+    return abs(int(got) - int(want)) <= slack
+
+
+def estimate_call(rec, paths):
+    """Estimate on the recorder's own connection: the signals come to it."""
+    import dbus
+    obj = rec.conn.get_object(PAGEMELD_BUS_NAME, MANAGER_PATH)
+    return int(obj.Estimate(dbus.Array(paths, signature="s"), dbus_interface=MANAGER_IFACE))
+
+
+def finished(rec, job, timeout=120):
+    s = rec.wait("EstimateFinished", timeout=timeout, pred=lambda s: s.args[0] == job)[0]
+    job, error, totals, groups = s.args
+    return error, totals, {path: figures for path, figures in groups}
+
+
+def two_memfill_cgroups(cgroup, same_a=2048, same_b=1024):
+    a, b = cgroup("est-a"), cgroup("est-b")
+    a.spawn_memfill(same=same_a, unique=256, sleep=0)
+    b.spawn_memfill(same=same_b, unique=128, sleep=0)
+    return a, b
+
+
+def test_estimate_two_cgroups_against_known_counts(daemon, manager, cgroup):
+    a, b = two_memfill_cgroups(cgroup)
+    want_a, want_b, want_all = known_counts(2048, 1024)
+    rec, other = SignalRecorder(daemon.bus_address), SignalRecorder(daemon.bus_address)
+    try:
+        job = estimate_call(rec, [a.path, b.path])
+        error, totals, groups = finished(rec, job)
+        assert error == ""
+        ga, gb = groups[a.path], groups[b.path]
+        assert near(ga["pages_scanned"], 2048 + 256, SLACK) and near(gb["pages_scanned"], 1024 + 128, SLACK)
+        assert near(ga["dup_within_pages"], want_a, SLACK), (ga, want_a)
+        assert near(gb["dup_within_pages"], want_b, SLACK), (gb, want_b)
+        assert near(totals["dup_pages"], want_all, 2 * SLACK), (totals, want_all)
+        assert near(totals["dup_across_pages"], want_all - want_a - want_b, 2 * SLACK), totals
+        # neither is managed: each one's marginal is what it saves alone
+        assert ga["managed"] == 0 and gb["managed"] == 0
+        assert ga["marginal_pages"] == ga["dup_within_pages"]
+        assert totals["profit_bytes"] == totals["dup_pages"] * totals["page_size"] - totals["pages_scanned"] * 64
+        assert ga["within_profit_bytes"] == ga["dup_within_pages"] * totals["page_size"] - ga["pages_scanned"] * 64
+        # per-cgroup figures went to the caller alone
+        time.sleep(0.2)
+        assert not other.named("EstimateFinished")
+    finally:
+        rec.close()
+        other.close()
+
+
+SLOW_CONFIG = DEFAULT_DAEMON_CONFIG + "[Estimate]\nRateMiBps=8\n"
+
+
+def estimate_child(daemon_pid):
+    kids = open(f"/proc/{daemon_pid}/task/{daemon_pid}/children").read().split()
+    return [int(k) for k in kids if open(f"/proc/{k}/comm").read().strip() == "pagemeld-estim"]
+
+
+def test_cancel_sched_idle_and_loop_responsive(bus, cgroup):
+    d = Daemon(bus, config=SLOW_CONFIG)
+    a = cgroup("est-slow")
+    a.spawn_memfill(same=8192, unique=0, sleep=0)  # 32 MiB: 4 s at 8 MiB/s
+    rec = None
+    try:
+        d.start()
+        m = d.client()
+        rec = SignalRecorder(d.bus_address)
+        job = estimate_call(rec, [a.path])
+        child = wait_for(lambda: estimate_child(d.pid), 5, what="the estimating child")[0]
+        assert os.sched_getscheduler(child) == os.SCHED_IDLE
+        worst = 0.0
+        for _ in range(20):
+            t = time.monotonic()
+            m.get("PagesSharing")
+            worst = max(worst, time.monotonic() - t)
+            time.sleep(0.05)
+        assert worst < 0.1, f"a Get took {worst * 1000:.0f} ms during an estimate"
+        rec.wait("EstimateProgress", timeout=10, pred=lambda s: s.args[0] == job and s.args[1] > 0)
+        assert not rec.named("EstimateFinished"), "the rate limit did not hold the estimate back"
+        m.manager.CancelEstimate(job)
+        error, totals, groups = finished(rec, job, timeout=5)
+        assert error == "cancelled" and groups == {}
+        wait_for(lambda: not estimate_child(d.pid), 5, what="the child gone")
+        # a finished job is unknown
+        with pytest.raises(Exception) as e:
+            m.manager.CancelEstimate(job)
+        assert "No running estimate" in str(e.value)
+        m.close()
+    finally:
+        if rec:
+            rec.close()
+        d.cleanup()
+
+
+def test_refused_without_root_or_the_reader_group(daemon, cgroup):
+    a = cgroup("est-refused")
+    a.spawn_memfill(same=16, unique=16, sleep=0)
+    m = [PAGEMELD_BUS_NAME, MANAGER_PATH, MANAGER_IFACE]
+    r = daemon.busctl("call", *m, "Estimate", "as", "1", a.path, uid=NOBODY, check=False)
+    assert r.returncode != 0 and "AccessDenied" in r.stderr or "denied" in r.stderr.lower(), r.stderr
+    r = daemon.busctl("call", *m, "CancelEstimate", "t", "1", uid=NOBODY, check=False)
+    assert r.returncode != 0
