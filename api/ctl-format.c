@@ -52,6 +52,7 @@ const CtlField ctl_cgroup_fields[] = {
 	FIELD("MergeBudget", CTL_FIELD_U64, CtlCgroup, merge_budget),
 	FIELD("SwapBudget", CTL_FIELD_U64, CtlCgroup, swap_budget),
 	FIELD("State", CTL_FIELD_STR, CtlCgroup, state),
+	FIELD("EstimatedSavings", CTL_FIELD_U64, CtlCgroup, estimated_savings),
 	{NULL, 0, 0},
 };
 
@@ -293,6 +294,8 @@ json_object *ctl_cgroups_to_json(const CtlCgroup *c, size_t n, uint64_t page_siz
 		json_object_object_add(o, "merge_debt_bytes", json_object_new_uint64(c[i].merge_debt));
 		json_object_object_add(o, "merge_budget_bytes", json_budget(c[i].merge_budget));
 		json_object_object_add(o, "swap_budget_bytes", json_budget(c[i].swap_budget));
+		json_object_object_add(o, "estimated_savings_bytes",
+				       json_object_new_uint64(c[i].estimated_savings));
 		json_object_array_add(a, o);
 	}
 	return a;
@@ -390,6 +393,9 @@ static const Metric cgroup_metrics[] = {
 	{"pagemeld_cgroup_swap_budget_bytes", "gauge", "bytes",
 	 "memory.swap.max set from the swap budget (+Inf: none)", METRIC_BUDGET,
 	 offsetof(CtlCgroup, swap_budget)},
+	{"pagemeld_cgroup_estimated_savings_bytes", "gauge", "bytes",
+	 "What merging within the cgroup would save after KSM's metadata, by the last estimate (0: none yet)",
+	 METRIC_U64, offsetof(CtlCgroup, estimated_savings)},
 };
 
 static void print_value(FILE *f, MetricKind kind, const void *base, size_t offset)
@@ -520,4 +526,157 @@ const char *ctl_error_summary(const char *error_name, int error)
 	default:
 		return "D-Bus error";
 	}
+}
+
+/* ---- estimates ---- */
+
+void ctl_estimate_done(CtlEstimate *e)
+{
+	for (size_t i = 0; i < e->n_groups; i++)
+		free(e->groups[i].path);
+	free(e->groups);
+	*e = (CtlEstimate){0};
+}
+
+void ctl_estimate_set(CtlEstimate *e, CtlEstimateGroup *g, const char *name, int64_t v)
+{
+	uint64_t u = v < 0 ? 0 : (uint64_t)v;
+	if (g) {
+		if (streq(name, "managed"))
+			g->managed = v != 0;
+		else if (streq(name, "pages_scanned"))
+			g->pages_scanned = u;
+		else if (streq(name, "zero_pages"))
+			g->zero_pages = u;
+		else if (streq(name, "volatile_pages"))
+			g->volatile_pages = u;
+		else if (streq(name, "dup_within_pages"))
+			g->dup_within_pages = u;
+		else if (streq(name, "within_profit_bytes"))
+			g->within_profit_bytes = v;
+		else if (streq(name, "marginal_pages"))
+			g->marginal_pages = u, g->has_cross = true;
+		else if (streq(name, "marginal_profit_bytes"))
+			g->marginal_profit_bytes = v, g->has_cross = true;
+		return;
+	}
+	if (streq(name, "page_size"))
+		e->page_size = u;
+	else if (streq(name, "pages_scanned"))
+		e->pages_scanned = u;
+	else if (streq(name, "zero_pages"))
+		e->zero_pages = u;
+	else if (streq(name, "volatile_pages"))
+		e->volatile_pages = u;
+	else if (streq(name, "unreadable_pages"))
+		e->unreadable_pages = u;
+	else if (streq(name, "dup_within_pages"))
+		e->dup_within_pages = u;
+	else if (streq(name, "sample_shift"))
+		e->sample_shift = (unsigned)u;
+	else if (streq(name, "dup_stderr_pages"))
+		e->dup_stderr_pages = u;
+	else if (streq(name, "dup_pages"))
+		e->dup_pages = u, e->has_cross = true;
+	else if (streq(name, "dup_across_pages"))
+		e->dup_across_pages = u, e->has_cross = true;
+	else if (streq(name, "profit_bytes"))
+		e->profit_bytes = v, e->has_cross = true;
+}
+
+static int64_t estimate_rank(const CtlEstimateGroup *g)
+{
+	return g->has_cross ? g->marginal_profit_bytes : g->within_profit_bytes;
+}
+
+static int compare_estimate_groups(const void *a, const void *b)
+{
+	int64_t x = estimate_rank(a), y = estimate_rank(b);
+	if (x != y)
+		return x > y ? -1 : 1;
+	return strcmp(((const CtlEstimateGroup *)a)->path, ((const CtlEstimateGroup *)b)->path);
+}
+
+void ctl_estimate_sort(CtlEstimate *e)
+{
+	if (e->n_groups > 1)
+		qsort(e->groups, e->n_groups, sizeof(CtlEstimateGroup), compare_estimate_groups);
+}
+
+void ctl_print_estimate(FILE *f, const CtlEstimate *e)
+{
+	uint64_t ps = e->page_size ?: 4096;
+	char a[FORMAT_BYTES_MAX], b[FORMAT_BYTES_MAX], c[FORMAT_BYTES_MAX], d[FORMAT_BYTES_MAX],
+		m[FORMAT_BYTES_MAX];
+	fprintf(f, "%-40s %7s %10s %10s %10s %12s %12s\n", "CGROUP", "MANAGED", "SCANNED", "ZERO",
+		"DUP-WITHIN", "SAVES-ALONE", "MARGINAL");
+	for (size_t i = 0; i < e->n_groups; i++) {
+		const CtlEstimateGroup *g = &e->groups[i];
+		fprintf(f, "%-40s %7s %10s %10s %10s %12s %12s\n", str_or(g->path, "?"),
+			g->managed ? "yes" : "no", format_bytes(a, sizeof(a), g->pages_scanned * ps),
+			format_bytes(b, sizeof(b), g->zero_pages * ps),
+			format_bytes(c, sizeof(c), g->dup_within_pages * ps),
+			format_signed_bytes(d, sizeof(d), g->within_profit_bytes),
+			g->has_cross ? format_signed_bytes(m, sizeof(m), g->marginal_profit_bytes) : "-");
+	}
+	fprintf(f, "\nScanned %s", format_bytes(a, sizeof(a), e->pages_scanned * ps));
+	fprintf(f, ", %s zero, %s within cgroups", format_bytes(b, sizeof(b), e->zero_pages * ps),
+		format_bytes(c, sizeof(c), e->dup_within_pages * ps));
+	if (e->has_cross)
+		fprintf(f, ", %s across them; merging all saves %s after KSM's metadata",
+			format_bytes(a, sizeof(a), e->dup_across_pages * ps),
+			format_signed_bytes(d, sizeof(d), e->profit_bytes));
+	fprintf(f, ".\n");
+	if (e->sample_shift)
+		fprintf(f, "Sampled 1 in %llu contents: duplicates +- %s (one standard error).\n",
+			1ULL << e->sample_shift, format_bytes(a, sizeof(a), e->dup_stderr_pages * ps));
+	if (!e->has_cross)
+		fprintf(f, "Figures across cgroups (MARGINAL) are shown to root only.\n");
+}
+
+json_object *ctl_estimate_to_json(const CtlEstimate *e)
+{
+	uint64_t ps = e->page_size ?: 4096;
+	json_object *o = json_object_new_object(), *a = json_object_new_array();
+	if (!o || !a) {
+		json_object_put(o);
+		json_object_put(a);
+		return NULL;
+	}
+	json_object_object_add(o, "page_size", json_object_new_uint64(ps));
+	json_object_object_add(o, "pages_scanned", json_object_new_uint64(e->pages_scanned));
+	json_object_object_add(o, "zero_pages", json_object_new_uint64(e->zero_pages));
+	json_object_object_add(o, "volatile_pages", json_object_new_uint64(e->volatile_pages));
+	json_object_object_add(o, "unreadable_pages", json_object_new_uint64(e->unreadable_pages));
+	json_object_object_add(o, "dup_within_pages", json_object_new_uint64(e->dup_within_pages));
+	json_object_object_add(o, "sample_shift", json_object_new_uint64(e->sample_shift));
+	json_object_object_add(o, "dup_stderr_pages", json_object_new_uint64(e->dup_stderr_pages));
+	if (e->has_cross) {
+		json_object_object_add(o, "dup_pages", json_object_new_uint64(e->dup_pages));
+		json_object_object_add(o, "dup_across_pages", json_object_new_uint64(e->dup_across_pages));
+		json_object_object_add(o, "profit_bytes", json_object_new_int64(e->profit_bytes));
+	}
+	for (size_t i = 0; i < e->n_groups; i++) {
+		const CtlEstimateGroup *g = &e->groups[i];
+		json_object *x = json_object_new_object();
+		if (!x)
+			break;
+		json_object_object_add(x, "path", json_str_or_null(g->path));
+		json_object_object_add(x, "managed", json_object_new_boolean(g->managed));
+		json_object_object_add(x, "pages_scanned", json_object_new_uint64(g->pages_scanned));
+		json_object_object_add(x, "zero_pages", json_object_new_uint64(g->zero_pages));
+		json_object_object_add(x, "volatile_pages", json_object_new_uint64(g->volatile_pages));
+		json_object_object_add(x, "dup_within_pages", json_object_new_uint64(g->dup_within_pages));
+		json_object_object_add(x, "within_profit_bytes",
+				       json_object_new_int64(g->within_profit_bytes));
+		if (g->has_cross) {
+			json_object_object_add(x, "marginal_pages",
+					       json_object_new_uint64(g->marginal_pages));
+			json_object_object_add(x, "marginal_profit_bytes",
+					       json_object_new_int64(g->marginal_profit_bytes));
+		}
+		json_object_array_add(a, x);
+	}
+	json_object_object_add(o, "cgroups", a);
+	return o;
 }

@@ -71,7 +71,8 @@ typedef struct CtlCgroup {
 	uint64_t merge_debt;
 	uint64_t merge_budget;
 	uint64_t swap_budget;
-	char *state; /* merging | over-budget | disabled | unsupported */
+	char *state;		    /* merging | over-budget | disabled | unsupported */
+	uint64_t estimated_savings; /* bytes, from the last Estimate; 0 before */
 } CtlCgroup;
 
 /* Bus property name -> field, so the bus code fills these structs from a
@@ -112,6 +113,39 @@ json_object *ctl_cgroups_to_json(const CtlCgroup *c, size_t n, uint64_t page_siz
  * only, so the Prometheus text parser (node_exporter textfile collector)
  * reads it too. */
 void ctl_print_metrics(FILE *f, const CtlManager *m, const CtlCgroup *c, size_t n, uint64_t page_size);
+
+/* One cgroup of an Estimate's result (EstimateFinished). has_cross: the
+ * cross-cgroup figures were sent (root callers only). */
+typedef struct CtlEstimateGroup {
+	char *path;
+	bool managed;
+	uint64_t pages_scanned, zero_pages, volatile_pages, dup_within_pages;
+	int64_t within_profit_bytes;
+	bool has_cross;
+	uint64_t marginal_pages;
+	int64_t marginal_profit_bytes;
+} CtlEstimateGroup;
+
+typedef struct CtlEstimate {
+	uint64_t page_size;
+	uint64_t pages_scanned, zero_pages, volatile_pages, unreadable_pages, dup_within_pages;
+	unsigned sample_shift;
+	uint64_t dup_stderr_pages;
+	bool has_cross;
+	uint64_t dup_pages, dup_across_pages;
+	int64_t profit_bytes;
+	CtlEstimateGroup *groups;
+	size_t n_groups;
+} CtlEstimate;
+
+void ctl_estimate_done(CtlEstimate *e);
+/* One figure of the result by its bus name (totals or a group). */
+void ctl_estimate_set(CtlEstimate *e, CtlEstimateGroup *g, const char *name, int64_t value);
+/* Groups ranked by marginal saving when known (else by within saving),
+ * biggest first: the order of the table and of --candidates. */
+void ctl_estimate_sort(CtlEstimate *e);
+void ctl_print_estimate(FILE *f, const CtlEstimate *e);
+json_object *ctl_estimate_to_json(const CtlEstimate *e);
 
 /* "[#######.....]  58%  1.2 GiB left" for an unmerge that started with
  * `start` pages sharing and has `now` left; width is the bar's width. */

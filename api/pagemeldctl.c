@@ -4,6 +4,8 @@
  * ($DBUS_SYSTEM_BUS_ADDRESS is honoured by sd-bus). Everything it prints is
  * formatted by ctl-format.c; this file is the command line and the bus.
  */
+#include <dirent.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
@@ -17,6 +19,8 @@
 #include <unistd.h>
 
 #include "bus-contract.h"
+#include "cgroup.h"
+#include "fileio.h"
 #include "ctl-format.h"
 #include "macro.h"
 #include "quantity.h"
@@ -29,6 +33,7 @@
 
 static struct {
 	bool json;
+	bool candidates;
 	bool force;
 	bool wait;
 	long iterations; /* top: -1 = until interrupted */
@@ -706,6 +711,293 @@ static int verb_unmerge_all(sd_bus *bus, char **args, sd_bus_error *error)
 	return 0;
 }
 
+/* ---- estimate ---- */
+
+typedef struct EstimateWait {
+	uint64_t job;
+	bool finished;
+	char *error;
+	uint64_t bytes_read;
+	CtlEstimate result;
+} EstimateWait;
+
+static void estimate_wait_done(EstimateWait *w)
+{
+	free(w->error);
+	ctl_estimate_done(&w->result);
+}
+
+static int read_figures(sd_bus_message *m, CtlEstimate *e, CtlEstimateGroup *g)
+{
+	int r = sd_bus_message_enter_container(m, 'a', "{sx}");
+	if (r < 0)
+		return r;
+	for (;;) {
+		const char *name;
+		int64_t v;
+		r = sd_bus_message_read(m, "{sx}", &name, &v);
+		if (r < 0)
+			return r;
+		if (r == 0)
+			break;
+		ctl_estimate_set(e, g, name, v);
+	}
+	return sd_bus_message_exit_container(m);
+}
+
+static int parse_estimate_finished(sd_bus_message *m, EstimateWait *w)
+{
+	const char *error;
+	int r = sd_bus_message_read(m, "s", &error);
+	if (r < 0)
+		return r;
+	w->error = strdup(error);
+	if (!w->error)
+		return -ENOMEM;
+	r = read_figures(m, &w->result, NULL);
+	if (r < 0)
+		return r;
+	r = sd_bus_message_enter_container(m, 'a', "(sa{sx})");
+	if (r < 0)
+		return r;
+	for (;;) {
+		const char *path;
+		r = sd_bus_message_enter_container(m, 'r', "sa{sx}");
+		if (r < 0)
+			return r;
+		if (r == 0)
+			break;
+		r = sd_bus_message_read(m, "s", &path);
+		if (r < 0)
+			return r;
+		CtlEstimateGroup *n = realloc(w->result.groups, (w->result.n_groups + 1) * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		w->result.groups = n;
+		CtlEstimateGroup *g = &n[w->result.n_groups++];
+		*g = (CtlEstimateGroup){.path = strdup(path)};
+		if (!g->path)
+			return -ENOMEM;
+		r = read_figures(m, &w->result, g);
+		if (r < 0)
+			return r;
+		r = sd_bus_message_exit_container(m);
+		if (r < 0)
+			return r;
+	}
+	return sd_bus_message_exit_container(m);
+}
+
+static int on_estimate_signal(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+	EstimateWait *w = userdata;
+	uint64_t job;
+	if (w->finished || sd_bus_message_read(m, "t", &job) < 0 || job != w->job)
+		return 0;
+	if (streq_ptr(sd_bus_message_get_member(m), "EstimateProgress")) {
+		(void)sd_bus_message_read(m, "t", &w->bytes_read);
+		return 0;
+	}
+	int r = parse_estimate_finished(m, w);
+	if (r < 0 && !w->error)
+		w->error = strdup("malformed EstimateFinished signal");
+	w->finished = true;
+	return 0;
+}
+
+typedef struct PathList {
+	char **paths;
+	size_t n;
+} PathList;
+
+static void path_list_done(PathList *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->paths[i]);
+	free(l->paths);
+	*l = (PathList){0};
+}
+
+static int path_list_add(PathList *l, const char *p)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (streq(l->paths[i], p))
+			return 0;
+	char **n = realloc(l->paths, (l->n + 2) * sizeof(char *));
+	if (!n)
+		return -ENOMEM;
+	l->paths = n;
+	if (!(n[l->n] = strdup(p)))
+		return -ENOMEM;
+	n[++l->n] = NULL;
+	return 0;
+}
+
+static bool cgroup_has_processes(int dfd)
+{
+	char buf[16];
+	int fd = openat(dfd, "cgroup.procs", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ssize_t n = read(fd, buf, sizeof(buf));
+	close(fd);
+	return n > 0;
+}
+
+/* Leaf cgroups with processes below mount/rel (depth-first). */
+static int walk_leaves(const char *mount, const char *rel, unsigned depth, PathList *out)
+{
+	_cleanup_free_ char *dir = strdup_printf("%s%s", mount, rel);
+	if (!dir)
+		return -ENOMEM;
+	DIR *d = opendir(dir);
+	if (!d)
+		return errno == ENOENT ? 0 : -errno;
+	bool children = false;
+	int r = 0;
+	struct dirent *de;
+	while (r >= 0 && (de = readdir(d))) {
+		if (de->d_type != DT_DIR || de->d_name[0] == '.')
+			continue;
+		children = true;
+		if (depth >= 32)
+			continue;
+		_cleanup_free_ char *sub = strdup_printf("%s/%s", streq(rel, "/") ? "" : rel, de->d_name);
+		r = sub ? walk_leaves(mount, sub, depth + 1, out) : -ENOMEM;
+	}
+	if (r >= 0 && !children && !streq(rel, "/") && cgroup_has_processes(dirfd(d)))
+		r = path_list_add(out, rel);
+	closedir(d);
+	return r;
+}
+
+static int check_estimate(char **args, sd_bus_error *error)
+{
+	if (arg.candidates == !!args[0])
+		return usage(error, "%s", "estimate takes cgroups or --candidates (one of the two)");
+	for (char **a = args; *a; a++)
+		if ((*a)[0] != '/')
+			return usage(error, "estimate: '%s' is not a cgroup path (/kubepods/...)", *a);
+	return 0;
+}
+
+static int verb_estimate(sd_bus *bus, char **args, sd_bus_error *error)
+{
+	_cleanup_(sd_bus_slot_unrefp) sd_bus_slot *progress_slot = NULL, *finished_slot = NULL;
+	_cleanup_(estimate_wait_done) EstimateWait w = {0};
+	_cleanup_(path_list_done) PathList paths = {0};
+	_cleanup_(cgroup_list_done) CgroupList managed = {0};
+	_cleanup_msg_ sd_bus_message *m = NULL, *reply = NULL;
+	int r;
+
+	if (arg.candidates) {
+		/* Not opted in: every leaf cgroup with processes that pagemeldd
+		 * does not manage. The managed ones are estimated too, as
+		 * merging already, so each candidate's marginal saving is what
+		 * it adds to them. */
+		_cleanup_free_ char *mount = NULL;
+		r = load_cgroups(bus, &managed, error);
+		if (r < 0)
+			return r;
+		r = cg_find_v2_mount("/proc/self/mountinfo", &mount);
+		if (r < 0)
+			return sd_bus_error_setf(error, PM_ERROR_NO_CGROUP_V2, "No cgroup v2 mount: %s",
+						 strerror(-r));
+		PathList leaves = {0};
+		r = walk_leaves(mount, "/", 0, &leaves);
+		for (size_t i = 0; r >= 0 && i < leaves.n; i++) {
+			bool is_managed = false;
+			for (size_t j = 0; j < managed.n; j++)
+				is_managed |= streq_ptr(managed.items[j].path, leaves.paths[i]);
+			if (!is_managed)
+				r = path_list_add(&paths, leaves.paths[i]);
+		}
+		path_list_done(&leaves);
+		if (r < 0)
+			return r;
+		if (paths.n == 0) {
+			printf("No candidates: every cgroup with processes is managed.\n");
+			return 0;
+		}
+		for (size_t j = 0; r >= 0 && j < managed.n; j++)
+			if (managed.items[j].path)
+				r = path_list_add(&paths, managed.items[j].path);
+		if (r < 0)
+			return r;
+	} else
+		for (char **a = args; *a; a++) {
+			r = path_list_add(&paths, *a);
+			if (r < 0)
+				return r;
+		}
+
+	/* Subscribe before asking, so no signal is missed. */
+	r = sd_bus_match_signal(bus, &progress_slot, PAGEMELD_BUS_NAME, PAGEMELD_MANAGER_PATH,
+				PAGEMELD_MANAGER_INTERFACE, "EstimateProgress", on_estimate_signal, &w);
+	if (r >= 0)
+		r = sd_bus_match_signal(bus, &finished_slot, PAGEMELD_BUS_NAME, PAGEMELD_MANAGER_PATH,
+					PAGEMELD_MANAGER_INTERFACE, "EstimateFinished", on_estimate_signal,
+					&w);
+	if (r < 0)
+		return r;
+	r = sd_bus_message_new_method_call(bus, &m, PAGEMELD_BUS_NAME, PAGEMELD_MANAGER_PATH,
+					   PAGEMELD_MANAGER_INTERFACE, "Estimate");
+	if (r >= 0)
+		r = sd_bus_message_append_strv(m, paths.paths);
+	if (r >= 0)
+		r = sd_bus_call(bus, m, 0, error, &reply);
+	if (r >= 0)
+		r = sd_bus_message_read(reply, "t", &w.job);
+	if (r < 0)
+		return r;
+
+	struct sigaction sa = {.sa_handler = on_signal};
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	bool tty = isatty(STDERR_FILENO), cancel_sent = false;
+	while (!w.finished) {
+		if (interrupted && !cancel_sent) {
+			cancel_sent = true;
+			(void)call(bus, "CancelEstimate", 0, NULL, NULL, "t", w.job);
+		}
+		r = sd_bus_process(bus, NULL);
+		if (r < 0)
+			return r;
+		if (r > 0)
+			continue;
+		if (tty) {
+			char b[FORMAT_BYTES_MAX];
+			fprintf(stderr, "\restimating: %s read\033[K",
+				format_bytes(b, sizeof(b), w.bytes_read));
+		}
+		r = sd_bus_wait(bus, USEC_PER_SEC / 5);
+		if (r < 0 && r != -EINTR)
+			return r;
+	}
+	if (tty)
+		fprintf(stderr, "\r\033[K");
+	if (w.error && *w.error)
+		return sd_bus_error_set(error, CTL_ERROR_FAILED, w.error);
+
+	if (arg.candidates) {
+		/* the table lists the candidates; the managed ones were context */
+		size_t k = 0;
+		for (size_t i = 0; i < w.result.n_groups; i++)
+			if (w.result.groups[i].managed)
+				free(w.result.groups[i].path);
+			else
+				w.result.groups[k++] = w.result.groups[i];
+		w.result.n_groups = k;
+	}
+	ctl_estimate_sort(&w.result);
+	if (arg.json) {
+		_cleanup_(json_object_putp) json_object *o = ctl_estimate_to_json(&w.result);
+		return print_json(o);
+	}
+	ctl_print_estimate(stdout, &w.result);
+	return 0;
+}
+
 static void help(void)
 {
 	printf("Usage: pagemeldctl [OPTIONS] COMMAND [ARGS]\n"
@@ -720,6 +1012,11 @@ static void help(void)
 	       "  features                    kernel features pagemeldd found\n"
 	       "  metrics                     OpenMetrics text (Prometheus, node_exporter textfile)\n"
 	       "\n"
+	       "Root or the reader group ([Daemon] ReaderGroup=, default pagemeld):\n"
+	       "  estimate CGROUP...|--candidates   what merging would save, before it is on;\n"
+	       "                              --candidates: every leaf cgroup with processes\n"
+	       "                              that is not managed, ranked by marginal saving\n"
+	       "\n"
 	       "Commands that change things (root):\n"
 	       "  budget CGROUP [--merge Q] [--swap Q]   set budgets (512Mi, 1.5Gi, 1G, max)\n"
 	       "  enable CGROUP | disable CGROUP         merge / stop merging and unmerge it\n"
@@ -728,6 +1025,7 @@ static void help(void)
 	       "\n"
 	       "Options:\n"
 	       "  -j, --json          JSON output\n"
+	       "      --candidates    estimate: the cgroups not opted in\n"
 	       "  -n, --iterations N  top: stop after N refreshes\n"
 	       "  -i, --interval S    top: seconds between refreshes (default 2)\n"
 	       "      --merge Q       budget: merge budget\n"
@@ -746,6 +1044,7 @@ static void help(void)
  * Options without a short form get a val of 0x100 + their index. */
 enum {
 	OPT_JSON,
+	OPT_CANDIDATES,
 	OPT_ITERATIONS,
 	OPT_INTERVAL,
 	OPT_MERGE,
@@ -760,6 +1059,7 @@ enum {
 
 static const struct option options[] = {
 	[OPT_JSON] = {"json", no_argument, NULL, 'j'},
+	[OPT_CANDIDATES] = {"candidates", no_argument, NULL, LONG_ONLY(OPT_CANDIDATES)},
 	[OPT_ITERATIONS] = {"iterations", required_argument, NULL, 'n'},
 	[OPT_INTERVAL] = {"interval", required_argument, NULL, 'i'},
 	[OPT_MERGE] = {"merge", required_argument, NULL, LONG_ONLY(OPT_MERGE)},
@@ -797,6 +1097,8 @@ static const Verb verbs[] = {
 	{"unmerge-all", 0, 0, BIT(OPT_FORCE) | BIT(OPT_WAIT), "unmerge-all", NULL, verb_unmerge_all},
 	{"merge-across-nodes", 1, 1, 0, "switching merge_across_nodes", check_merge_across_nodes,
 	 verb_merge_across_nodes},
+	{"estimate", 0, 1024, READ_OPTIONS | BIT(OPT_CANDIDATES), "estimating", check_estimate,
+	 verb_estimate},
 };
 
 static const Verb *find_verb(const char *name)
@@ -854,6 +1156,9 @@ static int parse_argv(int argc, char *argv[], const Verb **ret_verb, sd_bus_erro
 		switch (i) {
 		case OPT_JSON:
 			arg.json = true;
+			break;
+		case OPT_CANDIDATES:
+			arg.candidates = true;
 			break;
 		case OPT_ITERATIONS:
 			errno = 0;

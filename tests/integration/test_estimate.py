@@ -2,7 +2,10 @@
 """Estimate through pagemeldd (conftest fixtures `bus`, `daemon`, `manager`,
 `cgroup`): two memfill cgroups against their known duplicate counts, the
 signals going to the caller only, cancel, the SCHED_IDLE worker, the event
-loop answering during a long estimate, who may call it."""
+loop answering during a long estimate, who may call it and what a non-root
+caller sees, EstimatedSavings, and pagemeldctl estimate (table, --json,
+--candidates)."""
+import json
 import math
 import os
 import time
@@ -11,6 +14,7 @@ import pytest
 
 from conftest import (CGROUP_IFACE, DEFAULT_DAEMON_CONFIG, MANAGER_IFACE, MANAGER_PATH, NOBODY, PAGEMELD_BUS_NAME,
                       Daemon, SignalRecorder, build_path, read_knob, wait_for)
+from test_ctl import ctl
 
 SLACK = 32  # pages per memfill process of its own (stack, heap, data)
 
@@ -128,3 +132,79 @@ def test_refused_without_root_or_the_reader_group(daemon, cgroup):
     assert r.returncode != 0 and "AccessDenied" in r.stderr or "denied" in r.stderr.lower(), r.stderr
     r = daemon.busctl("call", *m, "CancelEstimate", "t", "1", uid=NOBODY, check=False)
     assert r.returncode != 0
+
+
+def test_daemon_checks_the_group_itself(permissive_bus, cgroup):
+    """On a bus that lets everyone through: nobody (gid nogroup) is refused
+    with the default ReaderGroup and let in with ReaderGroup=nogroup, and
+    then sees no figure across cgroups."""
+    a, b = two_memfill_cgroups(cgroup, 512, 256)
+    d = Daemon(permissive_bus)
+    try:
+        d.start()
+        r = ctl(d.bus_address, "estimate", a.path, uid=NOBODY)
+        assert r.returncode == 3, (r.returncode, r.stderr)
+        assert "Refused Estimate from uid 65534" in d.read_log()
+        d.write_config(DEFAULT_DAEMON_CONFIG.replace("[Daemon]\n", "[Daemon]\nReaderGroup=nogroup\n"))
+        d.reload()
+        time.sleep(0.5)
+        r = ctl(d.bus_address, "--json", "estimate", a.path, b.path, uid=NOBODY)
+        assert r.returncode == 0, (r.stderr, d.read_log())
+        o = json.loads(r.stdout)
+        assert "dup_pages" not in o and "dup_across_pages" not in o and "profit_bytes" not in o
+        want_a, want_b, _ = known_counts(512, 256)
+        got = {g["path"]: g for g in o["cgroups"]}
+        assert near(got[a.path]["dup_within_pages"], want_a, SLACK)
+        assert all("marginal_pages" not in g for g in o["cgroups"])
+        r = ctl(d.bus_address, "--json", "estimate", a.path, b.path)
+        o = json.loads(r.stdout)
+        assert r.returncode == 0 and "dup_across_pages" in o and "marginal_pages" in o["cgroups"][0]
+    finally:
+        d.cleanup()
+
+
+def test_ctl_estimate_table_json_candidates_and_savings(daemon, manager, cgroup):
+    a, b = two_memfill_cgroups(cgroup)
+    c = cgroup("est-managed")
+    p = c.spawn_memfill(same=512, unique=16, sleep=0)
+    obj = manager.register("est-managed-container", p.pid, {"merge.pagemeld.io": "true"})
+    assert manager.cgroup_props(obj)["EstimatedSavings"] == 0
+    want_a, want_b, want_all = known_counts(2048, 1024)
+
+    r = ctl(daemon.bus_address, "estimate", a.path, b.path, c.path)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].split() == ["CGROUP", "MANAGED", "SCANNED", "ZERO", "DUP-WITHIN", "SAVES-ALONE", "MARGINAL"]
+    rows = {ln.split()[0]: ln.split() for ln in lines[1:4]}
+    assert set(rows) == {a.path, b.path, c.path} and rows[c.path][1] == "yes" and rows[a.path][1] == "no"
+    assert "merging all saves" in r.stdout
+
+    r = ctl(daemon.bus_address, "--json", "estimate", a.path, b.path, c.path)
+    assert r.returncode == 0, r.stderr
+    o = json.loads(r.stdout)
+    got = {g["path"]: g for g in o["cgroups"]}
+    assert near(got[a.path]["dup_within_pages"], want_a, SLACK)
+    assert near(got[b.path]["dup_within_pages"], want_b, SLACK)
+    # ranked by marginal saving, biggest first
+    margins = [g["marginal_profit_bytes"] for g in o["cgroups"]]
+    assert margins == sorted(margins, reverse=True)
+    # the managed cgroup publishes what merging within it saves
+    saved = manager.cgroup_props(obj)["EstimatedSavings"]
+    assert saved == max(0, got[c.path]["within_profit_bytes"]) and saved > 0
+    r = ctl(daemon.bus_address, "metrics")
+    assert f'pagemeld_cgroup_estimated_savings_bytes{{cgroup="{c.path}"}} {saved}' in r.stdout, r.stdout
+    r = ctl(daemon.bus_address, "--json", "list")
+    assert json.loads(r.stdout)[0]["estimated_savings_bytes"] == saved
+
+    # candidates: leaf cgroups with processes, not managed; ours among them
+    r = ctl(daemon.bus_address, "--json", "estimate", "--candidates", timeout=600)
+    assert r.returncode == 0, r.stderr
+    paths = [g["path"] for g in json.loads(r.stdout)["cgroups"]]
+    assert a.path in paths and b.path in paths and c.path not in paths
+    assert all(not g["managed"] for g in json.loads(r.stdout)["cgroups"])
+
+
+def test_ctl_estimate_usage():
+    for args in (["estimate"], ["estimate", "--candidates", "/x"], ["estimate", "relative/path"]):
+        r = ctl("unix:path=/nonexistent/socket", *args)
+        assert r.returncode == 1, (args, r.stderr)

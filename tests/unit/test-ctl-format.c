@@ -47,6 +47,7 @@ static void fill(CtlManager *m, CtlCgroup c[2])
 		.merging_pages = 256,
 		.profit = 1048576 - 640,
 		.merge_debt = 1048576,
+		.estimated_savings = 8192,
 		.merge_budget = 512ULL << 20,
 		.swap_budget = CTL_UNLIMITED,
 		.state = strdup("over-budget"),
@@ -188,6 +189,55 @@ static void test_json(void **state)
 	ctl_cgroup_done(&c[1]);
 }
 
+/* An EstimateFinished's figures by name, ranked, printed and in JSON; a
+ * result without the cross-cgroup figures (a non-root caller) says so. */
+static void test_estimate(void **state)
+{
+	CtlEstimate e = {0};
+	e.groups = calloc(2, sizeof(CtlEstimateGroup));
+	assert_non_null(e.groups);
+	e.n_groups = 2;
+	e.groups[0].path = strdup("/small");
+	e.groups[1].path = strdup("/big");
+	ctl_estimate_set(&e, NULL, "page_size", 4096);
+	ctl_estimate_set(&e, NULL, "pages_scanned", 3000);
+	ctl_estimate_set(&e, NULL, "dup_within_pages", 1500);
+	ctl_estimate_set(&e, NULL, "no_such_figure", 7);
+	ctl_estimate_set(&e, &e.groups[0], "within_profit_bytes", 100);
+	ctl_estimate_set(&e, &e.groups[1], "within_profit_bytes", 5000);
+	ctl_estimate_set(&e, &e.groups[1], "managed", 1);
+	assert_false(e.has_cross);
+	ctl_estimate_sort(&e);
+	assert_string_equal(e.groups[0].path, "/big");
+	assert_true(e.groups[0].managed);
+
+	char *buf = NULL;
+	size_t size;
+	FILE *f = open_memstream(&buf, &size);
+	ctl_print_estimate(f, &e);
+	fclose(f);
+	assert_non_null(strstr(buf, "CGROUP"));
+	assert_non_null(strstr(buf, "shown to root only"));
+	free(buf);
+	json_object *o = ctl_estimate_to_json(&e);
+	assert_non_null(o);
+	assert_null(json_object_object_get(o, "dup_pages"));
+	json_object_put(o);
+
+	/* root's result: ranked by marginal saving, not by the saving alone */
+	ctl_estimate_set(&e, NULL, "dup_pages", 2000);
+	ctl_estimate_set(&e, &e.groups[0], "marginal_profit_bytes", 10);
+	ctl_estimate_set(&e, &e.groups[1], "marginal_profit_bytes", 900);
+	ctl_estimate_sort(&e);
+	assert_string_equal(e.groups[0].path, "/small");
+	o = ctl_estimate_to_json(&e);
+	assert_int_equal(json_object_get_int64(json_object_object_get(o, "dup_pages")), 2000);
+	json_object *g = json_object_array_get_idx(json_object_object_get(o, "cgroups"), 0);
+	assert_int_equal(json_object_get_int64(json_object_object_get(g, "marginal_profit_bytes")), 900);
+	json_object_put(o);
+	ctl_estimate_done(&e);
+}
+
 static void test_metrics(void **state)
 {
 	CtlManager m;
@@ -237,7 +287,9 @@ static void test_metrics(void **state)
 	for (const char *p = buf; (p = strstr(p, "# HELP ")); p++)
 		helps++;
 	assert_int_equal(types, helps);
-	assert_int_equal(types, 26);
+	assert_int_equal(types, 27);
+	assert_non_null(strstr(
+		buf, "pagemeld_cgroup_estimated_savings_bytes{cgroup=\"/kubepods/pod1/ctr-a\"} 8192\n"));
 	const char *once = strstr(buf, "# TYPE pagemeld_cgroup_state ");
 	assert_non_null(once);
 	assert_null(strstr(once + 1, "# TYPE pagemeld_cgroup_state "));
@@ -326,13 +378,10 @@ static void test_field_table(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_status_text),
-		cmocka_unit_test(test_list_text),
-		cmocka_unit_test(test_json),
-		cmocka_unit_test(test_metrics),
-		cmocka_unit_test(test_progress),
-		cmocka_unit_test(test_exit_codes),
-		cmocka_unit_test(test_exit_codes_unsent_names),
+		cmocka_unit_test(test_status_text), cmocka_unit_test(test_list_text),
+		cmocka_unit_test(test_json),	    cmocka_unit_test(test_metrics),
+		cmocka_unit_test(test_estimate),    cmocka_unit_test(test_progress),
+		cmocka_unit_test(test_exit_codes),  cmocka_unit_test(test_exit_codes_unsent_names),
 		cmocka_unit_test(test_field_table),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
