@@ -31,6 +31,7 @@ typedef struct EstimateRun {
 	bool *managed;
 	size_t n;
 	EstimateJob *job;
+	sd_bus_track *track; /* the caller: an estimate nobody waits for is cancelled */
 	struct EstimateRun *next;
 } EstimateRun;
 
@@ -39,6 +40,7 @@ static EstimateRun *run_free(EstimateRun *run)
 	if (!run)
 		return NULL;
 	estimate_job_free(run->job);
+	sd_bus_track_unref(run->track);
 	for (size_t i = 0; i < run->n; i++)
 		free(run->paths[i]);
 	free(run->paths);
@@ -298,6 +300,14 @@ static bool cgroup_path_valid(const char *p)
 	       n < 4096;
 }
 
+static int on_caller_gone(sd_bus_track *t, void *userdata)
+{
+	EstimateRun *run = userdata;
+	log_info("Estimate %" PRIu64 ": its caller left the bus, cancelling", run->id);
+	(void)estimate_job_cancel(run->job); /* on_done follows and frees run */
+	return 0;
+}
+
 int bus_method_estimate(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
 	Manager *m = userdata;
@@ -381,7 +391,11 @@ int bus_method_estimate(sd_bus_message *msg, void *userdata, sd_bus_error *error
 		.done = on_done,
 		.userdata = run,
 	};
-	r = estimate_job_start(m->event, &p, &run->job);
+	r = sd_bus_track_new(sd_bus_message_get_bus(msg), &run->track, on_caller_gone, run);
+	if (r >= 0)
+		r = sd_bus_track_add_sender(run->track, msg);
+	if (r >= 0)
+		r = estimate_job_start(m->event, &p, &run->job);
 	if (r < 0) {
 		run_free(run);
 		return sd_bus_error_setf(error, SD_BUS_ERROR_FAILED, "Cannot start the estimate: %s",

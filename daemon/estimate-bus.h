@@ -6,7 +6,8 @@
  * vtable) and their signals. Each call starts an EstimateJob (estimate-job.h,
  * a SCHED_IDLE child); its progress and result go to the caller alone, as
  * signals with the caller as destination: per-cgroup figures are not for
- * every listener on the bus. Callers: root, or a member of [Daemon]
+ * every listener on the bus, and a caller that leaves the bus cancels its
+ * estimate. Callers: root, or a member of [Daemon]
  * ReaderGroup=. Cross-cgroup figures (the union's duplicates, marginal
  * savings) tell one tenant about another's memory: only root gets them.
  */

@@ -124,6 +124,26 @@ def test_cancel_sched_idle_and_loop_responsive(bus, cgroup):
         d.cleanup()
 
 
+def test_caller_gone_cancels(bus, cgroup):
+    """An estimate whose caller left the bus is cancelled (its child gone)."""
+    import signal
+    import subprocess
+    d = Daemon(bus, config=SLOW_CONFIG)
+    a = cgroup("est-gone")
+    a.spawn_memfill(same=8192, unique=0, sleep=0)
+    try:
+        d.start()
+        p = subprocess.Popen([str(build_path("api", "pagemeldctl")), "estimate", a.path],
+                             env=bus.env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: estimate_child(d.pid), 10, what="the estimating child")
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        wait_for(lambda: not estimate_child(d.pid), 5, what="the child gone with its caller")
+        assert "its caller left the bus, cancelling" in d.read_log()
+    finally:
+        d.cleanup()
+
+
 def test_refused_without_root_or_the_reader_group(daemon, cgroup):
     a = cgroup("est-refused")
     a.spawn_memfill(same=16, unique=16, sleep=0)
