@@ -119,13 +119,14 @@ def run_install_host(tmp_path, host, **extra):
 
 def test_install_host_script(tmp_path):
     host, _ = fake_host(tmp_path)
+    (host / "hooks.d" / "50-pagemeld-stop.json").write_text("{}")  # an older install's: removed
     for _ in range(2):  # idempotent: a DaemonSet restart runs it again
         out = run_install_host(tmp_path, host)
     assert "runtimes acted on: none found (hooks.d files only)" in out, out
     assert list((host / "containerd").iterdir()) == []
     assert (host / "dbus-system.d/io.pagemeld1.conf").read_text() == "<busconfig/>\n"
     stages = {}
-    for name in ("50-pagemeld-create.json", "50-pagemeld-stop.json"):
+    for name in ("50-pagemeld-create.json",):
         doc = json.loads((host / "hooks.d" / name).read_text())
         assert doc["version"] == "1.0.0"
         stages[doc["args"][-1] if "args" in doc else doc["hook"]["args"][-1]] = doc["stages"]
@@ -142,14 +143,15 @@ def test_install_host_script(tmp_path):
         assert r.returncode == 0, f"{name}: {r.returncode} {r.stderr}"
         rx = next(iter(doc["when"]["annotations"]))
         assert re.match(rx, "merge.pagemeld.io") and re.match(rx, "merge.pagemeld.io/app")
-    assert stages == {"create": ["createRuntime"], "stop": ["poststop"]}
+    assert stages == {"create": ["createRuntime"]}
+    assert {p.name for p in (host / "hooks.d").iterdir()} == {"50-pagemeld-create.json"}
 
 
 def test_install_host_script_crio(tmp_path):
     host, socks = fake_host(tmp_path, "crio")
     out = run_install_host(tmp_path, host)
     assert "CRI-O node" in out and "runtimes acted on: CRI-O" in out, out
-    assert {p.name for p in (host / "hooks.d").iterdir()} == {"50-pagemeld-create.json", "50-pagemeld-stop.json"}
+    assert {p.name for p in (host / "hooks.d").iterdir()} == {"50-pagemeld-create.json"}
     assert list((host / "containerd").iterdir()) == []
 
 
@@ -172,7 +174,8 @@ def test_install_host_script_containerd(tmp_path):
     assert {k: v for k, v in spec.items() if k != "hooks"} == \
         dict(default, process={k: v for k, v in default["process"].items() if k != "rlimits"})
     fix = lambda p: p.replace("/opt/pagemeld", str(host / "opt/pagemeld"))
-    for stage, name in (("createRuntime", "create"), ("poststop", "stop")):
+    assert set(spec["hooks"]) == {"createRuntime"}  # pagemeldd unregisters on init exit
+    for stage, name in (("createRuntime", "create"),):
         (h,) = spec["hooks"][stage]
         assert h["path"].startswith("/opt/pagemeld/lib/ld-linux")
         assert h["args"] == ["pagemeld-oci-hook", "--library-path", "/opt/pagemeld/lib",

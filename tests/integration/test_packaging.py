@@ -72,7 +72,7 @@ def expected_files():
         files.add("etc/pagemeld/pagemeld.conf")
     if (SRC / "runtime-hook/meson.build").exists():
         files.add("usr/libexec/oci/hooks.d/pagemeld-oci-hook")
-    for name in ("50-pagemeld-create.json", "50-pagemeld-stop.json"):
+    for name in ("50-pagemeld-create.json",):
         if (SRC / "packaging/oci-hooks.d" / name).exists():
             files.add("usr/share/containers/oci/hooks.d/" + name)
     if (SRC / "packaging/containerd/pagemeld-containerd-setup").exists():
