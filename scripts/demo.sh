@@ -166,7 +166,7 @@ echo "  pid $daemon_pid; config: SweepIntervalSec=2, StartKsm=yes, ksmd scans 50
 
 say "Preparing podman: private storage, runc, the pagemeld OCI hook in hooks.d"
 mkdir -p "$work/hooks.d"
-for stage in create stop; do
+for stage in create; do # no poststop: pagemeldd unregisters on init exit
 	sed -e "s|/usr/libexec/oci/hooks.d/pagemeld-oci-hook|$build/runtime-hook/pagemeld-oci-hook|" \
 		-e "s|\"args\":|\"env\": [\"DBUS_SYSTEM_BUS_ADDRESS=$address\", \"PAGEMELD_STATE_DIR=$PAGEMELD_STATE_DIR\"],\n\t\t\"args\":|" \
 		"packaging/oci-hooks.d/50-pagemeld-$stage.json" >"$work/hooks.d/50-pagemeld-$stage.json"
