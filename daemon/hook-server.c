@@ -2,6 +2,7 @@
 #include "hook-server.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -259,9 +260,14 @@ int hook_server_new(sd_event *e, int listen_fd, const char *state_dir, int64_t p
 	s->handler = handler;
 	s->userdata = userdata;
 
-	if (listen_fd >= 0)
+	if (listen_fd >= 0) {
+		/* systemd passes it blocking: the accept loop would hang the event
+		 * loop once the queue is empty. */
+		int fl = fcntl(listen_fd, F_GETFL);
+		if (fl < 0 || fcntl(listen_fd, F_SETFL, fl | O_NONBLOCK) < 0)
+			return -errno;
 		s->listen_fd = listen_fd;
-	else {
+	} else {
 		if (asprintf(&s->path, "%s/%s", state_dir, HOOK_SOCKET_NAME) < 0) {
 			s->path = NULL;
 			return -ENOMEM;

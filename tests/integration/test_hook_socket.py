@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from conftest import NOBODY, build_path, wait_for
+from conftest import NOBODY, Daemon, wait_for
 from oci import Runc, Workspace, hook_path, v2_cgroup_of
 
 VERSION = b"pagemeld-hook/1"
@@ -303,3 +303,43 @@ def test_twenty_concurrent_runc_runs(daemon, manager):
         ws.cleanup()
     wait_for(lambda: manager.get("ManagedContainers") == 0, 30, what="all unregistered on exit")
 
+
+
+class ActivatedDaemon(Daemon):
+    """pagemeldd started by the first connection to its hook socket, which
+    systemd-socket-activate holds (as pagemeld.socket would)."""
+
+    def command(self):
+        self.sock = os.path.join(self.state_dir, "hook.sock")
+        return ["systemd-socket-activate", "--seqpacket", "-l", self.sock,
+                "-E", f"DBUS_SYSTEM_BUS_ADDRESS={self.bus_address}",
+                "-E", f"NOTIFY_SOCKET={self.notify_path}"] + super().command()
+
+
+def test_socket_activation_starts_the_daemon(bus, cgroup):
+    """A container start also starts pagemeldd: the hook's connection is
+    queued on the passed socket until the daemon serves it."""
+    d = ActivatedDaemon(bus)
+    os.makedirs(d.state_dir, mode=0o700)
+    try:
+        d.start(wait=False)
+        wait_for(lambda: os.path.exists(os.path.join(d.state_dir, "hook.sock")), 10, what="the listening socket")
+        time.sleep(0.5)
+        d.poll_notify()
+        assert "READY=1" not in d.messages  # nothing started it yet
+        cg, p = spawn_sleeper(cgroup)
+        r, took = run_hook_create(d, p.pid, "activated-1", {"merge.pagemeld.io": "true"}, timeout_ms=15000)
+        assert r.returncode == 0, r.stderr + d.read_log()
+        d.wait_notify("READY=1", 30)
+        assert "Hook socket: passed by systemd" in d.read_log()
+        c = d.client()
+        try:
+            assert cg.path in registered_paths(c)
+        finally:
+            c.close()
+        print(f"registration that started pagemeldd: {took * 1000:.0f} ms")
+        d.stop()
+        # the socket is systemd's: pagemeldd leaves it in place
+        assert stat.S_ISSOCK(os.stat(d.sock).st_mode)
+    finally:
+        d.cleanup()
