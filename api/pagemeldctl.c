@@ -153,6 +153,34 @@ static int read_number(sd_bus_message *m, char type, int64_t *ret_i, uint64_t *r
 
 /* One property value (the variant is current) into its field; a property
  * of an unexpected type is skipped, so a newer daemon never breaks us. */
+static int read_pair_keys(sd_bus_message *m, char ***ret)
+{
+	_cleanup_strv_free_ char **l = NULL;
+	const char *key, *value;
+	size_t n = 0;
+	int r = sd_bus_message_enter_container(m, 'a', "(ss)");
+	if (r < 0)
+		return r;
+	while ((r = sd_bus_message_read(m, "(ss)", &key, &value)) > 0) {
+		char **nl = realloc(l, (n + 2) * sizeof(char *));
+		if (!nl)
+			return -ENOMEM;
+		l = nl;
+		l[n + 1] = NULL;
+		if (!(l[n] = strdup(key)))
+			return -ENOMEM;
+		n++;
+	}
+	if (r < 0)
+		return r;
+	r = sd_bus_message_exit_container(m);
+	if (r < 0)
+		return r;
+	strv_free(*ret);
+	*ret = TAKE_PTR(l);
+	return 0;
+}
+
 static int read_field(sd_bus_message *m, const CtlField *f, void *base)
 {
 	const char *contents;
@@ -167,7 +195,7 @@ static int read_field(sd_bus_message *m, const CtlField *f, void *base)
 	bool string = streq(contents, "s") || streq(contents, "o");
 	if (!((f->kind == CTL_FIELD_U64 || f->kind == CTL_FIELD_I64) ? number
 	      : f->kind == CTL_FIELD_STR			     ? string
-								     : streq(contents, "as")))
+					 : streq(contents, "as") || streq(contents, "a(ss)")))
 		return sd_bus_message_skip(m, "v");
 
 	r = sd_bus_message_enter_container(m, 'v', contents);
@@ -193,6 +221,11 @@ static int read_field(sd_bus_message *m, const CtlField *f, void *base)
 			return -ENOMEM;
 		free(*(char **)p);
 		*(char **)p = copy;
+	} else if (streq(contents, "a(ss)")) {
+		/* Containers: (id, name) pairs, of which the ids are kept */
+		r = read_pair_keys(m, (char ***)p);
+		if (r < 0)
+			return r;
 	} else {
 		char **l = NULL;
 		r = sd_bus_message_read_strv(m, &l);

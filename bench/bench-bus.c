@@ -60,12 +60,12 @@ static int one_call(sd_bus *bus, const char *what, size_t *ret_items)
 	if (ret_items && strcmp(what, "list") == 0) {
 		/* decode it fully, as a dashboard would */
 		size_t n = 0;
-		const char *o, *p, *s;
+		const char *o, *p, *s, *ns, *pod, *uid;
 		uint64_t a, b, c, d, e;
 		int64_t x;
-		r = sd_bus_message_enter_container(reply, 'a', "(ostttxtts)");
-		while (r >= 0 && (r = sd_bus_message_read(reply, "(ostttxtts)", &o, &p, &a, &b, &c, &x, &d,
-							  &e, &s)) > 0)
+		r = sd_bus_message_enter_container(reply, 'a', "(ostttxttssss)");
+		while (r >= 0 && (r = sd_bus_message_read(reply, "(ostttxttssss)", &o, &p, &a, &b, &c, &x, &d,
+							  &e, &s, &ns, &pod, &uid)) > 0)
 			n++;
 		*ret_items = n;
 	}

@@ -12,15 +12,26 @@ static int get_containers(sd_bus *bus, const char *path, const char *interface, 
 			  sd_bus_message *reply, void *userdata, sd_bus_error *error)
 {
 	CgroupState *cg = userdata;
-	int r = sd_bus_message_open_container(reply, 'a', "s");
+	int r = sd_bus_message_open_container(reply, 'a', "(ss)");
 	if (r < 0)
 		return r;
 	for (Container *c = cg->containers; c; c = c->cgroup_next) {
-		r = sd_bus_message_append(reply, "s", c->id);
+		r = sd_bus_message_append(reply, "(ss)", c->id, (c->identity.container_name ?: ""));
 		if (r < 0)
 			return r;
 	}
 	return sd_bus_message_close_container(reply);
+}
+
+static int get_pod(sd_bus *bus, const char *path, const char *interface, const char *property,
+		   sd_bus_message *reply, void *userdata, sd_bus_error *error)
+{
+	const PodIdentity *id = registry_cgroup_identity(userdata);
+	const char *v = !id				  ? NULL
+			: streq(property, "PodNamespace") ? id->pod_namespace
+			: streq(property, "PodName")	  ? id->pod_name
+							  : id->pod_uid;
+	return sd_bus_message_append(reply, "s", (v ?: ""));
 }
 
 static int get_state(sd_bus *bus, const char *path, const char *interface, const char *property,
@@ -35,7 +46,10 @@ static int get_state(sd_bus *bus, const char *path, const char *interface, const
 static const sd_bus_vtable cgroup_vtable[] = {
 	SD_BUS_VTABLE_START (0),
 	SD_BUS_PROPERTY("Path", "s", NULL, offsetof(CgroupState, path), SD_BUS_VTABLE_PROPERTY_CONST),
-	SD_BUS_PROPERTY("Containers", "as", get_containers, 0, CHANGE),
+	SD_BUS_PROPERTY("Containers", "a(ss)", get_containers, 0, CHANGE),
+	SD_BUS_PROPERTY("PodNamespace", "s", get_pod, 0, CHANGE),
+	SD_BUS_PROPERTY("PodName", "s", get_pod, 0, CHANGE),
+	SD_BUS_PROPERTY("PodUID", "s", get_pod, 0, CHANGE),
 	SD_BUS_PROPERTY("TrustDomain", "s", NULL, offsetof(CgroupState, trust_domain), CHANGE),
 	SD_BUS_PROPERTY("Processes", "u", NULL, offsetof(CgroupState, processes), CHANGE),
 	SD_BUS_PROPERTY("MergingPages", "t", NULL, offsetof(CgroupState, merging_pages), CHANGE),

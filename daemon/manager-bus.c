@@ -12,6 +12,7 @@
 #include "estimate-bus.h"
 #include "log.h"
 #include "macro.h"
+#include "registry.h"
 #include "util.h"
 
 int bus_check_root(sd_bus_message *msg, sd_bus_error *error)
@@ -36,11 +37,10 @@ int bus_check_root(sd_bus_message *msg, sd_bus_error *error)
 					 strerror(-r));
 	if (uid != 0) {
 		log_notice("Refused %s.%s from uid %u (%s): root only",
-			   strempty(sd_bus_message_get_interface(msg)),
-			   strempty(sd_bus_message_get_member(msg)), (unsigned)uid,
-			   strempty(sd_bus_message_get_sender(msg)));
+			   (sd_bus_message_get_interface(msg) ?: ""), (sd_bus_message_get_member(msg) ?: ""),
+			   (unsigned)uid, (sd_bus_message_get_sender(msg) ?: ""));
 		return sd_bus_error_setf(error, PM_ERROR_ACCESS_DENIED, "Only root may call %s",
-					 strempty(sd_bus_message_get_member(msg)));
+					 (sd_bus_message_get_member(msg) ?: ""));
 	}
 	return 0;
 }
@@ -227,7 +227,7 @@ static int get_trust_domain(sd_bus *bus, const char *path, const char *interface
 			    sd_bus_message *reply, void *userdata, sd_bus_error *error)
 {
 	Manager *m = userdata;
-	return sd_bus_message_append(reply, "s", strempty(m->trust_domain));
+	return sd_bus_message_append(reply, "s", (m->trust_domain ?: ""));
 }
 
 static int get_sweep_interval(sd_bus *bus, const char *path, const char *interface, const char *property,
@@ -342,13 +342,16 @@ static int method_list_cgroups(sd_bus_message *msg, void *userdata, sd_bus_error
 	int r = sd_bus_message_new_method_return(msg, &reply);
 	if (r < 0)
 		return r;
-	r = sd_bus_message_open_container(reply, 'a', "(ostttxtts)");
+	r = sd_bus_message_open_container(reply, 'a', "(ostttxttssss)");
 	if (r < 0)
 		return r;
 	for (CgroupState *cg = m->cgroups; cg; cg = cg->next) {
-		r = sd_bus_message_append(reply, "(ostttxtts)", cg->object_path, cg->path, cg->merging_pages,
-					  cg->rmap_items, cg->zero_pages, cg->profit, cg->merge_debt,
-					  cg->merge_budget, cgroup_status_name(cg->status));
+		const PodIdentity *id = registry_cgroup_identity(cg);
+		r = sd_bus_message_append(
+			reply, "(ostttxttssss)", cg->object_path, cg->path, cg->merging_pages, cg->rmap_items,
+			cg->zero_pages, cg->profit, cg->merge_debt, cg->merge_budget,
+			cgroup_status_name(cg->status), id && id->pod_namespace ? id->pod_namespace : "",
+			id && id->pod_name ? id->pod_name : "", id && id->pod_uid ? id->pod_uid : "");
 		if (r < 0)
 			return r;
 	}
@@ -500,7 +503,7 @@ static const sd_bus_vtable manager_vtable[] = {
 				 SD_BUS_PARAM(cgroup), method_register_container, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_NAMES("UnregisterContainer", "s", SD_BUS_PARAM(id), "", ,
 				 method_unregister_container, SD_BUS_VTABLE_UNPRIVILEGED),
-	SD_BUS_METHOD_WITH_NAMES("ListCgroups", "", , "a(ostttxtts)", SD_BUS_PARAM(cgroups),
+	SD_BUS_METHOD_WITH_NAMES("ListCgroups", "", , "a(ostttxttssss)", SD_BUS_PARAM(cgroups),
 				 method_list_cgroups, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_NAMES("SetBudget", "stt",
 				 SD_BUS_PARAM(cgroup) SD_BUS_PARAM(merge_budget) SD_BUS_PARAM(swap_budget),

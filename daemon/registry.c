@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "registry.h"
 
+#include "log.h"
 #include "macro.h"
 
 #define LIST_PREPEND(next, prev, head, item)   \
@@ -74,6 +75,7 @@ static void container_free(Container *c)
 	sd_event_source_disable_unref(c->exit_watch);
 	strv_free(c->annotations);
 	free(c->name);
+	pod_identity_done(&c->identity);
 	free(c->id);
 	free(c);
 }
@@ -120,15 +122,30 @@ static char **kv_copy(char *const *kv, size_t n)
 
 int registry_set_annotations(Container *c, char *const *kv, size_t n, const char *name)
 {
+	/* The same rules as the hook's: a caller's or a pod's keys that name two
+	 * runtimes, or an invalid name, leave the container without identity;
+	 * it is still merged. */
+	PodIdentity id = {};
+	const char *bad = NULL;
+	int r = pod_identity_from_annotations(kv, n, &id, &bad);
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0)
+		log_notice("Container %s: no pod identity, key %s %s", c->id, bad ?: "?",
+			   r == -EBADMSG ? "conflicts with another runtime's keys" : "has an invalid value");
+
 	char **l = kv_copy(kv, n);
 	char *nm = name ? strdup(name) : NULL;
 	if (!l || (name && !nm)) {
 		strv_free(l);
 		free(nm);
+		pod_identity_done(&id);
 		return -ENOMEM;
 	}
 	strv_free(c->annotations);
 	free(c->name);
+	pod_identity_done(&c->identity);
+	c->identity = id;
 	c->annotations = l;
 	c->n_annotations = n;
 	c->name = nm;
@@ -180,4 +197,12 @@ void registry_remove_container(Manager *m, Container *c)
 	LIST_REMOVE(next, prev, m->containers, c);
 	m->n_containers--;
 	container_free(c);
+}
+
+const PodIdentity *registry_cgroup_identity(const CgroupState *cg)
+{
+	for (const Container *c = cg->containers; c; c = c->cgroup_next)
+		if (c->identity.pod_namespace || c->identity.pod_name || c->identity.pod_uid)
+			return &c->identity;
+	return NULL;
 }

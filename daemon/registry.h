@@ -27,3 +27,6 @@ void registry_remove_container(Manager *m, Container *c);
 void registry_move_container(Container *c, CgroupState *to);
 /* Recompute cg->trust_domain from its containers' annotations. */
 int registry_set_annotations(Container *c, char *const *kv, size_t n, const char *name);
+/* The pod of a cgroup: its first container with a pod namespace, name or
+ * uid (one cgroup holds containers of one pod); NULL when none has. */
+const PodIdentity *registry_cgroup_identity(const CgroupState *cg);

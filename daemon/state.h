@@ -22,6 +22,7 @@
 #include "config.h"
 #include "kernel-features.h"
 #include "ksm-sysfs.h"
+#include "pod-identity.h"
 
 /* What changed, for PropertiesChanged (the names are in the *-bus.c files). */
 typedef enum CgroupDirty {
@@ -48,6 +49,8 @@ struct Container {
 	char **annotations; /* flat (key, value) pairs, NULL-terminated, as received */
 	size_t n_annotations;
 	char *name;			      /* CRI container name, NULL when the annotations lack it */
+	PodIdentity identity;		      /* from the runtime's own keys (pod-identity.h); empty
+					       * when they are absent or name two runtimes */
 	pid_t init_pid;			      /* the pid it was registered with (informational) */
 	sd_event_source *exit_watch;	      /* its init's pidfd: unregistered when it exits */
 	Container *next, *prev;		      /* Manager.containers */

@@ -135,6 +135,12 @@ static PodRuntime key_runtime(const char *key, const char *value, int *ret_field
 	return POD_RUNTIME_NONE;
 }
 
+bool pod_identity_key(const char *key)
+{
+	int f;
+	return key && (key_runtime(key, "", &f) != POD_RUNTIME_NONE || streq(key, KEY_CONTAINER_MANAGER));
+}
+
 void pod_identity_done(PodIdentity *id)
 {
 	if (!id)

@@ -54,6 +54,10 @@ typedef struct PodIdentity {
 int pod_identity_from_annotations(char *const *kv, size_t n, PodIdentity *ret, const char **ret_bad_key);
 void pod_identity_done(PodIdentity *id);
 
+/* Whether pod_identity_from_annotations() reads this key: what the hook
+ * forwards to pagemeldd, which applies the same rules again. */
+bool pod_identity_key(const char *key);
+
 /* "none", "containerd", "cri-o", "podman"; NULL when out of range */
 const char *pod_runtime_to_string(PodRuntime r);
 

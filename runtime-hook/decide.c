@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "macro.h"
+#include "pod-identity.h"
 
 static const char *const verdict_names[_HOOK_VERDICT_MAX] = {
 	[HOOK_VERDICT_NOT_ASKED] = "not-asked",
@@ -180,9 +181,21 @@ int hook_daemon_annotations(char *const *annotations, const HookDecision *d, cha
 	if (!l)
 		return -ENOMEM;
 
+	/* The runtime's identity keys go along raw, but only when they name one
+	 * runtime and valid names: pagemeldd applies the same rules again (it
+	 * trusts no caller's parsing), and a pod imitating another runtime's
+	 * keys must leave the container nameless, not unmerged. */
+	_cleanup_(pod_identity_done) PodIdentity id = {};
+	int r = pod_identity_from_annotations(annotations, n, &id, NULL);
+	if (r == -ENOMEM)
+		return r;
+	bool identity = r >= 0 && id.runtime != POD_RUNTIME_NONE;
+
 	for (char *const *i = annotations; i && i[0] && i[1]; i += 2) {
-		if (!is_pagemeld_key(i[0]) || startswith(i[0], MERGE_ANNOTATION))
-			continue; /* the merge keys are replaced by the verdict */
+		/* the merge keys are replaced by the verdict */
+		bool ours = is_pagemeld_key(i[0]) && !startswith(i[0], MERGE_ANNOTATION);
+		if (!ours && !(identity && pod_identity_key(i[0])))
+			continue;
 		l[k] = strdup(i[0]);
 		l[k + 1] = strdup(i[1]);
 		if (!l[k] || !l[k + 1])

@@ -88,7 +88,7 @@ def test_containerd_pod(ksm, daemon, manager, ws):
     assert listed == sorted(opted.values()), (listed, cgroups, sandbox_cg)
     for n, cg in opted.items():
         props = manager.cgroup_props(str(hr.row_for(manager, cg)[0]))
-        assert list(props["Containers"]) == [ids[n]]
+        assert [str(c[0]) for c in props["Containers"]] == [ids[n]]
 
     for n in names:
         hr.wait_memfill_ready(pids[n])

@@ -57,7 +57,7 @@ def test_contract_matches_design_signatures():
     m = contract(MANAGER_IFACE)
     assert m[("method", "RegisterContainer")] == (("in", "s", "id"), ("in", "h", "pidfd"),
                                                   ("in", "a{ss}", "annotations"), ("out", "o", "cgroup"))
-    assert m[("method", "ListCgroups")] == (("out", "a(ostttxtts)", "cgroups"),)
+    assert m[("method", "ListCgroups")] == (("out", "a(ostttxttssss)", "cgroups"),)
     assert m[("method", "SetBudget")][0][1:] == ("s", "cgroup")
     assert [a[0] for a in m[("signal", "BudgetExceeded")]] == ["o", "t", "t"]
     assert [a[0] for a in m[("signal", "UnmergeFinished")]] == ["b", "s"]
@@ -67,7 +67,7 @@ def test_contract_matches_design_signatures():
     for p in ["PagesToScan", "SleepMillisecs", "AdvisorMode", "MaxPageSharing", "UseZeroPages", "SmartScan"]:
         assert m[("property", p)][1] == "readwrite"
     c = contract(CGROUP_IFACE)
-    for p, t in [("Path", "s"), ("Containers", "as"), ("Processes", "u"), ("Profit", "x"), ("State", "s"),
+    for p, t in [("Path", "s"), ("Containers", "a(ss)"), ("PodNamespace", "s"), ("PodName", "s"), ("PodUID", "s"), ("Processes", "u"), ("Profit", "x"), ("State", "s"),
                  ("MergeDebt", "t"), ("SwapBudget", "t")]:
         assert c[("property", p)][0] == t
 
@@ -105,7 +105,8 @@ def test_register_memfill_and_unregister(daemon, manager, cgroup):
     assert obj.startswith("/io/pagemeld1/cgroup/")
     props = manager.cgroup_props(obj)
     assert props["Path"] == cg.path
-    assert list(props["Containers"]) == ["c1"]
+    assert [tuple(map(str, c)) for c in props["Containers"]] == [("c1", "")]
+    assert (props["PodNamespace"], props["PodName"], props["PodUID"]) == ("", "", "")
     assert props["TrustDomain"] == "tenant-a"
     assert props["MergeBudget"] == 64 << 20
     assert props["Processes"] == 1
@@ -115,7 +116,7 @@ def test_register_memfill_and_unregister(daemon, manager, cgroup):
     assert props["State"] == want
     assert manager.get("ManagedCgroups") == 1
     rows = manager.list_cgroups()
-    assert [(str(r[0]), str(r[1]), str(r[8])) for r in rows] == [(obj, cg.path, want)]
+    assert [tuple(map(str, (r[0], r[1], r[8], r[9], r[10], r[11]))) for r in rows] == [(obj, cg.path, want, "", "", "")]
     # idempotent
     assert manager.register("c1", p.pid, {"merge.pagemeld.io": "true"}) == obj
     assert manager.get("ManagedContainers") == 1
@@ -238,7 +239,7 @@ def test_daemon_checks_uid_itself_on_a_permissive_bus(permissive_bus, cgroup):
             assert r.returncode != 0
             assert "Only root may" in r.stderr, r.stderr
         r = d.busctl("call", *m, "ListCgroups", uid=NOBODY)
-        assert r.stdout.strip() == "a(ostttxtts) 0"
+        assert r.stdout.strip() == "a(ostttxttssss) 0"
         assert "Refused" in d.read_log()
     finally:
         d.cleanup()

@@ -22,7 +22,7 @@ def all_container_ids(client):
             if e.get_dbus_name() != "org.freedesktop.DBus.Error.UnknownObject":
                 raise
             continue
-        ids.update(str(c) for c in props["Containers"])
+        ids.update(str(c[0]) for c in props["Containers"])
     return ids
 
 

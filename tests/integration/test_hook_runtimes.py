@@ -94,7 +94,7 @@ def run_and_check(rt, daemon, manager, name):
     row = row_for(manager, cg)
     assert row is not None, manager.list_cgroups()
     props = manager.cgroup_props(str(row[0]))
-    assert list(props["Containers"]) == [b.id]
+    assert [str(c[0]) for c in props["Containers"]] == [b.id]
     assert props["TrustDomain"] == "hooktest"
 
     # pagemeldd's registration marker, where the poststop hook looks for it

@@ -198,12 +198,51 @@ static void test_daemon_annotations(void **state)
 
 	assert_int_equal(hook_decide(in, NULL, &d, &err), 0);
 	assert_int_equal(hook_daemon_annotations(in, &d, &l), 0);
-	assert_int_equal(annotations_count(l), 3);
+	assert_int_equal(annotations_count(l), 4);
+	assert_string_equal(annotations_get(l, "io.kubernetes.cri.container-name"), "a");
 	assert_string_equal(annotations_get(l, "merge.pagemeld.io"), "true");
 	assert_string_equal(annotations_get(l, "merge-budget.pagemeld.io"), "512Mi");
 	assert_string_equal(annotations_get(l, "trust-domain.pagemeld.io"), "team-a");
 	assert_null(annotations_get(l, "merge.pagemeld.io/b"));
 	assert_null(annotations_get(l, "unrelated"));
+	strv_free(l);
+	hook_decision_done(&d);
+}
+
+static void test_daemon_annotations_identity(void **state)
+{
+	HookDecision d = {};
+	HookError err = {};
+	char **l = NULL;
+	/* CRI-O's identity keys go along raw, other io.kubernetes keys do not */
+	char *const *crio =
+		A("merge.pagemeld.io", "true", "io.container.manager", "cri-o", "io.kubernetes.pod.namespace",
+		  "ns1", "io.kubernetes.pod.name", "web-0", "io.kubernetes.pod.uid", "0b6c-11",
+		  "io.kubernetes.container.name", "app", "io.kubernetes.cri-o.ContainerType", "container");
+
+	assert_int_equal(hook_decide(crio, NULL, &d, &err), 0);
+	assert_int_equal(hook_daemon_annotations(crio, &d, &l), 0);
+	assert_int_equal(annotations_count(l), 6);
+	assert_string_equal(annotations_get(l, "io.container.manager"), "cri-o");
+	assert_string_equal(annotations_get(l, "io.kubernetes.pod.namespace"), "ns1");
+	assert_string_equal(annotations_get(l, "io.kubernetes.pod.name"), "web-0");
+	assert_string_equal(annotations_get(l, "io.kubernetes.pod.uid"), "0b6c-11");
+	assert_string_equal(annotations_get(l, "io.kubernetes.container.name"), "app");
+	assert_null(annotations_get(l, "io.kubernetes.cri-o.ContainerType"));
+	strv_free(l);
+	hook_decision_done(&d);
+
+	/* A pod-written CRI-O key on a containerd container: two runtimes, so no
+	 * identity key goes along, and the container is still merged. */
+	char *const *fake =
+		A("merge.pagemeld.io", "true", "io.kubernetes.cri.container-type", "container",
+		  "io.kubernetes.cri.sandbox-namespace", "ns1", "io.kubernetes.cri.container-name", "app",
+		  "io.kubernetes.pod.namespace", "kube-system");
+	assert_int_equal(hook_decide(fake, NULL, &d, &err), 0);
+	assert_int_equal(d.verdict, HOOK_VERDICT_MERGE);
+	assert_int_equal(hook_daemon_annotations(fake, &d, &l), 0);
+	assert_int_equal(annotations_count(l), 1);
+	assert_string_equal(annotations_get(l, "merge.pagemeld.io"), "true");
 	strv_free(l);
 	hook_decision_done(&d);
 }
@@ -268,6 +307,7 @@ int main(void)
 		cmocka_unit_test(test_invalid_values_name_the_key),
 		cmocka_unit_test(test_runtime_name_fallback),
 		cmocka_unit_test(test_daemon_annotations),
+		cmocka_unit_test(test_daemon_annotations_identity),
 		cmocka_unit_test(test_config),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,126 @@
+"""Pod identity: pagemeldd records the pod namespace, pod name, pod uid and
+container name from the keys the runtime sets itself (lib/pod-identity.h),
+whether they come through the hook binary (hook socket or D-Bus) or straight
+through RegisterContainer, publishes them (Cgroup PodNamespace, PodName,
+PodUID, Containers a(ss); ListCgroups) and restores them after a restart. A
+key a pod wrote to imitate another runtime leaves the container nameless,
+still merged."""
+
+import json
+import os
+import subprocess
+
+import pytest
+
+from conftest import wait_for
+from oci import hook_path
+
+CONTAINERD = {
+    "io.kubernetes.cri.container-type": "container",
+    "io.kubernetes.cri.sandbox-id": "a" * 64,
+    "io.kubernetes.cri.sandbox-namespace": "shop",
+    "io.kubernetes.cri.sandbox-name": "web-7f9c-x2",
+    "io.kubernetes.cri.sandbox-uid": "0e6a5a4c-1f0e-4b7e-9d2c-3c1b2a190001",
+    "io.kubernetes.cri.container-name": "nginx",
+    "io.kubernetes.cri.image-name": "docker.io/library/nginx:1",
+}
+CRIO = {
+    "io.container.manager": "cri-o",
+    "io.kubernetes.cri-o.ContainerType": "container",
+    "io.kubernetes.pod.namespace": "billing",
+    "io.kubernetes.pod.name": "api-0",
+    "io.kubernetes.pod.uid": "7d1c9a1e-0000-4f00-8000-00000000beef",
+    "io.kubernetes.container.name": "worker",
+}
+OPT_IN = {"merge.pagemeld.io": "true"}
+
+
+def identity(manager, obj):
+    props = manager.cgroup_props(obj)
+    return (str(props["PodNamespace"]), str(props["PodName"]), str(props["PodUID"]),
+            [tuple(map(str, c)) for c in props["Containers"]])
+
+
+def row(manager, obj):
+    (r,) = [r for r in manager.list_cgroups() if str(r[0]) == obj]
+    return tuple(str(x) for x in r[9:])
+
+
+def spawn(cgroup, name):
+    cg = cgroup(name)
+    return cg, cg.spawn_memfill(merge=False)
+
+
+def test_dbus_containerd_and_crio_identity_restored(daemon, manager, cgroup):
+    _, p1 = spawn(cgroup, "ctrd")
+    _, p2 = spawn(cgroup, "crio")
+    o1 = manager.register("ctrd-1", p1.pid, {**OPT_IN, **CONTAINERD})
+    o2 = manager.register("crio-1", p2.pid, {**OPT_IN, **CRIO})
+    want1 = ("shop", "web-7f9c-x2", CONTAINERD["io.kubernetes.cri.sandbox-uid"], [("ctrd-1", "nginx")])
+    want2 = ("billing", "api-0", CRIO["io.kubernetes.pod.uid"], [("crio-1", "worker")])
+    assert identity(manager, o1) == want1
+    assert identity(manager, o2) == want2
+    assert row(manager, o1) == want1[:3]
+    assert row(manager, o2) == want2[:3]
+
+    # persisted: the same after a restart
+    assert daemon.stop() == 0
+    daemon.start()
+    c = daemon.client()
+    try:
+        assert identity(c, o1) == want1
+        assert identity(c, o2) == want2
+        assert row(c, o1) == want1[:3]
+    finally:
+        c.close()
+
+
+@pytest.mark.parametrize("fake", [
+    # a CRI-O key the pod wrote, on a containerd container
+    {**CONTAINERD, "io.kubernetes.pod.namespace": "kube-system"},
+    # containerd's keys the pod wrote, on a CRI-O container
+    {**CRIO, "io.kubernetes.cri.sandbox-namespace": "kube-system"},
+    # a podman container with a pod-written CRI-O namespace
+    {"io.container.manager": "libpod", "io.kubernetes.pod.namespace": "kube-system"},
+], ids=["crio-on-containerd", "containerd-on-crio", "crio-on-podman"])
+def test_dbus_imitated_keys_give_no_identity(daemon, manager, cgroup, fake):
+    _, p = spawn(cgroup, "fake")
+    obj = manager.register("fake-1", p.pid, {**OPT_IN, **fake})
+    assert identity(manager, obj) == ("", "", "", [("fake-1", "")])
+    assert row(manager, obj) == ("", "", "")
+    assert "no pod identity" in daemon.read_log()
+
+
+def run_hook(daemon, pid, cid, annotations, *args):
+    st = {"ociVersion": "1.0.2", "id": cid, "status": "creating", "bundle": "/nonexistent", "pid": pid,
+          "annotations": annotations}
+    p = subprocess.run([hook_path(), "--config", "/dev/null", *args, "create"], input=json.dumps(st),
+                       env={"DBUS_SYSTEM_BUS_ADDRESS": daemon.bus_address, "PAGEMELD_STATE_DIR": daemon.state_dir,
+                            "PATH": "/usr/bin:/bin"},
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+
+
+@pytest.mark.parametrize("transport", ["socket", "dbus"])
+def test_hook_forwards_runtime_identity(daemon, manager, cgroup, transport):
+    extra = ()
+    if transport == "dbus":
+        os.unlink(os.path.join(daemon.state_dir, "hook.sock"))  # the hook falls back to D-Bus
+    _, p1 = spawn(cgroup, "hk-ctrd")
+    _, p2 = spawn(cgroup, "hk-crio")
+    _, p3 = spawn(cgroup, "hk-fake")
+    run_hook(daemon, p1.pid, "hk-ctrd", {**OPT_IN, **CONTAINERD, "unrelated.example.com/x": "y"}, *extra)
+    run_hook(daemon, p2.pid, "hk-crio", {**OPT_IN, **CRIO}, *extra)
+    run_hook(daemon, p3.pid, "hk-fake", {**OPT_IN, **CONTAINERD, "io.kubernetes.pod.namespace": "kube-system"},
+             *extra)
+    wait_for(lambda: manager.get("ManagedContainers") == 3, 10, what="three registered")
+    by_ctr = {}
+    for r in manager.list_cgroups():
+        ns, pod, uid, ctrs = identity(manager, str(r[0]))
+        assert (ns, pod, uid) == tuple(str(x) for x in r[9:])
+        for cid, name in ctrs:
+            by_ctr[cid] = (ns, pod, uid, name)
+    assert by_ctr["hk-ctrd"] == ("shop", "web-7f9c-x2", CONTAINERD["io.kubernetes.cri.sandbox-uid"], "nginx")
+    assert by_ctr["hk-crio"] == ("billing", "api-0", CRIO["io.kubernetes.pod.uid"], "worker")
+    # the imitation: merged, nameless
+    assert by_ctr["hk-fake"] == ("", "", "", "")
