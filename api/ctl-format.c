@@ -41,7 +41,10 @@ const CtlField ctl_manager_fields[] = {
 
 const CtlField ctl_cgroup_fields[] = {
 	FIELD("Path", CTL_FIELD_STR, CtlCgroup, path),
-	FIELD("Containers", CTL_FIELD_STRV, CtlCgroup, containers),
+	FIELD("Containers", CTL_FIELD_CONTAINERS, CtlCgroup, containers),
+	FIELD("PodNamespace", CTL_FIELD_STR, CtlCgroup, pod_namespace),
+	FIELD("PodName", CTL_FIELD_STR, CtlCgroup, pod_name),
+	FIELD("PodUID", CTL_FIELD_STR, CtlCgroup, pod_uid),
 	FIELD("TrustDomain", CTL_FIELD_STR, CtlCgroup, trust_domain),
 	FIELD("Processes", CTL_FIELD_U64, CtlCgroup, processes),
 	FIELD("MergingPages", CTL_FIELD_U64, CtlCgroup, merging_pages),
@@ -83,6 +86,10 @@ void ctl_cgroup_done(CtlCgroup *c)
 	free(c->object);
 	free(c->path);
 	strv_free(c->containers);
+	strv_free(c->container_names);
+	free(c->pod_namespace);
+	free(c->pod_name);
+	free(c->pod_uid);
 	free(c->trust_domain);
 	free(c->state);
 	*c = (CtlCgroup){0};
@@ -227,6 +234,11 @@ static json_object *json_strv(char *const *l)
 	return a;
 }
 
+static const char *empty_to_null(const char *s)
+{
+	return s && *s ? s : NULL;
+}
+
 static json_object *json_str_or_null(const char *s)
 {
 	return s ? json_object_new_string(s) : NULL;
@@ -283,6 +295,11 @@ json_object *ctl_cgroups_to_json(const CtlCgroup *c, size_t n, uint64_t page_siz
 		json_object_object_add(o, "object", json_str_or_null(c[i].object));
 		json_object_object_add(o, "state", json_str_or_null(c[i].state));
 		json_object_object_add(o, "containers", json_strv(c[i].containers));
+		json_object_object_add(o, "container_names", json_strv(c[i].container_names));
+		json_object_object_add(o, "pod_namespace",
+				       json_str_or_null(empty_to_null(c[i].pod_namespace)));
+		json_object_object_add(o, "pod_name", json_str_or_null(empty_to_null(c[i].pod_name)));
+		json_object_object_add(o, "pod_uid", json_str_or_null(empty_to_null(c[i].pod_uid)));
 		json_object_object_add(o, "trust_domain", json_str_or_null(c[i].trust_domain));
 		json_object_object_add(o, "processes", json_object_new_uint64(c[i].processes));
 		json_object_object_add(o, "merging_pages", json_object_new_uint64(c[i].merging_pages));
@@ -314,6 +331,27 @@ static void print_label_value(FILE *f, const char *s)
 			fputc(*s, f);
 	}
 	fputc('"', f);
+}
+
+/* The cgroup and who runs in it, with cAdvisor's and kube-state-metrics'
+ * label names (namespace, pod, container), always present ("" unknown, as
+ * cAdvisor does for cgroups outside Kubernetes) so that every series of a
+ * family carries the same label set. container: the cgroup's only
+ * container; "" when it holds several. */
+static void print_cgroup_labels(FILE *f, const CtlCgroup *c)
+{
+	size_t n = 0;
+	for (char *const *i = c->containers; i && *i; i++)
+		n++;
+	const char *ctr = n == 1 && c->container_names && c->container_names[0] ? c->container_names[0] : "";
+	fprintf(f, "cgroup=");
+	print_label_value(f, str_or(c->path, "?"));
+	fprintf(f, ",namespace=");
+	print_label_value(f, str_or(c->pod_namespace, ""));
+	fprintf(f, ",pod=");
+	print_label_value(f, str_or(c->pod_name, ""));
+	fprintf(f, ",container=");
+	print_label_value(f, ctr);
 }
 
 static void print_family(FILE *f, const char *name, const char *type, const char *unit, const char *help)
@@ -441,8 +479,8 @@ void ctl_print_metrics(FILE *f, const CtlManager *m, const CtlCgroup *c, size_t 
 		const Metric *mt = &cgroup_metrics[i];
 		print_family(f, mt->name, mt->type, mt->unit, mt->help);
 		for (size_t j = 0; j < n; j++) {
-			fprintf(f, "%s{cgroup=", mt->name);
-			print_label_value(f, str_or(c[j].path, "?"));
+			fprintf(f, "%s{", mt->name);
+			print_cgroup_labels(f, &c[j]);
 			fprintf(f, "} ");
 			print_value(f, mt->kind, &c[j], mt->offset);
 		}
@@ -452,8 +490,8 @@ void ctl_print_metrics(FILE *f, const CtlManager *m, const CtlCgroup *c, size_t 
 		     "Cgroup state: 1 for the current state, 0 otherwise");
 	for (size_t j = 0; j < n; j++)
 		for (size_t i = 0; i < ELEMENTSOF(cgroup_states); i++) {
-			fprintf(f, "pagemeld_cgroup_state{cgroup=");
-			print_label_value(f, str_or(c[j].path, "?"));
+			fprintf(f, "pagemeld_cgroup_state{");
+			print_cgroup_labels(f, &c[j]);
 			fprintf(f, ",state=\"%s\"} %d\n", cgroup_states[i],
 				streq_ptr(c[j].state, cgroup_states[i]));
 		}

@@ -61,7 +61,11 @@ typedef struct CtlManager {
 typedef struct CtlCgroup {
 	char *object;
 	char *path;
-	char **containers; /* NULL-terminated, may be NULL */
+	char **containers;	/* ids, NULL-terminated, may be NULL */
+	char **container_names; /* parallel to containers; "" when the runtime named none */
+	char *pod_namespace;	/* "" or NULL when unknown */
+	char *pod_name;
+	char *pod_uid;
 	char *trust_domain;
 	uint64_t processes;
 	uint64_t merging_pages;
@@ -82,6 +86,7 @@ typedef enum CtlFieldKind {
 	CTL_FIELD_I64,
 	CTL_FIELD_STR,
 	CTL_FIELD_STRV,
+	CTL_FIELD_CONTAINERS, /* a(ss) (id, name): CtlCgroup's containers and container_names */
 } CtlFieldKind;
 
 typedef struct CtlField {

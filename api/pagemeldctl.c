@@ -153,31 +153,41 @@ static int read_number(sd_bus_message *m, char type, int64_t *ret_i, uint64_t *r
 
 /* One property value (the variant is current) into its field; a property
  * of an unexpected type is skipped, so a newer daemon never breaks us. */
-static int read_pair_keys(sd_bus_message *m, char ***ret)
+/* Containers, a(ss): the ids and, in parallel, the names. */
+static int read_containers(sd_bus_message *m, CtlCgroup *c)
 {
-	_cleanup_strv_free_ char **l = NULL;
-	const char *key, *value;
+	_cleanup_strv_free_ char **ids = NULL, **names = NULL;
+	const char *id, *name;
 	size_t n = 0;
 	int r = sd_bus_message_enter_container(m, 'a', "(ss)");
 	if (r < 0)
 		return r;
-	while ((r = sd_bus_message_read(m, "(ss)", &key, &value)) > 0) {
-		char **nl = realloc(l, (n + 2) * sizeof(char *));
-		if (!nl)
+	while ((r = sd_bus_message_read(m, "(ss)", &id, &name)) > 0) {
+		char **a = realloc(ids, (n + 2) * sizeof(char *));
+		if (!a)
 			return -ENOMEM;
-		l = nl;
-		l[n + 1] = NULL;
-		if (!(l[n] = strdup(key)))
+		ids = a;
+		ids[n] = ids[n + 1] = NULL;
+		char **b = realloc(names, (n + 2) * sizeof(char *));
+		if (!b)
 			return -ENOMEM;
+		names = b;
+		names[n] = names[n + 1] = NULL;
+		ids[n] = strdup(id);
+		names[n] = strdup(name);
 		n++;
+		if (!ids[n - 1] || !names[n - 1])
+			return -ENOMEM;
 	}
 	if (r < 0)
 		return r;
 	r = sd_bus_message_exit_container(m);
 	if (r < 0)
 		return r;
-	strv_free(*ret);
-	*ret = TAKE_PTR(l);
+	strv_free(c->containers);
+	strv_free(c->container_names);
+	c->containers = TAKE_PTR(ids);
+	c->container_names = TAKE_PTR(names);
 	return 0;
 }
 
@@ -221,9 +231,8 @@ static int read_field(sd_bus_message *m, const CtlField *f, void *base)
 			return -ENOMEM;
 		free(*(char **)p);
 		*(char **)p = copy;
-	} else if (streq(contents, "a(ss)")) {
-		/* Containers: (id, name) pairs, of which the ids are kept */
-		r = read_pair_keys(m, (char ***)p);
+	} else if (f->kind == CTL_FIELD_CONTAINERS) {
+		r = read_containers(m, base);
 		if (r < 0)
 			return r;
 	} else {

@@ -88,7 +88,11 @@ def test_containerd_pod(ksm, daemon, manager, ws):
     assert listed == sorted(opted.values()), (listed, cgroups, sandbox_cg)
     for n, cg in opted.items():
         props = manager.cgroup_props(str(hr.row_for(manager, cg)[0]))
-        assert [str(c[0]) for c in props["Containers"]] == [ids[n]]
+        # the identity from containerd's own keys, in the object and the list
+        assert [tuple(map(str, c)) for c in props["Containers"]] == [(ids[n], n)]
+        ident = (POD_NAMESPACE, POD_NAME, POD_UID)
+        assert (props["PodNamespace"], props["PodName"], props["PodUID"]) == ident
+        assert tuple(map(str, hr.row_for(manager, cg)[9:12])) == ident
 
     for n in names:
         hr.wait_memfill_ready(pids[n])

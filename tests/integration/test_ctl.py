@@ -164,7 +164,8 @@ def test_metrics(daemon, manager, registered):
     assert fams["pagemeld_ksm_general_profit_bytes"].unit == "bytes"
     assert fams["pagemeld_managed_cgroups"].samples[0].value == 1
     (s,) = fams["pagemeld_cgroup_merge_budget_bytes"].samples
-    assert s.labels == {"cgroup": cg.path} and s.value == 64 << 20
+    # no runtime identity keys: the Kubernetes labels are there, empty
+    assert s.labels == {"cgroup": cg.path, "namespace": "", "pod": "", "container": ""} and s.value == 64 << 20
     (s,) = fams["pagemeld_cgroup_processes"].samples
     assert s.value == 1
     states = {x.labels["state"]: x.value for x in fams["pagemeld_cgroup_state"].samples}

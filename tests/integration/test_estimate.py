@@ -212,7 +212,8 @@ def test_ctl_estimate_table_json_candidates_and_savings(daemon, manager, cgroup)
     saved = manager.cgroup_props(obj)["EstimatedSavings"]
     assert saved == max(0, got[c.path]["within_profit_bytes"]) and saved > 0
     r = ctl(daemon.bus_address, "metrics")
-    assert f'pagemeld_cgroup_estimated_savings_bytes{{cgroup="{c.path}"}} {saved}' in r.stdout, r.stdout
+    assert (f'pagemeld_cgroup_estimated_savings_bytes{{cgroup="{c.path}",namespace="",pod="",container=""}} {saved}'
+            in r.stdout), r.stdout
     r = ctl(daemon.bus_address, "--json", "list")
     assert json.loads(r.stdout)[0]["estimated_savings_bytes"] == saved
 

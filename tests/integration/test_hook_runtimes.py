@@ -190,6 +190,11 @@ def test_podman_kube_play_per_container_opt_out(ksm, daemon, manager, ws):
     wait_memfill_ready(optout)
     ksm_fast_scan()
     wait_merged(manager, cg_merged, merged)
+    # kube play sets no identity keys (io.container.manager: libpod only)
+    props = manager.cgroup_props(str(row_for(manager, cg_merged)[0]))
+    assert (props["PodNamespace"], props["PodName"], props["PodUID"]) == ("", "", "")
+    assert [str(c[1]) for c in props["Containers"]] == [""]
+    assert tuple(map(str, row_for(manager, cg_merged)[9:12])) == ("", "", "")
     # The opted-out container was never handed over: no cgroup object,
     # merging off in its process, no merged pages, while its twin merged.
     time.sleep(1)

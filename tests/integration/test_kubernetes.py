@@ -267,6 +267,13 @@ def test_example_pod_plays(podman_env):
         ann = inspect["Config"]["Annotations"]
         assert ann.get("merge.pagemeld.io") == "true"
         assert ann.get("merge.pagemeld.io/sidecar") == "false"
+        # kube play writes none of the identity keys pagemeld reads
+        # (lib/pod-identity.h): under podman a pod has no identity
+        ident = {"io.kubernetes.cri.sandbox-namespace", "io.kubernetes.cri.sandbox-name",
+                 "io.kubernetes.cri.sandbox-uid", "io.kubernetes.cri.container-name",
+                 "io.kubernetes.pod.namespace", "io.kubernetes.pod.name", "io.kubernetes.pod.uid",
+                 "io.kubernetes.container.name"}
+        assert not ident & set(ann), ann
     finally:
         pod_id = podman(podman_env, "pod", "inspect", "--format", "{{.Id}}", pod["metadata"]["name"],
                         check=False).stdout.strip()

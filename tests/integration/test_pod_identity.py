@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from conftest import wait_for
+from conftest import build_path, wait_for
 from oci import hook_path
 
 CONTAINERD = {
@@ -124,3 +124,31 @@ def test_hook_forwards_runtime_identity(daemon, manager, cgroup, transport):
     assert by_ctr["hk-crio"] == ("billing", "api-0", CRIO["io.kubernetes.pod.uid"], "worker")
     # the imitation: merged, nameless
     assert by_ctr["hk-fake"] == ("", "", "", "")
+
+
+def ctl(daemon, *args):
+    r = subprocess.run([str(build_path("api", "pagemeldctl")), *args], capture_output=True, text=True, timeout=60,
+                       env=dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=daemon.bus_address))
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def test_ctl_metrics_and_json_carry_identity(daemon, manager, cgroup):
+    from prometheus_client.openmetrics.parser import text_string_to_metric_families
+    cg1, p1 = spawn(cgroup, "m-ctrd")
+    cg2, p2 = spawn(cgroup, "m-plain")
+    manager.register("m-ctrd", p1.pid, {**OPT_IN, **CONTAINERD})
+    manager.register("m-plain", p2.pid, OPT_IN)
+    fams = {f.name: f for f in text_string_to_metric_families(ctl(daemon, "metrics"))}
+    labels = {s.labels["cgroup"]: s.labels for s in fams["pagemeld_cgroup_processes"].samples}
+    # cAdvisor's / kube-state-metrics' label names; "" outside Kubernetes
+    assert labels[cg1.path] == {"cgroup": cg1.path, "namespace": "shop", "pod": "web-7f9c-x2",
+                                "container": "nginx"}
+    assert labels[cg2.path] == {"cgroup": cg2.path, "namespace": "", "pod": "", "container": ""}
+    for s in fams["pagemeld_cgroup_state"].samples:
+        assert s.labels["namespace"] == ("shop" if s.labels["cgroup"] == cg1.path else "")
+    rows = {r["path"]: r for r in json.loads(ctl(daemon, "--json", "list"))}
+    assert (rows[cg1.path]["pod_namespace"], rows[cg1.path]["pod_name"], rows[cg1.path]["pod_uid"],
+            rows[cg1.path]["container_names"]) == ("shop", "web-7f9c-x2",
+                                                   CONTAINERD["io.kubernetes.cri.sandbox-uid"], ["nginx"])
+    assert (rows[cg2.path]["pod_namespace"], rows[cg2.path]["container_names"]) == (None, [""])

@@ -43,6 +43,10 @@ static void fill(CtlManager *m, CtlCgroup c[2])
 		.object = strdup("/io/pagemeld1/cgroup/a"),
 		.path = strdup("/kubepods/pod1/ctr-a"),
 		.containers = (char **)strv_new2("0123456789abcdef0123", "fedcba"),
+		.container_names = (char **)strv_new2("nginx", "sidecar"),
+		.pod_namespace = strdup("shop"),
+		.pod_name = strdup("web-0"),
+		.pod_uid = strdup("0e6a5a4c-1f0e"),
 		.processes = 3,
 		.merging_pages = 256,
 		.profit = 1048576 - 640,
@@ -247,6 +251,29 @@ static void test_metrics(void **state)
 	char *buf = NULL;
 
 	fill(&m, c);
+	/* the container label names a cgroup's only container: a second one
+	 * (see below) leaves it "" */
+	free(c[0].containers[1]);
+	c[0].containers[1] = NULL;
+	f = open_memstream(&buf, &size);
+	ctl_print_metrics(f, &m, c, 2, PAGE);
+	fclose(f);
+	assert_non_null(strstr(buf,
+			       "pagemeld_cgroup_processes{cgroup=\"/kubepods/pod1/ctr-a\",namespace=\"shop\","
+			       "pod=\"web-0\",container=\"nginx\"} 3\n"));
+	free(buf);
+	buf = NULL;
+	c[0].containers[1] = strdup("fedcba");
+	f = open_memstream(&buf, &size);
+	ctl_print_metrics(f, &m, c, 2, PAGE);
+	fclose(f);
+	assert_non_null(strstr(buf,
+			       "pagemeld_cgroup_processes{cgroup=\"/kubepods/pod1/ctr-a\",namespace=\"shop\","
+			       "pod=\"web-0\",container=\"\"} 3\n"));
+	free(buf);
+	buf = NULL;
+	free(c[0].containers[1]);
+	c[0].containers[1] = NULL;
 	f = open_memstream(&buf, &size);
 	ctl_print_metrics(f, &m, c, 2, PAGE);
 	fclose(f);
@@ -265,20 +292,26 @@ static void test_metrics(void **state)
 	/* units where apt, and the family name ends in the unit */
 	assert_non_null(strstr(buf, "# UNIT pagemeld_cgroup_merge_debt_bytes bytes\n"));
 	assert_non_null(strstr(buf, "pagemeld_ksm_general_profit_bytes -5\n"));
-	assert_non_null(
-		strstr(buf, "pagemeld_cgroup_merge_debt_bytes{cgroup=\"/kubepods/pod1/ctr-a\"} 1048576\n"));
-	assert_non_null(strstr(
-		buf, "pagemeld_cgroup_merge_budget_bytes{cgroup=\"/kubepods/pod1/ctr-a\"} 536870912\n"));
-	assert_non_null(
-		strstr(buf, "pagemeld_cgroup_swap_budget_bytes{cgroup=\"/kubepods/pod1/ctr-a\"} +Inf\n"));
+	assert_non_null(strstr(buf,
+			       "pagemeld_cgroup_merge_debt_bytes{cgroup=\"/kubepods/pod1/"
+			       "ctr-a\",namespace=\"shop\",pod=\"web-0\",container=\"nginx\"} 1048576\n"));
+	assert_non_null(strstr(buf,
+			       "pagemeld_cgroup_merge_budget_bytes{cgroup=\"/kubepods/pod1/"
+			       "ctr-a\",namespace=\"shop\",pod=\"web-0\",container=\"nginx\"} 536870912\n"));
+	assert_non_null(strstr(buf, "pagemeld_cgroup_swap_budget_bytes{cgroup=\"/kubepods/pod1/"
+				    "ctr-a\",namespace=\"shop\",pod=\"web-0\",container=\"nginx\"} +Inf\n"));
 	/* label values escaped: quote, backslash, newline */
 	assert_non_null(
-		strstr(buf, "pagemeld_cgroup_processes{cgroup=\"/odd\\\"path\\\\with\\nnewline\"} 0\n"));
+		strstr(buf, "pagemeld_cgroup_processes{cgroup=\"/"
+			    "odd\\\"path\\\\with\\nnewline\",namespace=\"\",pod=\"\",container=\"\"} 0\n"));
 	/* one state set per cgroup, exactly one state at 1 */
 	assert_non_null(strstr(
-		buf, "pagemeld_cgroup_state{cgroup=\"/kubepods/pod1/ctr-a\",state=\"over-budget\"} 1\n"));
-	assert_non_null(
-		strstr(buf, "pagemeld_cgroup_state{cgroup=\"/kubepods/pod1/ctr-a\",state=\"merging\"} 0\n"));
+		buf,
+		"pagemeld_cgroup_state{cgroup=\"/kubepods/pod1/"
+		"ctr-a\",namespace=\"shop\",pod=\"web-0\",container=\"nginx\",state=\"over-budget\"} 1\n"));
+	assert_non_null(strstr(
+		buf, "pagemeld_cgroup_state{cgroup=\"/kubepods/pod1/"
+		     "ctr-a\",namespace=\"shop\",pod=\"web-0\",container=\"nginx\",state=\"merging\"} 0\n"));
 	assert_non_null(strstr(buf, "pagemeld_ksm_run{state=\"running\"} 1\n"));
 	/* every family declared once, and each with its HELP */
 	size_t types = 0, helps = 0;
@@ -288,8 +321,8 @@ static void test_metrics(void **state)
 		helps++;
 	assert_int_equal(types, helps);
 	assert_int_equal(types, 27);
-	assert_non_null(strstr(
-		buf, "pagemeld_cgroup_estimated_savings_bytes{cgroup=\"/kubepods/pod1/ctr-a\"} 8192\n"));
+	assert_non_null(strstr(buf, "pagemeld_cgroup_estimated_savings_bytes{cgroup=\"/kubepods/pod1/"
+				    "ctr-a\",namespace=\"shop\",pod=\"web-0\",container=\"nginx\"} 8192\n"));
 	const char *once = strstr(buf, "# TYPE pagemeld_cgroup_state ");
 	assert_non_null(once);
 	assert_null(strstr(once + 1, "# TYPE pagemeld_cgroup_state "));
