@@ -8,6 +8,7 @@ still merged."""
 
 import json
 import os
+import pathlib
 import subprocess
 
 import pytest
@@ -152,3 +153,41 @@ def test_ctl_metrics_and_json_carry_identity(daemon, manager, cgroup):
             rows[cg1.path]["container_names"]) == ("shop", "web-7f9c-x2",
                                                    CONTAINERD["io.kubernetes.cri.sandbox-uid"], ["nginx"])
     assert (rows[cg2.path]["pod_namespace"], rows[cg2.path]["container_names"]) == (None, [""])
+
+
+def dashboard_exprs(d):
+    exprs = [t["expr"] for p in d["panels"] for t in p.get("targets", [])]
+    exprs += [v["definition"] for v in d["templating"]["list"] if v["type"] == "query"]
+    return exprs
+
+
+def test_grafana_dashboard_matches_metrics(daemon, manager, cgroup):
+    """Every metric an expression of packaging/grafana/pagemeld-dashboard.json
+    reads is in `pagemeldctl metrics`, with every label it groups, matches
+    or shows by."""
+    import re
+    from prometheus_client.parser import text_string_to_metric_families
+    src = pathlib.Path(__file__).resolve().parents[2]
+    d = json.loads((src / "packaging/grafana/pagemeld-dashboard.json").read_text())
+    _, p = spawn(cgroup, "dash")
+    manager.register("dash-1", p.pid, {**OPT_IN, **CRIO})
+    labels = {}
+    for f in text_string_to_metric_families(ctl(daemon, "metrics")):
+        for s in f.samples:
+            labels.setdefault(s.name, set()).update(s.labels)
+    exprs = dashboard_exprs(d)
+    assert len(exprs) >= 10
+    for e in exprs:
+        names = re.findall(r"\bpagemeld_[a-z0-9_]+", e)
+        assert names, e
+        used = set(re.findall(r"\b(?:by|without)\s*\(([^)]*)\)", e))
+        used = {x.strip() for g in used for x in g.split(",")} | set(re.findall(r"([a-z_]+)\s*=~?", e))
+        used |= set(re.findall(r"label_values\([^,]+,\s*([a-z_]+)\)", e))
+        for n in names:
+            assert n in labels, f"{n} (in {e!r}) is not in pagemeldctl metrics"
+            assert used <= labels[n], (e, used - labels[n])
+    for p in d["panels"]:
+        for t in p.get("targets", []):
+            shown = set(re.findall(r"\{\{(\w+)\}\}", t.get("legendFormat", "")))
+            for n in re.findall(r"\bpagemeld_[a-z0-9_]+", t["expr"]):
+                assert shown <= labels[n], (t["expr"], shown)
