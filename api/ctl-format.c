@@ -160,45 +160,59 @@ void ctl_print_status(FILE *f, const CtlManager *m, uint64_t page_size)
 	fprintf(f, "Trust domain:  %s\n", str_or(m->trust_domain, "(none)"));
 }
 
-/* "3f2a1b0c9d8e" or "3f2a1b0c9d8e+2": the first container, short, and how
- * many more; "-" for none. */
-static const char *format_containers(char *buf, size_t size, char *const *containers)
+const char *ctl_cgroup_name(char *buf, size_t size, const CtlCgroup *c)
 {
 	size_t n = 0;
-	for (char *const *i = containers; i && *i; i++)
+	for (char *const *i = c->containers; i && *i; i++)
 		n++;
-	if (n == 0)
-		snprintf(buf, size, "-");
-	else if (n == 1)
-		snprintf(buf, size, "%.12s", containers[0]);
+	const char *name = n > 0 && c->container_names && c->container_names[0] && *c->container_names[0]
+				   ? c->container_names[0]
+				   : NULL;
+	char more[24] = "";
+	if (n > 1)
+		snprintf(more, sizeof(more), "+%zu", n - 1);
+
+	if (c->pod_namespace && *c->pod_namespace && c->pod_name && *c->pod_name)
+		snprintf(buf, size, "%s/%s%s%s%s", c->pod_namespace, c->pod_name, name ? "/" : "", name ?: "",
+			 more);
+	else if (name)
+		snprintf(buf, size, "%s%s", name, more);
+	else if (n > 0)
+		snprintf(buf, size, "%.12s%s", c->containers[0], more);
 	else
-		snprintf(buf, size, "%.12s+%zu", containers[0], n - 1);
+		snprintf(buf, size, "-");
 	return buf;
 }
 
-/* Everything before the CGROUP column of ctl_print_list(). */
-#define LIST_FIXED_COLUMNS 80
+/* Everything before the NAME column of ctl_print_list(). */
+#define LIST_FIXED_COLUMNS 63
+#define LIST_NAME_MIN 16
 #define LIST_MIN_PATH 16
 
-void ctl_print_list(FILE *f, const CtlCgroup *c, size_t n, uint64_t page_size, unsigned width)
+void ctl_print_list(FILE *f, const CtlCgroup *c, size_t n, uint64_t page_size, unsigned width, bool wide)
 {
-	size_t max_path = width >= LIST_FIXED_COLUMNS + LIST_MIN_PATH ? width - LIST_FIXED_COLUMNS : SIZE_MAX;
-
-	fprintf(f, "%-12s %5s %10s %10s %21s %-16s %s\n", "STATE", "PROCS", "MERGED", "PROFIT", "DEBT/BUDGET",
-		"CONTAINERS", "CGROUP");
+	fprintf(f, "%-12s %5s %10s %10s %21s %-*s%s\n", "STATE", "PROCS", "MERGED", "PROFIT", "DEBT/BUDGET",
+		wide ? LIST_NAME_MIN : 0, "NAME", wide ? " CGROUP" : "");
 	for (size_t i = 0; i < n; i++) {
 		char merged[FORMAT_BYTES_MAX], profit[FORMAT_BYTES_MAX], debt[FORMAT_BYTES_MAX],
-			budget[FORMAT_BYTES_MAX], db[2 * FORMAT_BYTES_MAX + 2], ctr[48];
+			budget[FORMAT_BYTES_MAX], db[2 * FORMAT_BYTES_MAX + 2], name[512];
 
 		snprintf(db, sizeof(db), "%s/%s", format_bytes(debt, sizeof(debt), c[i].merge_debt),
 			 format_budget(budget, sizeof(budget), c[i].merge_budget));
+		ctl_cgroup_name(name, sizeof(name), &c[i]);
+		fprintf(f, "%-12s %5" PRIu64 " %10s %10s %21s ", str_or(c[i].state, "?"), c[i].processes,
+			format_bytes(merged, sizeof(merged), pages_to_bytes(c[i].merging_pages, page_size)),
+			format_signed_bytes(profit, sizeof(profit), c[i].profit), db);
+		if (!wide) {
+			fprintf(f, "%s\n", name);
+			continue;
+		}
+		/* the path gets what the terminal has left after the name */
+		size_t before = LIST_FIXED_COLUMNS + MAX(strlen(name), (size_t)LIST_NAME_MIN) + 1;
+		size_t max_path = width >= before + LIST_MIN_PATH ? width - before : SIZE_MAX;
 		const char *path = str_or(c[i].path, "?");
 		size_t len = strlen(path);
-		fprintf(f, "%-12s %5" PRIu64 " %10s %10s %21s %-16s %s%s\n", str_or(c[i].state, "?"),
-			c[i].processes,
-			format_bytes(merged, sizeof(merged), pages_to_bytes(c[i].merging_pages, page_size)),
-			format_signed_bytes(profit, sizeof(profit), c[i].profit), db,
-			format_containers(ctr, sizeof(ctr), c[i].containers), len > max_path ? "..." : "",
+		fprintf(f, "%-*s %s%s\n", LIST_NAME_MIN, name, len > max_path ? "..." : "",
 			len > max_path ? path + len - (max_path - 3) : path);
 	}
 	if (n == 0)

@@ -105,9 +105,14 @@ void ctl_cgroups_free(CtlCgroup *c, size_t n);
 
 /* Human text. */
 void ctl_print_status(FILE *f, const CtlManager *m, uint64_t page_size);
-/* width: the terminal's columns, 0 = no limit. Paths that do not fit keep
- * their end (the container's own directory) behind "...". */
-void ctl_print_list(FILE *f, const CtlCgroup *c, size_t n, uint64_t page_size, unsigned width);
+/* Who runs in the cgroup: "namespace/pod/container" from the pod identity,
+ * else the container name, else the short container id; "+N" for N more
+ * containers, "-" for none. */
+const char *ctl_cgroup_name(char *buf, size_t size, const CtlCgroup *c);
+/* width: the terminal's columns, 0 = no limit. wide: the cgroup path after
+ * the name; paths that do not fit keep their end (the container's own
+ * directory) behind "...". */
+void ctl_print_list(FILE *f, const CtlCgroup *c, size_t n, uint64_t page_size, unsigned width, bool wide);
 void ctl_print_features(FILE *f, const CtlManager *m);
 
 /* JSON (json-c); the caller owns the result. NULL on OOM. */

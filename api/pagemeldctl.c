@@ -23,6 +23,7 @@
 #include "fileio.h"
 #include "ctl-format.h"
 #include "macro.h"
+#include "pod-identity.h"
 #include "quantity.h"
 
 #define PROPERTIES_IFACE "org.freedesktop.DBus.Properties"
@@ -36,8 +37,10 @@ static struct {
 	bool candidates;
 	bool force;
 	bool wait;
-	long iterations; /* top: -1 = until interrupted */
-	double interval; /* top: seconds */
+	bool wide;	       /* list, top: the cgroup path too */
+	const char *namespace; /* list, top: only this pod namespace */
+	long iterations;       /* top: -1 = until interrupted */
+	double interval;       /* top: seconds */
 	const char *merge;
 	const char *swap;
 	uint64_t merge_bytes;
@@ -420,6 +423,21 @@ static int print_json(json_object *o)
 	return 0;
 }
 
+/* --namespace: keep the cgroups of that pod namespace. */
+static void filter_namespace(CgroupList *l)
+{
+	size_t k = 0;
+	if (!arg.namespace)
+		return;
+	for (size_t i = 0; i < l->n; i++) {
+		if (streq_ptr(l->items[i].pod_namespace, arg.namespace))
+			l->items[k++] = l->items[i];
+		else
+			ctl_cgroup_done(&l->items[i]);
+	}
+	l->n = k;
+}
+
 static int verb_status(sd_bus *bus, char **args, sd_bus_error *error)
 {
 	_cleanup_(manager_donep) CtlManager m = {0};
@@ -440,11 +458,12 @@ static int verb_list(sd_bus *bus, char **args, sd_bus_error *error)
 	int r = load_cgroups(bus, &l, error);
 	if (r < 0)
 		return r;
+	filter_namespace(&l);
 	if (arg.json) {
 		_cleanup_(json_object_putp) json_object *o = ctl_cgroups_to_json(l.items, l.n, page_size);
 		return print_json(o);
 	}
-	ctl_print_list(stdout, l.items, l.n, page_size, 0);
+	ctl_print_list(stdout, l.items, l.n, page_size, 0, arg.wide);
 	return 0;
 }
 
@@ -532,6 +551,7 @@ static int verb_top(sd_bus *bus, char **args, sd_bus_error *error)
 		r = load_cgroups(bus, &l, error);
 		if (r < 0)
 			return r;
+		filter_namespace(&l);
 		qsort(l.items, l.n, sizeof(CtlCgroup), compare_merged);
 
 		if (arg.json) {
@@ -553,7 +573,7 @@ static int verb_top(sd_bus *bus, char **args, sd_bus_error *error)
 			printf("pagemeld top - %s - KSM %s - saved %s - %zu cgroups - every %gs\n\n", when,
 			       m.ksm_run ?: "?", format_bytes(saved, sizeof(saved), bytes), l.n,
 			       arg.interval);
-			ctl_print_list(stdout, l.items, l.n, page_size, terminal_columns());
+			ctl_print_list(stdout, l.items, l.n, page_size, terminal_columns(), arg.wide);
 		}
 		fflush(stdout);
 	}
@@ -1049,8 +1069,11 @@ static void help(void)
 	       "\n"
 	       "Read commands (any user; --json for machine-readable output):\n"
 	       "  status                      KSM state and machine-wide savings\n"
-	       "  list                        managed cgroups: merged, profit, debt/budget, state\n"
-	       "  top [-n N] [--interval S]   list, refreshed in place\n"
+	       "  list [--wide] [--namespace NS]\n"
+	       "                              managed cgroups: merged, profit, debt/budget, state,\n"
+	       "                              namespace/pod/container (or the container id)\n"
+	       "  top [-n N] [--interval S] [--wide] [--namespace NS]\n"
+	       "                              list, refreshed in place\n"
 	       "  features                    kernel features pagemeldd found\n"
 	       "  metrics                     OpenMetrics text (Prometheus, node_exporter textfile)\n"
 	       "\n"
@@ -1070,6 +1093,8 @@ static void help(void)
 	       "      --candidates    estimate: the cgroups not opted in\n"
 	       "  -n, --iterations N  top: stop after N refreshes\n"
 	       "  -i, --interval S    top: seconds between refreshes (default 2)\n"
+	       "      --wide          list, top: the cgroup path too\n"
+	       "      --namespace NS  list, top: only the cgroups of pods in namespace NS\n"
 	       "      --merge Q       budget: merge budget\n"
 	       "      --swap Q        budget: swap budget (memory.swap.max)\n"
 	       "  -f, --force         unmerge-all: even without the memory to absorb it\n"
@@ -1093,6 +1118,8 @@ enum {
 	OPT_SWAP,
 	OPT_FORCE,
 	OPT_WAIT,
+	OPT_WIDE,
+	OPT_NAMESPACE,
 	OPT_HELP,
 	OPT_VERSION,
 	_OPT_MAX,
@@ -1108,6 +1135,8 @@ static const struct option options[] = {
 	[OPT_SWAP] = {"swap", required_argument, NULL, LONG_ONLY(OPT_SWAP)},
 	[OPT_FORCE] = {"force", no_argument, NULL, 'f'},
 	[OPT_WAIT] = {"wait", no_argument, NULL, 'w'},
+	[OPT_WIDE] = {"wide", no_argument, NULL, LONG_ONLY(OPT_WIDE)},
+	[OPT_NAMESPACE] = {"namespace", required_argument, NULL, LONG_ONLY(OPT_NAMESPACE)},
 	[OPT_HELP] = {"help", no_argument, NULL, 'h'},
 	[OPT_VERSION] = {"version", no_argument, NULL, 'V'},
 	[_OPT_MAX] = {},
@@ -1126,11 +1155,13 @@ typedef struct Verb {
 } Verb;
 
 #define READ_OPTIONS BIT(OPT_JSON)
+#define LIST_OPTIONS (BIT(OPT_WIDE) | BIT(OPT_NAMESPACE))
 
 static const Verb verbs[] = {
 	{"status", 0, 0, READ_OPTIONS, "reading the daemon's state", NULL, verb_status},
-	{"list", 0, 0, READ_OPTIONS, "listing cgroups", NULL, verb_list},
-	{"top", 0, 0, READ_OPTIONS | BIT(OPT_ITERATIONS) | BIT(OPT_INTERVAL), "top", NULL, verb_top},
+	{"list", 0, 0, READ_OPTIONS | LIST_OPTIONS, "listing cgroups", NULL, verb_list},
+	{"top", 0, 0, READ_OPTIONS | LIST_OPTIONS | BIT(OPT_ITERATIONS) | BIT(OPT_INTERVAL), "top", NULL,
+	 verb_top},
 	{"features", 0, 0, READ_OPTIONS, "reading the daemon's state", NULL, verb_features},
 	{"metrics", 0, 0, READ_OPTIONS, "reading metrics", NULL, verb_metrics},
 	{"budget", 1, 1, BIT(OPT_MERGE) | BIT(OPT_SWAP), "setting the budget", check_budget, verb_budget},
@@ -1201,6 +1232,15 @@ static int parse_argv(int argc, char *argv[], const Verb **ret_verb, sd_bus_erro
 			break;
 		case OPT_CANDIDATES:
 			arg.candidates = true;
+			break;
+		case OPT_WIDE:
+			arg.wide = true;
+			break;
+		case OPT_NAMESPACE:
+			if (!kube_label_name_valid(optarg))
+				return usage(error, "--namespace takes a Kubernetes namespace name, not '%s'",
+					     optarg);
+			arg.namespace = optarg;
 			break;
 		case OPT_ITERATIONS:
 			errno = 0;

@@ -12,7 +12,7 @@ _pagemeldctl()
 		-*) ;;
 		*)
 			case "${words[i - 1]}" in
-			-n | --iterations | -i | --interval | --merge | --swap) ;;
+			-n | --iterations | -i | --interval | --merge | --swap | --namespace) ;;
 			*)
 				cmd=${words[i]}
 				break
@@ -23,7 +23,7 @@ _pagemeldctl()
 	done
 
 	case "$prev" in
-	-n | --iterations | -i | --interval)
+	-n | --iterations | -i | --interval | --namespace)
 		return
 		;;
 	--merge | --swap)
@@ -42,11 +42,14 @@ _pagemeldctl()
 	fi
 
 	case "$cmd" in
-	status | list | features | metrics)
+	status | features | metrics)
 		COMPREPLY=($(compgen -W "--json" -- "$cur"))
 		;;
+	list)
+		COMPREPLY=($(compgen -W "--json --wide --namespace" -- "$cur"))
+		;;
 	top)
-		COMPREPLY=($(compgen -W "--json --iterations --interval" -- "$cur"))
+		COMPREPLY=($(compgen -W "--json --iterations --interval --wide --namespace" -- "$cur"))
 		;;
 	budget | enable | disable)
 		if [[ $cur == -* ]]; then

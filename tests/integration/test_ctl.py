@@ -53,6 +53,7 @@ def test_version_and_help_need_no_bus():
 @pytest.mark.parametrize("args", [[], ["bogus"], ["status", "extra"], ["budget"], ["budget", "/x"],
                                   ["budget", "/x", "--merge", "12 parsecs"], ["--json", "enable", "/x"],
                                   ["list", "--force"], ["top", "-n", "0"], ["top", "--interval", "x"],
+                                  ["list", "--namespace", "Not_A_Namespace"], ["status", "--wide"],
                                   ["merge-across-nodes", "maybe"], ["--no-such-option", "status"]])
 def test_usage_errors(args):
     # no bus at all: usage is checked before connecting
@@ -112,9 +113,15 @@ def test_list_and_json(daemon, manager, registered):
     r = ctl(daemon.bus_address, "list")
     assert r.returncode == OK, r.stderr
     header, row = r.stdout.splitlines()[:2]
-    assert header.split() == ["STATE", "PROCS", "MERGED", "PROFIT", "DEBT/BUDGET", "CONTAINERS", "CGROUP"]
-    assert row.startswith(state + " ") and row.endswith(" " + cg.path)
-    assert "/64.0 MiB" in row and "ctl-test-con" in row
+    # no pod identity: the short container id names it, no path without --wide
+    assert header.split() == ["STATE", "PROCS", "MERGED", "PROFIT", "DEBT/BUDGET", "NAME"]
+    assert row.startswith(state + " ") and row.endswith(" ctl-test-con")
+    assert "/64.0 MiB" in row and cg.path not in r.stdout
+    r = ctl(daemon.bus_address, "list", "--wide")
+    assert r.returncode == OK, r.stderr
+    header, row = r.stdout.splitlines()[:2]
+    assert header.split() == ["STATE", "PROCS", "MERGED", "PROFIT", "DEBT/BUDGET", "NAME", "CGROUP"]
+    assert row.endswith(" ctl-test-con     " + cg.path)
 
     r = ctl(daemon.bus_address, "--json", "list")
     assert r.returncode == OK, r.stderr
@@ -134,7 +141,7 @@ def test_list_and_json(daemon, manager, registered):
 
 def test_top(daemon, registered):
     cg, _ = registered
-    r = ctl(daemon.bus_address, "top", "-n", "3", "--interval", "0.1")
+    r = ctl(daemon.bus_address, "top", "-n", "3", "--interval", "0.1", "--wide")
     assert r.returncode == OK, r.stderr
     # redrawn in place: home + clear before each of the 3 frames
     assert r.stdout.count("\033[H\033[2J") == 3
@@ -184,7 +191,7 @@ def test_non_root_reads_but_cannot_write(daemon, registered):
     for args in (["status"], ["list"], ["--json", "list"], ["metrics"], ["features"]):
         r = ctl(daemon.bus_address, *args, uid=NOBODY)
         assert r.returncode == OK, (args, r.stderr)
-    assert cg.path in ctl(daemon.bus_address, "list", uid=NOBODY).stdout
+    assert cg.path in ctl(daemon.bus_address, "list", "--wide", uid=NOBODY).stdout
     for args, what in ((["budget", cg.path, "--merge", "1Gi", "--swap", "1Gi"], "setting the budget"),
                        (["enable", cg.path], "enabling"), (["disable", cg.path], "disabling"),
                        (["unmerge-all"], "unmerge-all"), (["merge-across-nodes", "off"], "switching")):

@@ -191,3 +191,31 @@ def test_grafana_dashboard_matches_metrics(daemon, manager, cgroup):
             shown = set(re.findall(r"\{\{(\w+)\}\}", t.get("legendFormat", "")))
             for n in re.findall(r"\bpagemeld_[a-z0-9_]+", t["expr"]):
                 assert shown <= labels[n], (t["expr"], shown)
+
+
+def test_ctl_list_names_wide_and_namespace(daemon, manager, cgroup):
+    cg1, p1 = spawn(cgroup, "l-ctrd")
+    cg2, p2 = spawn(cgroup, "l-crio")
+    cg3, p3 = spawn(cgroup, "l-plain")
+    manager.register("l-ctrd", p1.pid, {**OPT_IN, **CONTAINERD})
+    manager.register("l-crio", p2.pid, {**OPT_IN, **CRIO})
+    manager.register("0123456789abcdef0123456789abcdef", p3.pid, OPT_IN)
+    out = ctl(daemon, "list")
+    header, *rows = out.splitlines()[:4]  # then the explanation of a state, if any
+    assert header.split()[-1] == "NAME"
+    names = sorted(r.split()[-1] for r in rows)
+    # namespace/pod/container; the short id without identity; no paths
+    assert names == ["0123456789ab", "billing/api-0/worker", "shop/web-7f9c-x2/nginx"]
+    assert not any(cg.path in out for cg in (cg1, cg2, cg3))
+    wide = ctl(daemon, "list", "--wide")
+    assert wide.splitlines()[0].split()[-2:] == ["NAME", "CGROUP"]
+    assert any(r.split()[-2:] == ["shop/web-7f9c-x2/nginx", cg1.path] for r in wide.splitlines())
+    assert any(r.split()[-2:] == ["0123456789ab", cg3.path] for r in wide.splitlines())
+    only = ctl(daemon, "list", "--namespace", "shop").splitlines()
+    assert only[1].split()[-1] == "shop/web-7f9c-x2/nginx"
+    assert len([r for r in only if r.split()[0] in ("merging", "unsupported")]) == 1
+    rows = json.loads(ctl(daemon, "--json", "list", "--namespace", "billing"))
+    assert [r["path"] for r in rows] == [cg2.path]
+    assert ctl(daemon, "list", "--namespace", "nowhere").splitlines()[1:] == ["(no managed cgroups)"]
+    top = ctl(daemon, "top", "-n", "1", "--namespace", "billing")
+    assert "billing/api-0/worker" in top and "shop/" not in top

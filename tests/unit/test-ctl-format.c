@@ -99,18 +99,20 @@ static void test_list_text(void **state)
 	FILE *f;
 	size_t size;
 	char *buf = NULL;
+	char name[128];
 
 	fill(&m, c);
 	f = open_memstream(&buf, &size);
-	ctl_print_list(f, c, 2, PAGE, 0);
+	ctl_print_list(f, c, 2, PAGE, 0, false);
 	fclose(f);
 	char *line2 = strchr(buf, '\n') + 1;
 	assert_true(strncmp(buf, "STATE ", 6) == 0);
-	/* short container id plus the count of the others, the path last */
+	assert_null(strstr(buf, "CGROUP"));
+	/* namespace/pod/container and the count of the others, last; no path */
 	assert_non_null(strstr(line2, "over-budget"));
 	assert_non_null(strstr(line2, "1.0 MiB/512.0 MiB"));
-	assert_non_null(strstr(line2, "0123456789ab+1"));
-	assert_non_null(strstr(line2, "/kubepods/pod1/ctr-a\n"));
+	assert_non_null(strstr(line2, " shop/web-0/nginx+1\n"));
+	assert_null(strstr(buf, "/kubepods/pod1/ctr-a"));
 	assert_non_null(strstr(buf, "0 B/none"));
 	/* over-budget is explained once; nothing is unsupported here */
 	assert_non_null(strstr(buf, "\nover-budget: merge debt passed"));
@@ -119,35 +121,55 @@ static void test_list_text(void **state)
 
 	buf = NULL;
 	f = open_memstream(&buf, &size);
-	ctl_print_list(f, NULL, 0, PAGE, 0);
+	ctl_print_list(f, NULL, 0, PAGE, 0, false);
 	fclose(f);
 	assert_non_null(strstr(buf, "(no managed cgroups)"));
 	free(buf);
 
-	/* a 96-column terminal leaves 16 for the path: "..." and its end */
+	/* --wide: the path after the name */
 	buf = NULL;
 	f = open_memstream(&buf, &size);
-	ctl_print_list(f, c, 1, PAGE, 96);
+	ctl_print_list(f, c, 2, PAGE, 0, true);
+	fclose(f);
+	assert_non_null(strstr(buf, " NAME             CGROUP\n"));
+	assert_non_null(strstr(buf, " shop/web-0/nginx+1 /kubepods/pod1/ctr-a\n"));
+	free(buf);
+	/* 63 fixed columns, the 18-column name and a space leave 16 of a
+	 * 98-column terminal for the path: "..." and its end */
+	buf = NULL;
+	f = open_memstream(&buf, &size);
+	ctl_print_list(f, c, 1, PAGE, 98, true);
 	fclose(f);
 	line2 = strchr(buf, '\n') + 1;
-	assert_int_equal(strcspn(line2, "\n"), 96);
+	assert_int_equal(strcspn(line2, "\n"), 98);
 	assert_non_null(strstr(line2, " ...ds/pod1/ctr-a\n"));
 	free(buf);
-	/* 100 columns: it fits exactly */
+	/* 102 columns: it fits exactly */
 	buf = NULL;
 	f = open_memstream(&buf, &size);
-	ctl_print_list(f, c, 1, PAGE, 100);
+	ctl_print_list(f, c, 1, PAGE, 102, true);
 	fclose(f);
-	assert_int_equal(strcspn(strchr(buf, '\n') + 1, "\n"), 100);
+	assert_int_equal(strcspn(strchr(buf, '\n') + 1, "\n"), 102);
 	assert_non_null(strstr(buf, " /kubepods/pod1/ctr-a\n"));
 	free(buf);
 	/* too narrow to help: the whole path */
 	buf = NULL;
 	f = open_memstream(&buf, &size);
-	ctl_print_list(f, c, 1, PAGE, 60);
+	ctl_print_list(f, c, 1, PAGE, 60, true);
 	fclose(f);
 	assert_non_null(strstr(buf, " /kubepods/pod1/ctr-a\n"));
 	free(buf);
+
+	/* the names without a pod: container name, else the short id */
+	assert_string_equal(ctl_cgroup_name(name, sizeof(name), &c[1]), "-");
+	free(c[0].pod_name);
+	c[0].pod_name = NULL;
+	assert_string_equal(ctl_cgroup_name(name, sizeof(name), &c[0]), "nginx+1");
+	free(c[0].container_names[0]);
+	c[0].container_names[0] = strdup("");
+	assert_string_equal(ctl_cgroup_name(name, sizeof(name), &c[0]), "0123456789ab+1");
+	c[0].pod_name = strdup("web-0");
+	assert_string_equal(ctl_cgroup_name(name, sizeof(name), &c[0]), "shop/web-0+1");
 	ctl_manager_done(&m);
 	ctl_cgroup_done(&c[0]);
 	ctl_cgroup_done(&c[1]);
