@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "creds-bus.h"
 #include "errors.h"
 #include "estimate-job.h"
 #include "fileio.h"
@@ -113,20 +114,10 @@ static int user_in_group(uid_t uid, const char *name, bool *ret)
 
 int bus_check_reader(Manager *m, sd_bus_message *msg, uid_t *ret_uid, sd_bus_error *error)
 {
-	_cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
 	uid_t uid;
-	int r;
-
-	r = sd_bus_query_sender_creds(msg, SD_BUS_CREDS_EUID | SD_BUS_CREDS_UID, &creds);
+	int r = bus_sender_uid(msg, &uid, error);
 	if (r < 0)
-		return sd_bus_error_setf(error, PM_ERROR_ACCESS_DENIED, "Cannot identify the caller: %s",
-					 strerror(-r));
-	r = sd_bus_creds_get_euid(creds, &uid);
-	if (r < 0)
-		r = sd_bus_creds_get_uid(creds, &uid);
-	if (r < 0)
-		return sd_bus_error_setf(error, PM_ERROR_ACCESS_DENIED, "Cannot identify the caller: %s",
-					 strerror(-r));
+		return r;
 	if (uid == 0) {
 		*ret_uid = uid;
 		return 0;

@@ -8,6 +8,7 @@
 
 #include "budget.h"
 #include "cgroup-bus.h"
+#include "creds-bus.h"
 #include "errors.h"
 #include "estimate-bus.h"
 #include "log.h"
@@ -17,24 +18,10 @@
 
 int bus_check_root(sd_bus_message *msg, sd_bus_error *error)
 {
-	_cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
 	uid_t uid;
-	int r;
-
-	if (!msg)
-		return sd_bus_error_set(error, PM_ERROR_ACCESS_DENIED, "No caller to check");
-	r = sd_bus_query_sender_creds(msg, SD_BUS_CREDS_EUID | SD_BUS_CREDS_UID, &creds);
+	int r = bus_sender_uid(msg, &uid, error);
 	if (r < 0)
-		return sd_bus_error_setf(error, PM_ERROR_ACCESS_DENIED, "Cannot identify the caller: %s",
-					 strerror(-r));
-	/* The bus driver reports the uid the peer connected with (SO_PEERCRED:
-	 * the effective uid at connect time); prefer an explicit EUID. */
-	r = sd_bus_creds_get_euid(creds, &uid);
-	if (r < 0)
-		r = sd_bus_creds_get_uid(creds, &uid);
-	if (r < 0)
-		return sd_bus_error_setf(error, PM_ERROR_ACCESS_DENIED, "Cannot identify the caller: %s",
-					 strerror(-r));
+		return r;
 	if (uid != 0) {
 		log_notice("Refused %s.%s from uid %u (%s): root only",
 			   (sd_bus_message_get_interface(msg) ?: ""), (sd_bus_message_get_member(msg) ?: ""),
