@@ -10,19 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz-util.h"
 #include "decide.h"
 #include "macro.h"
 #include "oci-state.h"
 #include "pod-identity.h"
-
-/* Not check(): it must hold in every build type. */
-#define check(x)                 \
-	do {                     \
-		if (!(x))        \
-			abort(); \
-	} while (0)
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

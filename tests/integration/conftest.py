@@ -547,6 +547,18 @@ def manager(daemon):
 
 
 @pytest.fixture
+def ws():
+    """A Workspace of oci.py (busybox rootfs, runtimes' state), removed after."""
+    require_root()
+    from oci import Workspace  # oci imports this module
+    w = Workspace()
+    try:
+        yield w
+    finally:
+        w.cleanup()
+
+
+@pytest.fixture
 def cgroup():
     """Factory of scratch v2 cgroups under <v2 mount>/pagemeld-test-<pid>/."""
     require_root()

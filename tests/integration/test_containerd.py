@@ -12,27 +12,15 @@ import os
 import subprocess
 import time
 
-import pytest
-
 import test_hook_runtimes as hr
-from conftest import ksm_fast_scan, require_root, wait_for
+from conftest import ksm_fast_scan, wait_for
 from cri import SETUP, Containerd
-from oci import Workspace, memfill_args, remove_cgroup_tree, v2_cgroup_of
+from oci import memfill_args, remove_cgroup_tree, v2_cgroup_of
 
 HOOK_ARGS = ("--fail-mode", "closed")
 POD_NAMESPACE = "team-a"
 POD_NAME = "merge-demo"
 POD_UID = "0f6c51c1-5d6e-4b55-9a3c-6f1f1e1a9b01"
-
-
-@pytest.fixture
-def ws():
-    require_root()
-    w = Workspace()
-    try:
-        yield w
-    finally:
-        w.cleanup()
 
 
 def test_containerd_pod(ksm, daemon, manager, ws):
@@ -167,7 +155,7 @@ def test_setup_config_keeps_what_is_there(tmp_path):
     assert run_setup("base-spec", "-o", spec).returncode == 0
     extra = tmp_path / "extra.toml"
     extra.write_text('version = 2\n[plugins."io.containerd.grpc.v1.cri"]\n  sandbox_image = "local/pause:1"\n'
-                     f'  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]\n'
+                     '  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]\n'
                      '    runtime_type = "io.containerd.runc.v2"\n    pod_annotations = ["example.com/*"]\n'
                      '    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]\n'
                      '      SystemdCgroup = true\n')

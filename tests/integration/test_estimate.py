@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import (CGROUP_IFACE, DEFAULT_DAEMON_CONFIG, MANAGER_IFACE, MANAGER_PATH, NOBODY, PAGEMELD_BUS_NAME,
+from conftest import (DEFAULT_DAEMON_CONFIG, MANAGER_IFACE, MANAGER_PATH, NOBODY, PAGEMELD_BUS_NAME,
                       Daemon, SignalRecorder, build_path, read_knob, wait_for)
 from test_ctl import ctl
 

@@ -13,23 +13,11 @@ import os
 import subprocess
 import time
 
-import pytest
-
-from conftest import CGROUP_V2, ksm_fast_scan, require_root, wait_for
-from oci import Crun, Podman, Runc, Workspace, hook_entry, hook_path, ksm_stat, memfill_args, v2_cgroup_of
+from conftest import CGROUP_V2, ksm_fast_scan, wait_for
+from oci import Crun, Podman, Runc, hook_entry, hook_path, ksm_stat, memfill_args, v2_cgroup_of
 
 SAME, UNIQUE = 2048, 256
 HOOK_ARGS = ("--fail-mode", "closed")
-
-
-@pytest.fixture
-def ws():
-    require_root()
-    w = Workspace()
-    try:
-        yield w
-    finally:
-        w.cleanup()
 
 
 def hooks_for(daemon):
