@@ -40,6 +40,14 @@ PAGEMELD_BUILD=$src/build $py -m pytest -v -p no:cacheprovider --junitxml="$resu
 r=$?
 [ $r -eq 0 ] || [ $r -eq 5 ] || fail "integration tests"
 
+if ls tests/hostile/test_*.py >/dev/null 2>&1; then
+	step "hostile-tenant tests (pytest)"
+	PAGEMELD_BUILD=$src/build $py -m pytest -v -p no:cacheprovider --junitxml="$results/pytest-hostile.xml" \
+		tests/hostile
+	r=$?
+	[ $r -eq 0 ] || [ $r -eq 5 ] || fail "hostile-tenant tests"
+fi
+
 if ls tests/vm/test_*.py >/dev/null 2>&1; then
 	step "vm tests (qemu)"
 	# The patched kernel boots in every run: kernel-patches/check builds it when
