@@ -1,8 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "estimate-bus.h"
 
-#include <grp.h>
-#include <pwd.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -69,75 +67,6 @@ void estimate_bus_free_all(Manager *m)
 		run_unlink(run);
 		run_free(run);
 	}
-}
-
-/* Is uid a member of group name: its primary group in /etc/passwd or a
- * member listed in /etc/group. Read directly (fgetpwent/fgetgrent, no
- * NSS): the seccomp-confined daemon may not reach an NSS service, and the
- * bus driver vouches for the uid alone, not for a process's groups. */
-static int user_in_group(uid_t uid, const char *name, bool *ret)
-{
-	_cleanup_free_ char *user = NULL;
-	gid_t primary = (gid_t)-1, want = (gid_t)-1;
-	bool listed = false, found = false;
-
-	FILE *f = fopen("/etc/passwd", "re");
-	if (!f)
-		return -errno;
-	struct passwd *pw;
-	while ((pw = fgetpwent(f)))
-		if (pw->pw_uid == uid) {
-			primary = pw->pw_gid;
-			user = strdup(pw->pw_name);
-			break;
-		}
-	fclose(f);
-
-	f = fopen("/etc/group", "re");
-	if (!f)
-		return -errno;
-	struct group *g;
-	while ((g = fgetgrent(f)))
-		if (streq(g->gr_name, name)) {
-			found = true;
-			want = g->gr_gid;
-			for (char **mem = g->gr_mem; user && mem && *mem; mem++)
-				listed |= streq(*mem, user);
-			break;
-		}
-	fclose(f);
-	if (!found)
-		return -ENOENT;
-	*ret = listed || (primary != (gid_t)-1 && primary == want);
-	return 0;
-}
-
-int bus_check_reader(Manager *m, sd_bus_message *msg, uid_t *ret_uid, sd_bus_error *error)
-{
-	uid_t uid;
-	int r = bus_sender_uid(msg, &uid, error);
-	if (r < 0)
-		return r;
-	if (uid == 0) {
-		*ret_uid = uid;
-		return 0;
-	}
-
-	bool member = false;
-	r = m->config.reader_group ? user_in_group(uid, m->config.reader_group, &member) : -ENOENT;
-	if (r < 0)
-		log_debug_errno(r, "Reader group %s: %m", strempty(m->config.reader_group));
-	if (!member) {
-		log_notice("Refused %s from uid %u (%s): root or group %s only",
-			   strempty(sd_bus_message_get_member(msg)), (unsigned)uid,
-			   strempty(sd_bus_message_get_sender(msg)), strempty(m->config.reader_group));
-		return sd_bus_error_setf(error, PM_ERROR_ACCESS_DENIED,
-					 "Only root or members of group %s may call %s",
-					 m->config.reader_group ?: "(none configured)",
-					 strempty(sd_bus_message_get_member(msg)));
-	}
-	*ret_uid = uid;
-	return 0;
 }
 
 static int new_signal(EstimateRun *run, const char *member, sd_bus_message **ret)

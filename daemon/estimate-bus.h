@@ -18,8 +18,5 @@
 
 int bus_method_estimate(sd_bus_message *msg, void *userdata, sd_bus_error *error);
 int bus_method_cancel_estimate(sd_bus_message *msg, void *userdata, sd_bus_error *error);
-/* Root, or a member of the configured reader group (by the caller's
- * credentials); io.pagemeld1.Error.AccessDenied otherwise. */
-int bus_check_reader(Manager *m, sd_bus_message *msg, uid_t *ret_uid, sd_bus_error *error);
 /* Kill every running estimate (the daemon stops). */
 void estimate_bus_free_all(Manager *m);
