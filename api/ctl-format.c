@@ -550,6 +550,8 @@ CtlExit ctl_exit_code(const char *error_name, int error)
 		return CTL_EXIT_USAGE;
 	if (streq_ptr(error_name, CTL_ERROR_FAILED))
 		return CTL_EXIT_FAILED;
+	if (streq_ptr(error_name, CTL_ERROR_READERS_ONLY))
+		return CTL_EXIT_ACCESS_DENIED;
 	return codes[bus_error_classify(error_name, error)];
 }
 
@@ -561,7 +563,11 @@ const char *ctl_error_summary(const char *error_name, int error)
 			       ? "daemon not running (" PAGEMELD_BUS_NAME " not on the bus)"
 			       : "cannot connect to the system bus";
 	case CTL_EXIT_ACCESS_DENIED:
-		return "access denied (changing pagemeld needs root)";
+		return streq_ptr(error_name, CTL_ERROR_READERS_ONLY)
+			       ? "access denied (per-cgroup data is for root and the members of the reader "
+				 "group, [Daemon] ReaderGroup= of pagemeld.conf, default pagemeld; "
+				 "'pagemeldctl status' shows the machine-wide totals)"
+			       : "access denied (changing pagemeld needs root)";
 	case CTL_EXIT_NOT_IMPLEMENTED:
 		return "not implemented by this pagemeldd";
 	case CTL_EXIT_REFUSED:

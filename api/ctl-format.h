@@ -31,6 +31,8 @@ typedef enum CtlExit {
  * sd-bus's System.Error.* they never travel on the bus. */
 #define CTL_ERROR_USAGE "pagemeldctl.Error.Usage"   /* bad command line */
 #define CTL_ERROR_FAILED "pagemeldctl.Error.Failed" /* accepted, then failed */
+/* a per-cgroup read refused: the caller is neither root nor in the reader group */
+#define CTL_ERROR_READERS_ONLY "pagemeldctl.Error.ReadersOnly"
 
 /* A budget of UINT64_MAX means "no limit" on the bus. */
 #define CTL_UNLIMITED UINT64_MAX

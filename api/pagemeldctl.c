@@ -415,6 +415,32 @@ static int load_cgroups(sd_bus *bus, CgroupList *ret, sd_bus_error *error)
 	return 0;
 }
 
+/* For the reading verbs: ListCgroups and the cgroup objects are for root and
+ * the reader group; anyone else gets an empty list and *ret_denied, and still
+ * sees the machine-wide totals. */
+static int load_cgroups_or_denied(sd_bus *bus, CgroupList *ret, bool *ret_denied, sd_bus_error *error)
+{
+	_cleanup_bus_error_ sd_bus_error e = SD_BUS_ERROR_NULL;
+	int r = load_cgroups(bus, ret, &e);
+	if (r >= 0) {
+		*ret_denied = false;
+		return 0;
+	}
+	if (ctl_exit_code(sd_bus_error_is_set(&e) ? e.name : NULL, r) != CTL_EXIT_ACCESS_DENIED) {
+		sd_bus_error_move(error, &e);
+		return r;
+	}
+	*ret = (CgroupList){0};
+	*ret_denied = true;
+	return 0;
+}
+
+static void note_readers_only(const char *what)
+{
+	fprintf(stderr, "pagemeldctl: %s left out: %s\n", what,
+		ctl_error_summary(CTL_ERROR_READERS_ONLY, -EACCES));
+}
+
 static int print_json(json_object *o)
 {
 	if (!o)
@@ -455,9 +481,14 @@ static int verb_status(sd_bus *bus, char **args, sd_bus_error *error)
 static int verb_list(sd_bus *bus, char **args, sd_bus_error *error)
 {
 	_cleanup_(cgroup_list_done) CgroupList l = {0};
-	int r = load_cgroups(bus, &l, error);
+	bool denied;
+	int r = load_cgroups_or_denied(bus, &l, &denied, error);
 	if (r < 0)
 		return r;
+	/* Nothing to show but per-cgroup rows: an empty list would read as
+	 * "nothing managed". */
+	if (denied)
+		return sd_bus_error_set(error, CTL_ERROR_READERS_ONLY, NULL);
 	filter_namespace(&l);
 	if (arg.json) {
 		_cleanup_(json_object_putp) json_object *o = ctl_cgroups_to_json(l.items, l.n, page_size);
@@ -498,12 +529,15 @@ static int verb_metrics(sd_bus *bus, char **args, sd_bus_error *error)
 {
 	_cleanup_(manager_donep) CtlManager m = {0};
 	_cleanup_(cgroup_list_done) CgroupList l = {0};
+	bool denied;
 	int r = load_manager(bus, &m, error);
 	if (r < 0)
 		return r;
-	r = load_cgroups(bus, &l, error);
+	r = load_cgroups_or_denied(bus, &l, &denied, error);
 	if (r < 0)
 		return r;
+	if (denied)
+		note_readers_only("per-cgroup series");
 	if (arg.json) {
 		_cleanup_(json_object_putp) json_object *o = everything_to_json(&m, &l);
 		return print_json(o);
@@ -537,6 +571,7 @@ static int verb_top(sd_bus *bus, char **args, sd_bus_error *error)
 	for (long i = 0; !interrupted && (arg.iterations < 0 || i < arg.iterations); i++) {
 		_cleanup_(manager_donep) CtlManager m = {0};
 		_cleanup_(cgroup_list_done) CgroupList l = {0};
+		bool denied;
 		int r;
 
 		if (i > 0) {
@@ -548,9 +583,11 @@ static int verb_top(sd_bus *bus, char **args, sd_bus_error *error)
 		r = load_manager(bus, &m, error);
 		if (r < 0)
 			return r;
-		r = load_cgroups(bus, &l, error);
+		r = load_cgroups_or_denied(bus, &l, &denied, error);
 		if (r < 0)
 			return r;
+		if (denied && i == 0)
+			note_readers_only("per-cgroup rows");
 		filter_namespace(&l);
 		qsort(l.items, l.n, sizeof(CtlCgroup), compare_merged);
 
@@ -570,10 +607,13 @@ static int verb_top(sd_bus *bus, char **args, sd_bus_error *error)
 						 : m.pages_sharing * page_size;
 			/* Home, clear: the table is redrawn in place. */
 			fputs("\033[H\033[2J", stdout);
-			printf("pagemeld top - %s - KSM %s - saved %s - %zu cgroups - every %gs\n\n", when,
-			       m.ksm_run ?: "?", format_bytes(saved, sizeof(saved), bytes), l.n,
-			       arg.interval);
-			ctl_print_list(stdout, l.items, l.n, page_size, terminal_columns(), arg.wide);
+			printf("pagemeld top - %s - KSM %s - saved %s - %" PRIu64 " cgroups - every %gs\n\n",
+			       when, m.ksm_run ?: "?", format_bytes(saved, sizeof(saved), bytes),
+			       denied ? m.managed_cgroups : (uint64_t)l.n, arg.interval);
+			if (denied)
+				puts("(per-cgroup rows: root and the reader group only)");
+			else
+				ctl_print_list(stdout, l.items, l.n, page_size, terminal_columns(), arg.wide);
 		}
 		fflush(stdout);
 	}

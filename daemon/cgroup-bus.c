@@ -4,6 +4,8 @@
 
 #include <stddef.h>
 
+#include "creds-bus.h"
+#include "errors.h"
 #include "log.h"
 #include "macro.h"
 #include "registry.h"
@@ -66,10 +68,32 @@ static const sd_bus_vtable cgroup_vtable[] = {
 	SD_BUS_VTABLE_END,
 };
 
+/* Whether the message being dispatched may see per-cgroup data. No message:
+ * the daemon itself (PropertiesChanged being emitted). */
+static int caller_may_read(sd_bus *bus, Manager *m, sd_bus_error *error)
+{
+	sd_bus_message *msg = sd_bus_get_current_message(bus);
+	uid_t uid;
+	if (!msg)
+		return 1;
+	return bus_caller_is_reader(m, msg, &uid, error);
+}
+
+/* For anyone but root and ReaderGroup=, every path below the prefix is
+ * AccessDenied, whether a cgroup object exists there or not: Get, GetAll
+ * and Introspect tell nothing about which cgroups are managed. */
 static int cgroup_find(sd_bus *bus, const char *path, const char *interface, void *userdata, void **found,
 		       sd_bus_error *error)
 {
 	Manager *m = userdata;
+	if (!startswith(path, PAGEMELD_CGROUP_PREFIX "/"))
+		return 0;
+	int r = caller_may_read(bus, m, error);
+	if (r < 0)
+		return r;
+	if (r == 0)
+		return sd_bus_error_set(error, PM_ERROR_ACCESS_DENIED,
+					"Per-cgroup data is for root and the reader group only");
 	CgroupState *cg = registry_find_cgroup_by_object(m, path);
 	if (!cg)
 		return 0;
@@ -80,11 +104,16 @@ static int cgroup_find(sd_bus *bus, const char *path, const char *interface, voi
 static int cgroup_enumerate(sd_bus *bus, const char *path, void *userdata, char ***nodes, sd_bus_error *error)
 {
 	Manager *m = userdata;
-	char **l = calloc(m->n_cgroups + 1, sizeof(char *));
+	int r = caller_may_read(bus, m, error);
+	if (r < 0)
+		return r;
+	/* Others introspect an empty node: no cgroup path is listed. */
+	size_t n = r > 0 ? m->n_cgroups : 0;
+	char **l = calloc(n + 1, sizeof(char *));
 	size_t i = 0;
 	if (!l)
 		return -ENOMEM;
-	for (CgroupState *cg = m->cgroups; cg; cg = cg->next)
+	for (CgroupState *cg = m->cgroups; cg && i < n; cg = cg->next)
 		if (!(l[i++] = strdup(cg->object_path))) {
 			strv_free(l);
 			return -ENOMEM;

@@ -322,11 +322,17 @@ static int method_unregister_container(sd_bus_message *msg, void *userdata, sd_b
 	return sd_bus_reply_method_return(msg, NULL);
 }
 
+/* Per-cgroup data: root and ReaderGroup= only (AccessDenied, not an empty
+ * list, which would read as "nothing managed"); ManagedCgroups stays open. */
 static int method_list_cgroups(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
 	Manager *m = userdata;
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-	int r = sd_bus_message_new_method_return(msg, &reply);
+	uid_t uid;
+	int r = bus_check_reader(m, msg, &uid, error);
+	if (r < 0)
+		return r;
+	r = sd_bus_message_new_method_return(msg, &reply);
 	if (r < 0)
 		return r;
 	r = sd_bus_message_open_container(reply, 'a', "(ostttxttssss)");

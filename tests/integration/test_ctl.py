@@ -186,12 +186,27 @@ def test_metrics(daemon, manager, registered):
     assert "pagemeld_cgroup_merge_debt_bytes" in names
 
 
-def test_non_root_reads_but_cannot_write(daemon, registered):
+def test_non_root_reads_totals_but_cannot_write(daemon, registered):
+    """Not root, not in the reader group: the machine-wide totals, no
+    per-cgroup line anywhere, and a message that says why."""
     cg, _ = registered
-    for args in (["status"], ["list"], ["--json", "list"], ["metrics"], ["features"]):
+    for args in (["status"], ["--json", "status"], ["metrics"], ["--json", "metrics"], ["features"],
+                 ["top", "-n", "1"]):
         r = ctl(daemon.bus_address, *args, uid=NOBODY)
         assert r.returncode == OK, (args, r.stderr)
-    assert cg.path in ctl(daemon.bus_address, "list", "--wide", uid=NOBODY).stdout
+        assert cg.path not in r.stdout and "pagemeld_cgroup_merge_debt_bytes{" not in r.stdout, (args, r.stdout)
+    r = ctl(daemon.bus_address, "metrics", uid=NOBODY)
+    assert "pagemeld_managed_cgroups 1" in r.stdout, r.stdout
+    assert "per-cgroup series left out" in r.stderr and "reader group" in r.stderr, r.stderr
+    r = ctl(daemon.bus_address, "top", "-n", "1", uid=NOBODY)
+    assert "1 cgroups" in r.stdout and "root and the reader group only" in r.stdout, r.stdout
+    for args in (["list"], ["--json", "list"], ["list", "--wide"]):
+        r = ctl(daemon.bus_address, *args, uid=NOBODY)
+        assert r.returncode == DENIED, (args, r.stdout, r.stderr)
+        assert r.stdout == "" and cg.path not in r.stderr
+        assert r.stderr.startswith("pagemeldctl: listing cgroups: access denied (per-cgroup data is for root"), \
+            r.stderr
+        assert "pagemeldctl status" in r.stderr
     for args, what in ((["budget", cg.path, "--merge", "1Gi", "--swap", "1Gi"], "setting the budget"),
                        (["enable", cg.path], "enabling"), (["disable", cg.path], "disabling"),
                        (["unmerge-all"], "unmerge-all"), (["merge-across-nodes", "off"], "switching")):
