@@ -165,11 +165,13 @@ int manager_reload_config(Manager *m)
 
 int manager_ksm_refresh(Manager *m, bool force)
 {
-	/* One read per event-loop iteration, which dispatches one D-Bus
-	 * message: a GetAll reads sysfs once. */
-	uint64_t iteration = 0;
-	bool keyed = m->event && sd_event_get_iteration(m->event, &iteration) >= 0;
-	if (!force && keyed && m->ksm_valid && iteration == m->ksm_iteration)
+	/* Every sweep reads sysfs afresh; between sweeps, a read serves every
+	 * D-Bus reader for KSM_CACHE_USEC. So a flood of Get/GetAll costs no
+	 * sysfs reads on the loop the hook waits on, and nobody sees figures
+	 * older than that: ksmd moves them continuously, a sweep may be
+	 * minutes away. Writes of ours invalidate (ksm_valid = false). */
+	uint64_t now = now_usec(CLOCK_MONOTONIC);
+	if (!force && m->ksm_valid && now - m->ksm_read_usec < KSM_CACHE_USEC)
 		return 0;
 
 	KsmState s;
@@ -179,8 +181,8 @@ int manager_ksm_refresh(Manager *m, bool force)
 		return r;
 	}
 	m->ksm = s;
-	m->ksm_valid = keyed;
-	m->ksm_iteration = iteration;
+	m->ksm_valid = true;
+	m->ksm_read_usec = now;
 	return 0;
 }
 

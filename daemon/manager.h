@@ -57,8 +57,9 @@ int manager_set_budget(Manager *m, CgroupState *cg, uint64_t merge_budget, uint6
  * Returns the number of cgroups dropped (their directory is gone). */
 int manager_sweep_all(Manager *m);
 
-/* The KSM sysfs cache: refreshed once per event-loop iteration (one D-Bus
- * message) or when forced (a sweep). */
+/* The KSM sysfs cache: refreshed when forced (a sweep) or when older than
+ * KSM_CACHE_USEC. */
+#define KSM_CACHE_USEC (1000 * UINT64_C(1000))
 int manager_ksm_refresh(Manager *m, bool force);
 /* Write a KSM knob with the kernel's errno mapped to a D-Bus error. */
 int manager_ksm_write(Manager *m, KsmField f, uint64_t value, sd_bus_error *error);

@@ -112,11 +112,11 @@ struct Manager {
 	KernelFeatures features;
 	uint64_t page_size;
 
-	/* /sys/kernel/mm/ksm, read at most once per sweep or per event-loop
-	 * iteration (one D-Bus message: a GetAll reads it once) */
+	/* /sys/kernel/mm/ksm, read by every sweep and otherwise at most once
+	 * per KSM_CACHE_USEC (manager_ksm_refresh) */
 	KsmState ksm;
 	bool ksm_valid;
-	uint64_t ksm_iteration;
+	uint64_t ksm_read_usec; /* CLOCK_MONOTONIC */
 
 	Container *containers;
 	unsigned n_containers;
