@@ -70,6 +70,8 @@ def expected_files():
             files.add("usr/share/dbus-1/interfaces/" + xml)
     if (SRC / "packaging/pagemeld.conf").exists():
         files.add("etc/pagemeld/pagemeld.conf")
+    if (SRC / "packaging/debian/pagemeld.sysusers").exists():
+        files.add("usr/lib/sysusers.d/pagemeld.conf")
     if (SRC / "runtime-hook/meson.build").exists():
         files.add("usr/libexec/oci/hooks.d/pagemeld-oci-hook")
     for name in ("50-pagemeld-create.json",):
@@ -105,6 +107,11 @@ def test_control(deb):
     names = subprocess.run(["tar", "-t"], input=ctrl, check=True, capture_output=True).stdout.decode()
     # dh_installsystemd: the unit is enabled at install (not started)
     assert "./postinst" in names.split()
+    postinst = subprocess.run(["tar", "-xO", "./postinst"], input=ctrl, check=True,
+                              capture_output=True).stdout.decode()
+    # the reader group the D-Bus policy names exists once installed
+    if "usr/lib/sysusers.d/pagemeld.conf" in expected_files():
+        assert "systemd-sysusers" in postinst and "pagemeld.conf" in postinst, postinst
     if "etc/pagemeld/pagemeld.conf" in expected_files():
         conffiles = subprocess.run(["tar", "-xO", "./conffiles"], input=ctrl, check=True,
                                    capture_output=True).stdout.decode()
