@@ -5,7 +5,9 @@ private system bus, measured from a client on the same bus.
 
   sudo bench/daemon-bench.py [--cgroups 1000] [--procs 5] [--build build]
 
-Prints Manager GetAll and ListCgroups calls/s and p50/p99 latency, the CPU
+Prints Manager GetAll and ListCgroups calls/s and p50/p99 latency, 20
+RegisterContainer calls without and under --readers unprivileged clients
+flooding GetAll/ListCgroups/a cgroup's GetAll, the CPU
 time of a full sweep (the daemon's own LastSweepCPUUSec, CLOCK_PROCESS_CPUTIME
 around manager_sweep_all) and the daemon's RSS, each against its target. Runs as
 root; leaves no process or cgroup behind. The workload processes are tiny
@@ -26,6 +28,7 @@ ap.add_argument("--cgroups", type=int, default=1000)
 ap.add_argument("--procs", type=int, default=5, help="processes per cgroup")
 ap.add_argument("--calls", type=int, default=500)
 ap.add_argument("--build")
+ap.add_argument("--readers", type=int, default=50, help="unprivileged readers flooding the bus (0: skip)")
 ap.add_argument("--hold", type=int, default=0, help="keep everything up N seconds (for perf)")
 args = ap.parse_args()
 if args.build:
@@ -46,6 +49,61 @@ def bench(address, what, n):
     out = subprocess.run([str(build_path("bench", "bench-bus")), address, what, str(n)], check=True,
                          capture_output=True, text=True).stdout.strip()
     return dict(kv.split("=") for kv in out.split()[1:]), out
+
+
+# An unprivileged dashboard gone wild: Manager GetAll, ListCgroups and a
+# cgroup object's GetAll in a loop (refusals included) until killed.
+READER = r"""
+import sys, dbus, dbus.bus
+conn = dbus.bus.BusConnection(sys.argv[1])
+o = conn.get_object("io.pagemeld1", "/io/pagemeld1")
+props = dbus.Interface(o, "org.freedesktop.DBus.Properties")
+m = dbus.Interface(o, "io.pagemeld1.Manager")
+c = dbus.Interface(conn.get_object("io.pagemeld1", sys.argv[2]), "org.freedesktop.DBus.Properties")
+while True:
+    for f in (lambda: props.GetAll("io.pagemeld1.Manager"), m.ListCgroups, lambda: c.GetAll("io.pagemeld1.Cgroup")):
+        try:
+            f()
+        except dbus.DBusException:
+            pass
+"""
+
+
+def registrations(address, base, tag, n=20):
+    """n RegisterContainer calls on D-Bus, one after the other: latencies (s)."""
+    c = conftest.PagemeldClient(address)
+    lat, cgs = [], []
+    try:
+        for i in range(n):
+            cg = ScratchCgroup(f"{base}/{tag}{i}")
+            cgs.append(cg)
+            p = cg.spawn(["sleep", "600"])
+            t0 = time.monotonic()
+            c.register(f"{tag}-{i}", p.pid, {"merge.pagemeld.io": "true"})
+            lat.append(time.monotonic() - t0)
+            c.unregister(f"{tag}-{i}")
+    finally:
+        c.close()
+    return sorted(lat), cgs
+
+
+def flood(bus, base, cgs):
+    quiet, more = registrations(bus.address, base, "quiet")
+    cgs += more
+    obj = conftest.PagemeldClient(bus.address).list_cgroups()[0][0]
+    readers = [subprocess.Popen(["setpriv", f"--reuid={conftest.NOBODY}", f"--regid={conftest.NOBODY}",
+                                 "--clear-groups", "--", "/usr/bin/python3", "-c", READER, bus.address, str(obj)])
+               for _ in range(args.readers)]
+    try:
+        time.sleep(2.0)
+        loaded, more = registrations(bus.address, base, "flood")
+        cgs += more
+    finally:
+        for r in readers:
+            r.kill()
+            r.wait()
+    print(f"RegisterContainer (D-Bus) x20: quiet p50 {quiet[10] * 1e3:.2f} ms p99 {quiet[-1] * 1e3:.2f} ms; "
+          f"under {args.readers} unprivileged readers p50 {loaded[10] * 1e3:.2f} ms p99 {loaded[-1] * 1e3:.2f} ms")
 
 
 def main():
@@ -77,6 +135,8 @@ def main():
         r, line = bench(bus.address, "list", args.calls)
         print(line)
         list_p50 = int(r["p50_us"])
+        if args.readers:
+            flood(bus, base, cgs)
         r, line = bench(bus.address, "sweep", 20)
         print(line)
         sweep_cpu = int(r["sweep_cpu_p50_us"])
