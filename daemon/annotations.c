@@ -2,8 +2,12 @@
 #include "annotations.h"
 
 #include <ctype.h>
+#include <inttypes.h>
+#include <stdio.h>
 
+#include "bus-contract.h"
 #include "macro.h"
+#include "pod-identity.h"
 #include "quantity.h"
 
 /* CRI-O and containerd name the container and mark the sandbox this way. */
@@ -56,6 +60,22 @@ bool trust_domain_name_valid(const char *s)
 	return true;
 }
 
+static bool key_in(const char *key, const char *const *keys, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (streq(key, keys[i]))
+			return true;
+	return false;
+}
+
+/* The keys whose values pagemeldd reads: capped, and kept. */
+static bool annotation_key_is_read(const char *key)
+{
+	return annotation_key_is_ours(key) || pod_identity_key(key) ||
+	       key_in(key, container_name_keys, ELEMENTSOF(container_name_keys)) ||
+	       key_in(key, container_type_keys, ELEMENTSOF(container_type_keys));
+}
+
 static int parse_bool_value(const char *v, MergeDecision *ret)
 {
 	/* Exactly what `kubectl annotate` users write; no "yes"/"1" guessing. */
@@ -83,6 +103,20 @@ int annotations_parse(char *const *kv, size_t n, Annotations *ret, const char **
 	const char *bad = NULL, *reason = NULL;
 	MergeDecision pod = MERGE_UNSET, per_container = MERGE_UNSET;
 	const char *name = NULL;
+
+	/* Sizes first: nothing else looks at an oversized key or value. */
+	for (size_t i = 0; i < n; i++) {
+		const char *k = kv[2 * i], *v = kv[2 * i + 1];
+		if (strnlen(k, PAGEMELD_ANNOTATION_KEY_MAX + 1) > PAGEMELD_ANNOTATION_KEY_MAX) {
+			bad = k, reason = "key is longer than Kubernetes allows (317 bytes)";
+			goto fail;
+		}
+		if (annotation_key_is_read(k) &&
+		    strnlen(v, PAGEMELD_ANNOTATION_VALUE_MAX + 1) > PAGEMELD_ANNOTATION_VALUE_MAX) {
+			bad = k, reason = "value is longer than 1024 bytes";
+			goto fail;
+		}
+	}
 
 	for (size_t i = 0; i < ELEMENTSOF(container_name_keys); i++)
 		if (!name)
@@ -119,7 +153,14 @@ int annotations_parse(char *const *kv, size_t n, Annotations *ret, const char **
 				per_container = d;
 		} else if (streq(k, ANNOTATION_MERGE_BUDGET) || streq(k, ANNOTATION_SWAP_BUDGET)) {
 			uint64_t q;
-			if (parse_quantity(v, &q) < 0) {
+			int r = parse_quantity(v, &q);
+			if (r == -E2BIG) {
+				bad = k, reason =
+						 "value is longer than 64 bytes (a byte quantity: 512Mi, 1G, "
+						 "1.5Gi, 4096)";
+				goto fail;
+			}
+			if (r < 0) {
 				bad = k, reason = "not a byte quantity (e.g. 512Mi, 1G, 1.5Gi, 4096)";
 				goto fail;
 			}
@@ -165,6 +206,33 @@ fail:
 oom:
 	annotations_done(&a);
 	return -ENOMEM;
+}
+
+int annotations_kept(char *const *kv, size_t n, const Annotations *a, char ***ret, size_t *ret_n)
+{
+	_cleanup_strv_free_ char **l = calloc(2 * n + 1, sizeof(char *));
+	size_t k = 0;
+
+	if (!l)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		const char *key = kv[2 * i], *v = kv[2 * i + 1];
+		char num[STRLEN("18446744073709551615") + 1];
+
+		if (!annotation_key_is_read(key))
+			continue;
+		/* A quantity as what it means: its byte count. */
+		if (streq(key, ANNOTATION_MERGE_BUDGET) && a->merge_budget_set)
+			v = num, snprintf(num, sizeof(num), "%" PRIu64, a->merge_budget);
+		else if (streq(key, ANNOTATION_SWAP_BUDGET) && a->swap_budget_set)
+			v = num, snprintf(num, sizeof(num), "%" PRIu64, a->swap_budget);
+		if (!(l[2 * k] = strdup(key)) || !(l[2 * k + 1] = strdup(v)))
+			return -ENOMEM;
+		k++;
+	}
+	*ret = TAKE_PTR(l);
+	*ret_n = k;
+	return 0;
 }
 
 void annotations_done(Annotations *a)

@@ -41,12 +41,20 @@ typedef struct Annotations {
 } Annotations;
 
 /* kv is a flat array of n (key, value) pairs, i.e. 2*n strings.
- * -EINVAL for a bad key or value: *ret_bad_key (when non-NULL) then points
+ * -EINVAL for a bad key or value, or one over the sizes of bus-contract.h
+ * (PAGEMELD_ANNOTATION_*_MAX, QUANTITY_MAX_LEN): *ret_bad_key (when non-NULL) then points
  * at the offending key inside kv and *ret_reason at a static explanation.
  * -ENOMEM on OOM. */
 int annotations_parse(char *const *kv, size_t n, Annotations *ret, const char **ret_bad_key,
 		      const char **ret_reason);
 void annotations_done(Annotations *a);
+
+/* What pagemeldd keeps of kv, and saves: the keys it reads (its own, the
+ * runtime's identity and container keys), quantities as their byte count,
+ * nothing else. a is annotations_parse()'s result for the same kv, so every
+ * value kept is bounded and parses again to the same a. *ret: a flat,
+ * NULL-terminated (key, value) array of *ret_n pairs. */
+int annotations_kept(char *const *kv, size_t n, const Annotations *a, char ***ret, size_t *ret_n);
 
 /* Whether the daemon should merge this container: never the sandbox, never
  * an explicit "false"; an absent key counts as yes, because calling

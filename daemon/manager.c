@@ -551,6 +551,8 @@ int manager_register_container(Manager *m, const char *id, int pidfd, char **kv,
 	_cleanup_(annotations_done) Annotations a = {.merge = MERGE_UNSET};
 	const char *bad_key = NULL, *reason = NULL;
 	_cleanup_free_ char *path = NULL;
+	_cleanup_strv_free_ char **kept = NULL;
+	size_t n_kept = 0;
 	pid_t pid;
 	int r;
 
@@ -561,9 +563,13 @@ int manager_register_container(Manager *m, const char *id, int pidfd, char **kv,
 	r = annotations_parse(kv, n, &a, &bad_key, &reason);
 	if (r == -ENOMEM)
 		return sd_bus_error_set_errno(error, ENOMEM);
+	if (r < 0) /* the key itself may be the oversized part: its start names it */
+		return sd_bus_error_setf(error, PM_ERROR_INVALID_ANNOTATION, "Annotation %.80s%s: %s",
+					 bad_key, strlen(bad_key) > 80 ? "..." : "", reason);
+	/* Only what is read is kept (and saved), quantities as byte counts. */
+	r = annotations_kept(kv, n, &a, &kept, &n_kept);
 	if (r < 0)
-		return sd_bus_error_setf(error, PM_ERROR_INVALID_ANNOTATION, "Annotation %s: %s", bad_key,
-					 reason);
+		return sd_bus_error_set_errno(error, -r);
 
 	if (!annotations_want_merge(&a))
 		return sd_bus_error_setf(error, PM_ERROR_NOT_OPTED_IN, "Container %s is %s; it is not merged",
@@ -629,11 +635,11 @@ int manager_register_container(Manager *m, const char *id, int pidfd, char **kv,
 
 	CgroupState *old_cg = c ? c->cgroup : NULL;
 	if (c) {
-		r = registry_set_annotations(c, kv, n, a.container_name);
+		r = registry_set_annotations(c, kept, n_kept, a.container_name);
 		if (r >= 0)
 			registry_move_container(c, cg);
 	} else
-		r = registry_add_container(m, cg, id, kv, n, a.container_name, &c);
+		r = registry_add_container(m, cg, id, kept, n_kept, a.container_name, &c);
 	if (r < 0) {
 		if (new_cgroup)
 			cgroup_free(m, cg);

@@ -20,6 +20,15 @@
 #define PAGEMELD_CGROUP_PREFIX "/io/pagemeld1/cgroup"
 #define PAGEMELD_CGROUP_INTERFACE "io.pagemeld1.Cgroup"
 
+/* RegisterContainer's annotations (the hook socket's too): a key longer
+ * than Kubernetes allows (a 253-byte DNS prefix, '/', a 63-byte name), or a
+ * value longer than PAGEMELD_ANNOTATION_VALUE_MAX of a key pagemeldd reads
+ * (its own, the runtime's identity keys), is refused with
+ * Error.InvalidAnnotation naming the key. Other keys' values are not read,
+ * and not kept. */
+#define PAGEMELD_ANNOTATION_KEY_MAX 317
+#define PAGEMELD_ANNOTATION_VALUE_MAX 1024
+
 #define PM_ERROR_PREFIX "io.pagemeld1.Error."
 #define PM_ERROR(name) PM_ERROR_PREFIX name
 #define PM_ERROR_ACCESS_DENIED PM_ERROR("AccessDenied")

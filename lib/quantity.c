@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "macro.h"
 
@@ -36,6 +37,8 @@ int parse_quantity(const char *s, uint64_t *ret)
 {
 	if (!s || !*s)
 		return -EINVAL;
+	if (strnlen(s, QUANTITY_MAX_LEN + 1) > QUANTITY_MAX_LEN)
+		return -E2BIG;
 	const char *p = s;
 	bool negative = false;
 	if (*p == '+' || *p == '-') {

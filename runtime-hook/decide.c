@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bus-contract.h"
 #include "macro.h"
 #include "pod-identity.h"
 
@@ -208,5 +209,26 @@ int hook_daemon_annotations(char *const *annotations, const HookDecision *d, cha
 		return -ENOMEM;
 
 	*ret = TAKE_PTR(l);
+	return 0;
+}
+
+int hook_check_annotation_sizes(char *const *annotations, HookError *err)
+{
+	for (char *const *i = annotations; i && i[0] && i[1]; i += 2) {
+		size_t kl = strlen(i[0]), vl = strlen(i[1]);
+		const char *more = kl > 80 ? "..." : "";
+		if (kl > PAGEMELD_ANNOTATION_KEY_MAX) {
+			hook_error_set(err,
+				       "annotation %.80s%s: the key is %zu bytes, more than the %d allowed",
+				       i[0], more, kl, PAGEMELD_ANNOTATION_KEY_MAX);
+			return -E2BIG;
+		}
+		if (vl > PAGEMELD_ANNOTATION_VALUE_MAX) {
+			hook_error_set(err,
+				       "annotation %.80s%s: the value is %zu bytes, more than the %d allowed",
+				       i[0], more, vl, PAGEMELD_ANNOTATION_VALUE_MAX);
+			return -E2BIG;
+		}
+	}
 	return 0;
 }

@@ -59,6 +59,12 @@ bool annotations_have_container_override(char *const *annotations);
  * ("true"/"false"). Same list layout as OciState.annotations. */
 int hook_daemon_annotations(char *const *annotations, const HookDecision *d, char ***ret);
 
+/* Whether the annotations to hand to the daemon fit pagemeldd's sizes
+ * (PAGEMELD_ANNOTATION_*_MAX of bus-contract.h): -E2BIG with err naming
+ * the key otherwise, which pagemeldd would refuse anyway, and a request
+ * that large would not even reach it with a reason. */
+int hook_check_annotation_sizes(char *const *annotations, HookError *err);
+
 /* The container name out of a CRI-O "k8s_<name>_<pod>_..." name, or the
  * value itself when it has not that form. malloc'd. */
 char *container_name_from_cri(const char *value);

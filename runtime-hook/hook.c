@@ -18,7 +18,8 @@
  *   2  usage or configuration error (bad arguments, bad pagemeld.conf)
  *   3  invalid input: the OCI state is unreadable, not JSON, over 1 MiB,
  *      has no id, has no pid at create; or a merge.pagemeld.io annotation
- *      has a value other than "true"/"false"
+ *      has a value other than "true"/"false"; or a pagemeld.io or identity
+ *      annotation is over pagemeldd's size limits
  *   4  the container's process (the state's pid) does not exist
  *   5  pagemeldd unreachable: no bus, daemon not running, timeout, time limit
  *      reached; only under fail-mode=closed (0 otherwise)
@@ -287,6 +288,12 @@ static int do_register(const OciState *s, const HookDecision *d)
 	r = hook_daemon_annotations(s->annotations, d, &ann);
 	if (r < 0)
 		return fail(EXIT_INTERNAL, "out of memory");
+	/* The container's own annotation, as an invalid merge.pagemeld.io value is. */
+	HookError size_err;
+	if (hook_check_annotation_sizes(ann, &size_err) < 0) {
+		report(LOG_ERR, "%s", size_err.msg);
+		return EXIT_BAD_INPUT;
+	}
 
 	/* Success is silent here: pagemeldd logs the registration. */
 	r = register_via_socket(s, ann, pidfd, why, sizeof(why));

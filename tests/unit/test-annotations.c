@@ -2,8 +2,12 @@
 #include "unit-util.h"
 
 #include <errno.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "annotations.h"
+#include "bus-contract.h"
+#include "macro.h"
 
 #define KV(...) ((char *[]){__VA_ARGS__, NULL})
 #define N(kv) ((sizeof(kv) / sizeof(char *) - 1) / 2)
@@ -130,6 +134,102 @@ static void test_bad(void **state)
 	expect_bad("Merge.PageMeld.io", "true");
 }
 
+static char *repeat(char ch, size_t l, const char *tail)
+{
+	char *s = malloc(l + strlen(tail) + 1);
+	assert_non_null(s);
+	memset(s, ch, l);
+	strcpy(s + l, tail);
+	return s;
+}
+
+static void test_sizes(void **state)
+{
+	const char *bad = NULL, *reason = NULL;
+	Annotations a;
+
+	/* 200 KiB of leading zeros in a budget: refused, naming the key. */
+	char *zeros = repeat('0', 200 * 1024, "1");
+	char **kv = KV("merge.pagemeld.io", "true", "swap-budget.pagemeld.io", zeros);
+	assert_int_equal(annotations_parse(kv, 2, &a, &bad, &reason), -EINVAL);
+	assert_ptr_equal(bad, kv[2]);
+	assert_non_null(strstr(reason, "value is longer than"));
+	/* Under the generic cap, over the quantity's. */
+	char *zeros100 = repeat('0', 100, "1");
+	kv = KV("swap-budget.pagemeld.io", zeros100);
+	assert_int_equal(annotations_parse(kv, 1, &a, &bad, &reason), -EINVAL);
+	assert_ptr_equal(bad, kv[0]);
+	assert_non_null(strstr(reason, "longer than 64 bytes"));
+	free(zeros100);
+
+	/* A value pagemeldd reads, over the cap: the runtime's identity key too. */
+	char *big = repeat('a', PAGEMELD_ANNOTATION_VALUE_MAX + 1, "");
+	kv = KV("io.kubernetes.pod.namespace", big);
+	assert_int_equal(annotations_parse(kv, 1, &a, &bad, &reason), -EINVAL);
+	assert_ptr_equal(bad, kv[0]);
+	assert_non_null(strstr(reason, "value is longer than"));
+
+	/* A key over Kubernetes' limit, of any domain. */
+	char *key = repeat('k', PAGEMELD_ANNOTATION_KEY_MAX + 1, "");
+	kv = KV("merge.pagemeld.io", "true", key, "v");
+	assert_int_equal(annotations_parse(kv, 2, &a, &bad, &reason), -EINVAL);
+	assert_ptr_equal(bad, kv[2]);
+	assert_non_null(strstr(reason, "key is longer"));
+
+	/* Another domain's big value is not read: no error (and not kept). */
+	kv = KV("example.com/blob", zeros, "merge.pagemeld.io", "true");
+	assert_int_equal(annotations_parse(kv, 2, &a, &bad, &reason), 0);
+	annotations_done(&a);
+
+	/* At the caps exactly: accepted. */
+	key[PAGEMELD_ANNOTATION_KEY_MAX] = '\0';
+	big[PAGEMELD_ANNOTATION_VALUE_MAX] = '\0';
+	kv = KV(key, "v", "io.kubernetes.cri-o.ContainerType", big);
+	assert_int_equal(annotations_parse(kv, 2, &a, &bad, &reason), 0);
+	annotations_done(&a);
+
+	free(zeros);
+	free(big);
+	free(key);
+}
+
+static void test_kept(void **state)
+{
+	char *zeros = repeat('0', 4000, "1");
+	char **kv = KV("merge.pagemeld.io", "true", "merge-budget.pagemeld.io", "1.5Gi",
+		       "swap-budget.pagemeld.io", "0000000512Mi", "example.com/blob", zeros,
+		       "trust-domain.pagemeld.io", "blue", "io.kubernetes.pod.namespace", "shop",
+		       "io.kubernetes.cri-o.ContainerName", "web", "io.kubernetes.cri-o.ContainerType",
+		       "container");
+	size_t n = 8, nk = 0;
+	char **kept = NULL;
+	Annotations a, b;
+
+	assert_int_equal(annotations_parse(kv, n, &a, NULL, NULL), 0);
+	assert_int_equal(annotations_kept(kv, n, &a, &kept, &nk), 0);
+	assert_int_equal(nk, 7); /* all but the other domain's blob */
+	assert_string_equal(kept[2], "merge-budget.pagemeld.io");
+	assert_string_equal(kept[3], "1610612736");
+	assert_string_equal(kept[4], "swap-budget.pagemeld.io");
+	assert_string_equal(kept[5], "536870912");
+	assert_string_equal(kept[6], "trust-domain.pagemeld.io");
+	assert_string_equal(kept[9], "shop");
+	assert_null(kept[2 * nk]);
+
+	/* What is kept parses to the same thing. */
+	assert_int_equal(annotations_parse(kept, nk, &b, NULL, NULL), 0);
+	assert_int_equal(b.merge, a.merge);
+	assert_int_equal(b.merge_budget, a.merge_budget);
+	assert_int_equal(b.swap_budget, a.swap_budget);
+	assert_string_equal(b.trust_domain, a.trust_domain);
+	assert_string_equal(b.container_name, a.container_name);
+	assert_int_equal(b.sandbox, a.sandbox);
+	annotations_done(&a);
+	annotations_done(&b);
+	strv_free(kept);
+	free(zeros);
+}
+
 static void test_key_domain(void **state)
 {
 	assert_true(annotation_key_is_ours("merge.pagemeld.io"));
@@ -150,6 +250,8 @@ int main(void)
 		cmocka_unit_test(test_sandbox),
 		cmocka_unit_test(test_bad),
 		cmocka_unit_test(test_key_domain),
+		cmocka_unit_test(test_sizes),
+		cmocka_unit_test(test_kept),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "bus-contract.h"
 #include "decide.h"
 #include "fileio.h"
 #include "hook-config.h"
@@ -247,6 +248,29 @@ static void test_daemon_annotations_identity(void **state)
 	hook_decision_done(&d);
 }
 
+static void test_annotation_sizes(void **state)
+{
+	char value[PAGEMELD_ANNOTATION_VALUE_MAX + 2], key[PAGEMELD_ANNOTATION_KEY_MAX + 2];
+	HookError err = {};
+
+	memset(value, '0', sizeof(value) - 1);
+	value[sizeof(value) - 1] = '\0';
+	char *over_value[] = {"merge.pagemeld.io", "true", "swap-budget.pagemeld.io", value, NULL};
+	assert_int_equal(hook_check_annotation_sizes(over_value, &err), -E2BIG);
+	assert_non_null(strstr(err.msg, "annotation swap-budget.pagemeld.io: the value is 1025 bytes"));
+
+	memset(key, 'k', sizeof(key) - 1);
+	key[sizeof(key) - 1] = '\0';
+	char *over_key[] = {key, "v", NULL};
+	assert_int_equal(hook_check_annotation_sizes(over_key, &err), -E2BIG);
+	assert_non_null(strstr(err.msg, "the key is 318 bytes"));
+
+	value[PAGEMELD_ANNOTATION_VALUE_MAX] = '\0';
+	key[PAGEMELD_ANNOTATION_KEY_MAX] = '\0';
+	char *at_caps[] = {key, value, NULL};
+	assert_int_equal(hook_check_annotation_sizes(at_caps, &err), 0);
+}
+
 static void test_config(void **state)
 {
 	char *dir = tmpdir_new();
@@ -308,6 +332,7 @@ int main(void)
 		cmocka_unit_test(test_runtime_name_fallback),
 		cmocka_unit_test(test_daemon_annotations),
 		cmocka_unit_test(test_daemon_annotations_identity),
+		cmocka_unit_test(test_annotation_sizes),
 		cmocka_unit_test(test_config),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -2,6 +2,8 @@
 #include "unit-util.h"
 
 #include <errno.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "quantity.h"
 
@@ -73,6 +75,29 @@ static void test_range(void **state)
 	expect_err("99999999999999999999999999999999999999999999999", -ERANGE);
 }
 
+static void test_length_cap(void **state)
+{
+	/* 200 KiB of leading zeros: refused unread, whatever follows. */
+	size_t l = 200 * 1024;
+	char *zeros = malloc(l + 2);
+	assert_non_null(zeros);
+	memset(zeros, '0', l);
+	strcpy(zeros + l, "1");
+	expect_err(zeros, -E2BIG);
+	free(zeros);
+
+	char at_cap[QUANTITY_MAX_LEN + 2];
+	memset(at_cap, '0', QUANTITY_MAX_LEN - 2);
+	strcpy(at_cap + QUANTITY_MAX_LEN - 2, "Ki");
+	assert_int_equal(strlen(at_cap), QUANTITY_MAX_LEN);
+	at_cap[QUANTITY_MAX_LEN - 3] = '1';
+	expect_ok(at_cap, 1024);
+	memmove(at_cap + 1, at_cap, QUANTITY_MAX_LEN + 1);
+	at_cap[0] = '0';
+	expect_err(at_cap, -E2BIG);
+	expect_err("-00000000000000000000000000000000000000000000000000000000000000000", -E2BIG);
+}
+
 static void test_format(void **state)
 {
 	char buf[FORMAT_BYTES_MAX];
@@ -87,6 +112,7 @@ int main(void)
 		cmocka_unit_test(test_kubernetes_forms),
 		cmocka_unit_test(test_garbage),
 		cmocka_unit_test(test_range),
+		cmocka_unit_test(test_length_cap),
 		cmocka_unit_test(test_format),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
