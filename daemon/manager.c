@@ -545,6 +545,23 @@ static int map_remote_error(int r, pid_t pid, sd_bus_error *error)
 	}
 }
 
+/* A saved registration whose merging could not be switched on: refused, so
+ * not kept (and saved so), with the cgroups it leaves empty. */
+static void registration_undo(Manager *m, Container *c, CgroupState *old_cg, bool new_cgroup)
+{
+	CgroupState *cg = c->cgroup;
+
+	marker_remove(m, c->id);
+	registry_remove_container(m, c);
+	if (new_cgroup)
+		cgroup_free(m, cg); /* never announced */
+	else if (cg->n_containers == 0)
+		manager_drop_cgroup(m, cg, "its only container's registration failed");
+	if (old_cg && old_cg != cg && old_cg->n_containers == 0)
+		manager_drop_cgroup(m, old_cg, "its last container moved, then failed to register");
+	(void)manager_persist(m);
+}
+
 int manager_register_container(Manager *m, const char *id, int pidfd, char **kv, size_t n,
 			       manager_registered_t registered, void *userdata, sd_bus_error *error)
 {
@@ -621,18 +638,9 @@ int manager_register_container(Manager *m, const char *id, int pidfd, char **kv,
 			return sd_bus_error_set_errno(error, -r);
 	}
 
-	/* Merging first: a registration that is acknowledged has it on. */
-	if (cg->enabled && policy_may_merge(m, cg, &reason)) {
-		r = sweep_enable_process(m, pid, pidfd);
-		if (r < 0) {
-			if (new_cgroup)
-				cgroup_free(m, cg);
-			log_warning_errno(r, "Registering %s: cannot enable merging in pid %d: %m", id,
-					  (int)pid);
-			return map_remote_error(r, pid, error);
-		}
-	}
-
+	/* Saved first, merging next: a registration that cannot be saved never
+	 * merges (a restart would leave it merging outside any budget), and one
+	 * that is acknowledged has merging on. */
 	CgroupState *old_cg = c ? c->cgroup : NULL;
 	if (c) {
 		r = registry_set_annotations(c, kept, n_kept, a.container_name);
@@ -660,6 +668,15 @@ int manager_register_container(Manager *m, const char *id, int pidfd, char **kv,
 			registry_remove_container(m, c);
 		return sd_bus_error_setf(error, SD_BUS_ERROR_FAILED, "Cannot save the registration: %s",
 					 strerror(-r));
+	}
+	if (cg->enabled && policy_may_merge(m, cg, &reason)) {
+		r = sweep_enable_process(m, pid, pidfd);
+		if (r < 0) {
+			log_warning_errno(r, "Registering %s: cannot enable merging in pid %d: %m", id,
+					  (int)pid);
+			registration_undo(m, c, old_cg, new_cgroup);
+			return map_remote_error(r, pid, error);
+		}
 	}
 	marker_create(m, id);
 	r = container_watch_exit(m, c, pidfd);
