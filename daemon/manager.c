@@ -246,17 +246,30 @@ int manager_persist(Manager *m)
 
 /* ---- what the poststop hook reads: one marker per registered container ---- */
 
-static void marker_create(Manager *m, const char *id)
+/* The marker holds the container's record: what a rebuild reads when the
+ * state file cannot be. Without it (ENOSPC), the rebuild finds the cgroup
+ * by the container's id. */
+static void marker_create(Manager *m, const Container *c)
 {
-	_cleanup_free_ char *path = registration_marker_path(m->state_dir, id);
+	_cleanup_free_ char *path = registration_marker_path(m->state_dir, c->id), *record = NULL;
 	_cleanup_close_ int fd = -EBADF;
+	int r;
 
 	if (path)
-		fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
+		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
 		/* The hook then takes it for unregistered; the exit watch unregisters it anyway. */
 		log_warning_errno(path ? -errno : -ENOMEM, "Cannot create the registration marker of %s: %m",
-				  id);
+				  c->id);
+		return;
+	}
+	r = persist_container_format(c, &record);
+	if (r >= 0 && write(fd, record, strlen(record)) != (ssize_t)strlen(record))
+		r = errno > 0 ? -errno : -EIO;
+	if (r < 0) {
+		log_warning_errno(r, "Cannot write the registration marker of %s: %m", c->id);
+		(void)ftruncate(fd, 0); /* empty, not half a record */
+	}
 }
 
 static void marker_remove(Manager *m, const char *id)
@@ -279,7 +292,7 @@ static int markers_sync(Manager *m)
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
 		return log_error_errno(-errno, "Cannot create %s: %m", dir);
 	for (Container *c = m->containers; c; c = c->next)
-		marker_create(m, c->id);
+		marker_create(m, c);
 	d = opendir(dir);
 	if (!d)
 		return log_error_errno(-errno, "Cannot open %s: %m", dir);
@@ -678,7 +691,7 @@ int manager_register_container(Manager *m, const char *id, int pidfd, char **kv,
 			return map_remote_error(r, pid, error);
 		}
 	}
-	marker_create(m, id);
+	marker_create(m, c);
 	r = container_watch_exit(m, c, pidfd);
 	if (r < 0)
 		log_warning_errno(
@@ -769,16 +782,30 @@ int manager_unregister_container(Manager *m, const char *id, sd_bus_error *error
 static int manager_restore(Manager *m)
 {
 	_cleanup_(persisted_state_done) PersistedState s = {};
+	bool rebuilt = false;
 	int r = persist_load(m->state_dir, &s);
-	if (r == -ENOENT)
-		return 0;
 	if (r < 0) {
-		_cleanup_free_ char *from = path_join(m->state_dir, PERSIST_FILE);
-		_cleanup_free_ char *to = path_join(m->state_dir, PERSIST_FILE ".broken");
-		log_error_errno(r, "Cannot load %s, moving it aside to %s: %m", from, to);
-		if (from && to)
-			(void)rename(from, to);
-		return 0;
+		/* Never start empty: that would forget every registration, and the
+		 * swap limits to put back. The file stays (and a link to what it
+		 * held, .broken, once the rebuilt registry replaces it). */
+		if (r != -ENOENT) {
+			_cleanup_free_ char *broken = path_join(m->state_dir, PERSIST_FILE ".broken");
+			log_error_errno(
+				r,
+				"Cannot load %s/%s (%m): rebuilding the registrations from the markers "
+				"and the cgroups; what it held stays in %s",
+				m->state_dir, PERSIST_FILE, strna(broken));
+			if (broken) {
+				_cleanup_free_ char *from = path_join(m->state_dir, PERSIST_FILE);
+				(void)unlink(broken);
+				if (from && link(from, broken) < 0)
+					log_warning_errno(-errno, "Cannot link %s: %m", broken);
+			}
+		}
+		r = persist_rebuild(m->state_dir, m->cgroup_mount, m->proc_root, &s);
+		if (r < 0)
+			return log_error_errno(r, "Cannot rebuild the registrations: %m");
+		rebuilt = s.n_containers > 0;
 	}
 
 	unsigned restored = 0, dropped = 0;
@@ -796,7 +823,7 @@ static int manager_restore(Manager *m)
 		}
 		r = annotations_parse(pc->kv, pc->n, &a, &bad, &why);
 		if (r < 0) {
-			log_warning("Not restoring container %s: annotation %s: %s", pc->id, strna(bad),
+			log_warning("Not restoring container %s: annotation %.80s: %s", pc->id, strna(bad),
 				    strna(why));
 			dropped++;
 			continue;
@@ -812,15 +839,26 @@ static int manager_restore(Manager *m)
 				if (streq(s.cgroups[j].path, pc->cgroup)) {
 					cg->enabled = s.cgroups[j].enabled;
 					cg->status = cg->enabled ? CGROUP_MERGING : CGROUP_DISABLED;
+					if (s.cgroups[j].rebuilt)
+						break; /* budgets: the defaults and the annotations */
 					cg->merge_budget = s.cgroups[j].merge_budget;
 					cg->swap_budget = s.cgroups[j].swap_budget;
 				}
 		}
-		if (registry_find_container(m, pc->id)) {
+		if (rebuilt && a.merge_budget_set)
+			cg->merge_budget = a.merge_budget;
+		if (rebuilt && a.swap_budget_set)
+			cg->swap_budget = a.swap_budget;
+		_cleanup_strv_free_ char **kept = NULL;
+		size_t n_kept = 0;
+		if (registry_find_container(m, pc->id) ||
+		    (r = annotations_kept(pc->kv, pc->n, &a, &kept, &n_kept)) < 0) {
 			annotations_done(&a);
+			if (r < 0)
+				return log_oom();
 			continue;
 		}
-		r = registry_add_container(m, cg, pc->id, pc->kv, pc->n, a.container_name, &c);
+		r = registry_add_container(m, cg, pc->id, kept, n_kept, a.container_name, &c);
 		annotations_done(&a);
 		if (r < 0)
 			return log_oom();
@@ -847,10 +885,11 @@ static int manager_restore(Manager *m)
 			log_warning_errno(r, "Container %s: cannot watch its init (pid %d): %m", c->id,
 					  (int)c->init_pid);
 	}
-	log_info("Restored %u containers in %u cgroups (%u dropped)", restored, m->n_cgroups, dropped);
+	log_info("Restored %u containers in %u cgroups (%u dropped)%s", restored, m->n_cgroups, dropped,
+		 rebuilt ? ", rebuilt from the markers and the cgroups" : "");
 	/* Re-apply merging now (the sweep enables it wherever it is off). */
 	(void)manager_sweep_all(m);
-	if (dropped > 0)
+	if (dropped > 0 || rebuilt)
 		(void)manager_persist(m);
 	if (m->n_cgroups > 0)
 		manager_maybe_start_ksm(m);

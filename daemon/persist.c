@@ -1,19 +1,55 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "persist.h"
 
+#include <ctype.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <sys/stat.h>
 
+#include "cgroup.h"
 #include "fileio.h"
+#include "ksm-stat.h"
+#include "log.h"
 #include "macro.h"
+#include "registration-marker.h"
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(json_object *, json_object_put)
 
 static json_object *budget_json(uint64_t v)
 {
 	return v == UINT64_MAX ? NULL : json_object_new_uint64(v);
+}
+
+static json_object *container_json(const Container *c)
+{
+	json_object *co = json_object_new_object(), *an = json_object_new_object();
+	if (!co || !an) {
+		json_object_put(co);
+		json_object_put(an);
+		return NULL;
+	}
+	json_object_object_add(co, "id", json_object_new_string(c->id));
+	json_object_object_add(co, "cgroup", json_object_new_string(c->cgroup->path));
+	json_object_object_add(co, "pid", json_object_new_int(c->init_pid));
+	for (size_t i = 0; i < c->n_annotations; i++)
+		json_object_object_add(an, c->annotations[2 * i],
+				       json_object_new_string(c->annotations[2 * i + 1]));
+	json_object_object_add(co, "annotations", an);
+	return co;
+}
+
+int persist_container_format(const Container *c, char **ret)
+{
+	_cleanup_(json_object_putp) json_object *co = container_json(c);
+	if (!co)
+		return -ENOMEM;
+	char *s = strdup(json_object_to_json_string_ext(co, JSON_C_TO_STRING_PLAIN));
+	if (!s)
+		return -ENOMEM;
+	*ret = s;
+	return 0;
 }
 
 static int build(Manager *m, json_object **ret)
@@ -39,20 +75,10 @@ static int build(Manager *m, json_object **ret)
 		json_object_object_add(o, "merge_budget", budget_json(cg->merge_budget));
 		json_object_object_add(o, "swap_budget", budget_json(cg->swap_budget));
 		for (Container *c = cg->containers; c; c = c->cgroup_next) {
-			json_object *co = json_object_new_object(), *an = json_object_new_object();
-			if (!co || !an) {
-				json_object_put(co);
-				json_object_put(an);
+			json_object *co = container_json(c);
+			if (!co)
 				return -ENOMEM;
-			}
 			json_object_array_add(cts, co);
-			json_object_object_add(co, "id", json_object_new_string(c->id));
-			json_object_object_add(co, "cgroup", json_object_new_string(cg->path));
-			json_object_object_add(co, "pid", json_object_new_int(c->init_pid));
-			for (size_t i = 0; i < c->n_annotations; i++)
-				json_object_object_add(an, c->annotations[2 * i],
-						       json_object_new_string(c->annotations[2 * i + 1]));
-			json_object_object_add(co, "annotations", an);
 		}
 	}
 	*ret = TAKE_PTR(root);
@@ -146,20 +172,54 @@ static const char *get_string(json_object *o, const char *key)
 	return json_object_get_string(v);
 }
 
+static void persisted_container_done(PersistedContainer *c)
+{
+	free(c->id);
+	free(c->cgroup);
+	strv_free(c->kv);
+	*c = (PersistedContainer){};
+}
+
 void persisted_state_done(PersistedState *s)
 {
 	if (!s)
 		return;
 	for (size_t i = 0; i < s->n_cgroups; i++)
 		free(s->cgroups[i].path);
-	for (size_t i = 0; i < s->n_containers; i++) {
-		free(s->containers[i].id);
-		free(s->containers[i].cgroup);
-		strv_free(s->containers[i].kv);
-	}
+	for (size_t i = 0; i < s->n_containers; i++)
+		persisted_container_done(&s->containers[i]);
 	free(s->cgroups);
 	free(s->containers);
 	*s = (PersistedState){};
+}
+
+/* *ret written only on success. */
+static int container_parse(json_object *o, PersistedContainer *ret)
+{
+	_cleanup_(persisted_container_done) PersistedContainer c = {};
+	json_object *v, *an;
+	const char *id = get_string(o, "id"), *cg = get_string(o, "cgroup");
+
+	if (!id || !cg || cg[0] != '/')
+		return -EINVAL;
+	if (!json_object_object_get_ex(o, "annotations", &an) || !json_object_is_type(an, json_type_object))
+		return -EINVAL;
+	c.pid = json_object_object_get_ex(o, "pid", &v) ? json_object_get_int(v) : 0;
+	size_t n = (size_t)json_object_object_length(an), k = 0;
+	c.kv = calloc(2 * n + 1, sizeof(char *));
+	if (!c.kv || !(c.id = strdup(id)) || !(c.cgroup = strdup(cg)))
+		return -ENOMEM;
+	json_object_object_foreach(an, key, val)
+	{
+		if (!json_object_is_type(val, json_type_string))
+			return -EINVAL;
+		if (!(c.kv[k++] = strdup(key)) || !(c.kv[k++] = strdup(json_object_get_string(val))))
+			return -ENOMEM;
+	}
+	c.n = n;
+	*ret = c;
+	c = (PersistedContainer){};
+	return 0;
 }
 
 int persist_parse(const char *text, PersistedState *ret)
@@ -167,6 +227,7 @@ int persist_parse(const char *text, PersistedState *ret)
 	_cleanup_(json_object_putp) json_object *root = json_tokener_parse(text);
 	_cleanup_(persisted_state_done) PersistedState s = {};
 	json_object *v, *cgs, *cts;
+	int r;
 
 	if (!root || !json_object_is_type(root, json_type_object))
 		return -EINVAL;
@@ -199,32 +260,10 @@ int persist_parse(const char *text, PersistedState *ret)
 	}
 
 	for (size_t i = 0; i < nct; i++) {
-		json_object *o = json_object_array_get_idx(cts, i), *an;
-		PersistedContainer *c = &s.containers[s.n_containers];
-		const char *id = get_string(o, "id"), *cg = get_string(o, "cgroup");
-		if (!id || !cg || cg[0] != '/')
-			return -EINVAL;
-		if (!json_object_object_get_ex(o, "annotations", &an) ||
-		    !json_object_is_type(an, json_type_object))
-			return -EINVAL;
-		c->pid = json_object_object_get_ex(o, "pid", &v) ? json_object_get_int(v) : 0;
-		size_t n = (size_t)json_object_object_length(an);
-		c->kv = calloc(2 * n + 1, sizeof(char *));
-		if (!c->kv || !(c->id = strdup(id)) || !(c->cgroup = strdup(cg))) {
-			s.n_containers++; /* so done() frees the partial entry */
-			return -ENOMEM;
-		}
+		r = container_parse(json_object_array_get_idx(cts, i), &s.containers[s.n_containers]);
+		if (r < 0)
+			return r;
 		s.n_containers++;
-		size_t k = 0;
-		json_object_object_foreach(an, key, val)
-		{
-			if (!json_object_is_type(val, json_type_string))
-				return -EINVAL;
-			if (!(c->kv[k++] = strdup(key)) ||
-			    !(c->kv[k++] = strdup(json_object_get_string(val))))
-				return -ENOMEM;
-		}
-		c->n = n;
 	}
 	*ret = s;
 	s = (PersistedState){};
@@ -240,4 +279,238 @@ int persist_load(const char *state_dir, PersistedState *ret)
 	if (r < 0)
 		return r;
 	return persist_parse(text, ret);
+}
+
+/* ---- rebuilding from the markers ---- */
+
+#define MARKER_MAX (64 << 10)
+#define SCAN_DEPTH_MAX 32
+#define SCAN_DIRS_MAX (1 << 20)
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(DIR *, closedir)
+
+typedef struct Lost {
+	char *id;
+	char *found; /* the first cgroup named after it */
+	unsigned matches;
+} Lost;
+
+/* name is <id> or has it between non-alphanumerics (crio-<id>.scope), and is
+ * not a runtime's monitor (crio-conmon-<id>.scope). */
+static bool named_after(const char *name, const char *id)
+{
+	size_t l = strlen(id);
+	for (const char *p = strstr(name, id); p; p = strstr(p + 1, id)) {
+		bool start = p == name || !isalnum((unsigned char)p[-1]);
+		bool end = !p[l] || !isalnum((unsigned char)p[l]);
+		if (start && end)
+			return !strstr(name, "conmon");
+	}
+	return false;
+}
+
+static int scan(const char *mount, const char *rel, unsigned depth, Lost *lost, size_t n, size_t *dirs)
+{
+	_cleanup_free_ char *full = path_join(mount, rel);
+	_cleanup_(closedirp) DIR *d = NULL;
+
+	if (!full)
+		return -ENOMEM;
+	d = opendir(full);
+	if (!d)
+		return 0; /* gone meanwhile, or not ours to read */
+	for (struct dirent *de; (de = readdir(d));) {
+		struct stat st;
+		if (de->d_name[0] == '.')
+			continue;
+		if (de->d_type != DT_DIR &&
+		    (de->d_type != DT_UNKNOWN ||
+		     fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode)))
+			continue;
+		if (++*dirs > SCAN_DIRS_MAX)
+			return -E2BIG;
+		_cleanup_free_ char *child = strdup_printf("%s/%s", streq(rel, "/") ? "" : rel, de->d_name);
+		if (!child)
+			return -ENOMEM;
+		for (size_t i = 0; i < n; i++)
+			if (named_after(de->d_name, lost[i].id) && lost[i].matches++ == 0 &&
+			    !(lost[i].found = strdup(child)))
+				return -ENOMEM;
+		if (depth < SCAN_DEPTH_MAX) {
+			int r = scan(mount, child, depth + 1, lost, n, dirs);
+			if (r < 0)
+				return r;
+		}
+	}
+	return 0;
+}
+
+/* Merging on in any process, or nothing to tell: enabled. All off: disabled. */
+static bool cgroup_merging(const char *mount, const char *proc_root, const char *path)
+{
+	_cleanup_free_ pid_t *pids = NULL;
+	size_t n = 0;
+	bool off = false;
+
+	if (cg_list_procs(mount, path, &pids, &n) < 0)
+		return true;
+	for (size_t i = 0; i < n; i++) {
+		KsmStat st;
+		if (ksm_stat_read(proc_root, pids[i], &st) < 0)
+			continue;
+		if (st.merge_any == KSM_TRISTATE_YES)
+			return true;
+		off = off || st.merge_any == KSM_TRISTATE_NO;
+	}
+	return !off;
+}
+
+static int add_container(PersistedState *s, size_t *alloc, PersistedContainer *c)
+{
+	if (s->n_containers == *alloc) {
+		size_t na = *alloc ? 2 * *alloc : 16;
+		PersistedContainer *nc = reallocarray(s->containers, na, sizeof(*nc));
+		if (!nc)
+			return -ENOMEM;
+		s->containers = nc;
+		*alloc = na;
+	}
+	s->containers[s->n_containers++] = *c;
+	*c = (PersistedContainer){};
+	return 0;
+}
+
+/* The marker's record, when it holds one for this id. */
+static int marker_record(int dfd, const char *name, const char *id, PersistedContainer *ret)
+{
+	_cleanup_close_ int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	_cleanup_free_ char *text = NULL;
+	struct stat st;
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode) || st.st_size == 0 || st.st_size > MARKER_MAX)
+		return -EINVAL; /* an empty marker: an older pagemeldd's */
+	text = malloc((size_t)st.st_size + 1);
+	if (!text)
+		return -ENOMEM;
+	ssize_t l = pread(fd, text, (size_t)st.st_size, 0);
+	if (l < 0)
+		return -errno;
+	text[l] = '\0';
+	_cleanup_(json_object_putp) json_object *o = json_tokener_parse(text);
+	if (!o || !json_object_is_type(o, json_type_object))
+		return -EINVAL;
+	PersistedContainer c;
+	int r = container_parse(o, &c);
+	if (r < 0)
+		return r;
+	if (!streq(c.id, id)) {
+		persisted_container_done(&c);
+		return -EINVAL;
+	}
+	*ret = c;
+	return 0;
+}
+
+int persist_rebuild(const char *state_dir, const char *cgroup_mount, const char *proc_root,
+		    PersistedState *ret)
+{
+	_cleanup_(persisted_state_done) PersistedState s = {};
+	_cleanup_free_ char *dir = registration_marker_dir(state_dir);
+	_cleanup_(closedirp) DIR *d = NULL;
+	Lost *lost = NULL;
+	size_t n_lost = 0, alloc = 0, dirs = 0;
+	int r = 0;
+
+	if (!dir)
+		return -ENOMEM;
+	d = opendir(dir);
+	if (!d && errno != ENOENT)
+		return -errno;
+	for (struct dirent *de; d && (de = readdir(d));) {
+		_cleanup_free_ char *id = NULL;
+		PersistedContainer c = {};
+		if (de->d_name[0] == '.')
+			continue;
+		if (registration_marker_id(de->d_name, &id) < 0) {
+			log_debug("Rebuild: %s/%s names no container", dir, de->d_name);
+			continue;
+		}
+		r = marker_record(dirfd(d), de->d_name, id, &c);
+		if (r == -ENOMEM)
+			goto finish;
+		if (r >= 0) {
+			r = add_container(&s, &alloc, &c);
+			if (r < 0) {
+				persisted_container_done(&c);
+				goto finish;
+			}
+			continue;
+		}
+		Lost *nl = reallocarray(lost, n_lost + 1, sizeof(Lost));
+		if (!nl) {
+			r = -ENOMEM;
+			goto finish;
+		}
+		lost = nl;
+		lost[n_lost++] = (Lost){.id = TAKE_PTR(id)};
+	}
+
+	/* Markers without a record: their cgroups, by name. */
+	if (n_lost > 0 && cgroup_mount) {
+		r = scan(cgroup_mount, "/", 0, lost, n_lost, &dirs);
+		if (r < 0 && r != -E2BIG)
+			goto finish;
+	}
+	for (size_t i = 0; i < n_lost; i++) {
+		if (lost[i].matches != 1) {
+			log_debug("Rebuild: container %s: %u cgroups named after it", lost[i].id,
+				  lost[i].matches);
+			continue;
+		}
+		PersistedContainer c = {.id = TAKE_PTR(lost[i].id),
+					.cgroup = TAKE_PTR(lost[i].found),
+					.kv = calloc(1, sizeof(char *))};
+		r = c.kv ? add_container(&s, &alloc, &c) : -ENOMEM;
+		persisted_container_done(&c);
+		if (r < 0)
+			goto finish;
+	}
+
+	/* One entry per cgroup, its state scanned. */
+	s.cgroups = calloc(s.n_containers ?: 1, sizeof(PersistedCgroup));
+	if (!s.cgroups) {
+		r = -ENOMEM;
+		goto finish;
+	}
+	for (size_t i = 0; i < s.n_containers; i++) {
+		const char *path = s.containers[i].cgroup;
+		bool known = false;
+		for (size_t j = 0; j < s.n_cgroups && !known; j++)
+			known = streq(s.cgroups[j].path, path);
+		if (known)
+			continue;
+		PersistedCgroup *cg = &s.cgroups[s.n_cgroups];
+		*cg = (PersistedCgroup){
+			.rebuilt = true, .merge_budget = UINT64_MAX, .swap_budget = UINT64_MAX};
+		cg->enabled = !cgroup_mount || cgroup_merging(cgroup_mount, proc_root, path);
+		if (!(cg->path = strdup(path))) {
+			r = -ENOMEM;
+			goto finish;
+		}
+		s.n_cgroups++;
+	}
+	*ret = s;
+	s = (PersistedState){};
+	r = 0;
+finish:
+	for (size_t i = 0; i < n_lost; i++) {
+		free(lost[i].id);
+		free(lost[i].found);
+	}
+	free(lost);
+	return r;
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "registration-marker.h"
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,4 +45,44 @@ char *registration_marker_path(const char *state_dir, const char *id)
 	r = strdup_printf("%s/" REGISTRATION_MARKER_DIR "/%s", state_dir, name);
 	free(name);
 	return r;
+}
+
+static int unhex(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int registration_marker_id(const char *name, char **ret)
+{
+	size_t l = strlen(name), k = 0;
+	char *id;
+
+	if (l == 0)
+		return -EINVAL;
+	id = malloc(l + 1);
+	if (!id)
+		return -ENOMEM;
+	for (size_t i = 0; i < l; i++) {
+		unsigned char ch = (unsigned char)name[i];
+		int hi, lo, b;
+		/* Only what the escaping writes: a byte of an id (printable, no
+		 * space) that is not plain, as %XX. */
+		if (ch == '%' && (hi = unhex(name[i + 1])) >= 0 && (lo = unhex(name[i + 2])) >= 0 &&
+		    (b = hi * 16 + lo) > ' ' && b < 127 && !marker_char_plain((unsigned char)b, k)) {
+			id[k++] = (char)b;
+			i += 2;
+		} else if (ch != '%' && marker_char_plain(ch, k))
+			id[k++] = (char)ch;
+		else {
+			free(id);
+			return -EINVAL;
+		}
+	}
+	id[k] = '\0';
+	*ret = id;
+	return 0;
 }

@@ -3,7 +3,9 @@
 
 /* pagemeldd keeps one empty file per registered container in
  * <state dir>/containers/ (the registry's mirror, not its record: that is
- * the state file). The poststop hook reads it to tell, without loading
+ * the state file; each marker holds the container's record of it, so the
+ * registry can be rebuilt from the markers when that file cannot be read).
+ * The poststop hook reads it to tell, without loading
  * libsystemd or calling over D-Bus, that a container is not registered —
  * pagemeldd unregisters a container by itself when its init exits, which
  * is usually before the runtime runs poststop. A missing directory means
@@ -22,3 +24,7 @@ char *registration_marker_dir(const char *state_dir);
  * bytes outside [A-Za-z0-9_.:-], and a leading '.', as %XX. malloc'd,
  * NULL on OOM. */
 char *registration_marker_path(const char *state_dir, const char *id);
+
+/* The container id a marker's file name stands for (the inverse of the
+ * escaping above); malloc'd. -EINVAL for a name no id escapes to. */
+int registration_marker_id(const char *name, char **ret);

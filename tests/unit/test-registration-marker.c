@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "unit-util.h"
 
+#include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "registration-marker.h"
 
@@ -33,6 +35,40 @@ static void test_escapes_make_one_safe_name(void **state)
 	check("a%2Fb", "/run/pagemeld/containers/a%252Fb");
 }
 
+static void expect_id(const char *name, const char *want)
+{
+	char *id = NULL;
+	int r = registration_marker_id(name, &id);
+	if (!want) {
+		if (r != -EINVAL)
+			fail_msg("%s: %d, want -EINVAL", name, r);
+		return;
+	}
+	if (r != 0 || strcmp(id, want) != 0)
+		fail_msg("%s: %d \"%s\", want \"%s\"", name, r, id ?: "", want);
+	free(id);
+}
+
+static void test_names_back_to_ids(void **state)
+{
+	static const char *const ids[] = {"abc123", ".hidden", "a/b", "pod_x:y-z.1", "%25", "q\"x~"};
+	for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+		char *path = registration_marker_path("/s", ids[i]);
+		assert_non_null(path);
+		expect_id(strrchr(path, '/') + 1, ids[i]);
+		free(path);
+	}
+	expect_id("", NULL);
+	expect_id("%", NULL);
+	expect_id("%2", NULL);
+	expect_id("%2f", NULL); /* the escaping writes upper case */
+	expect_id("%41", NULL); /* 'A' is plain: never escaped */
+	expect_id("%00", NULL);
+	expect_id("%20", NULL); /* no id has a space */
+	expect_id(".x", NULL);	/* a leading dot is escaped */
+	expect_id("a b", NULL);
+}
+
 static void test_state_dir_from_environment(void **state)
 {
 	(void)state;
@@ -53,6 +89,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_plain_ids_stay_readable),
 		cmocka_unit_test(test_escapes_make_one_safe_name),
+		cmocka_unit_test(test_names_back_to_ids),
 		cmocka_unit_test(test_state_dir_from_environment),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
