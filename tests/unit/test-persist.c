@@ -11,8 +11,13 @@
 #include "fileio.h"
 #include "persist.h"
 
-static char *annotations_a[] = {(char *)"merge.pagemeld.io", (char *)"true",
-				(char *)"merge-budget.pagemeld.io", (char *)"1Gi", NULL};
+static char *annotations_a[] = {(char *)"merge.pagemeld.io",
+				(char *)"true",
+				(char *)"merge-budget.pagemeld.io",
+				(char *)"1Gi",
+				(char *)"x\\\"y",
+				(char *)"tab\there\x01 \xc3\xa9 / \\ \"q\"",
+				NULL};
 
 static void fill(Manager *m, CgroupState *cg, Container *c1, Container *c2, char *dir)
 {
@@ -28,7 +33,7 @@ static void fill(Manager *m, CgroupState *cg, Container *c1, Container *c2, char
 			  .id = (char *)"c1",
 			  .cgroup = cg,
 			  .annotations = annotations_a,
-			  .n_annotations = 2,
+			  .n_annotations = 3,
 			  .init_pid = 4242,
 			  .next = c2,
 			  .cgroup_next = c2};
@@ -66,10 +71,13 @@ static void test_round_trip(void **state)
 	assert_string_equal(s.containers[0].id, "c1");
 	assert_string_equal(s.containers[0].cgroup, cg.path);
 	assert_int_equal(s.containers[0].pid, 4242);
-	assert_int_equal(s.containers[0].n, 2);
+	assert_int_equal(s.containers[0].n, 3);
 	assert_string_equal(s.containers[0].kv[0], "merge.pagemeld.io");
 	assert_string_equal(s.containers[0].kv[3], "1Gi");
-	assert_null(s.containers[0].kv[4]);
+	/* escaped on the way out, the same bytes on the way in */
+	assert_string_equal(s.containers[0].kv[4], annotations_a[4]);
+	assert_string_equal(s.containers[0].kv[5], annotations_a[5]);
+	assert_null(s.containers[0].kv[6]);
 	assert_string_equal(s.containers[1].id, "c2");
 	assert_int_equal(s.containers[1].n, 0);
 	persisted_state_done(&s);
@@ -153,8 +161,9 @@ static void test_container_record(void **state)
 	assert_string_equal(s.containers[0].id, "c1");
 	assert_string_equal(s.containers[0].cgroup, cg.path);
 	assert_int_equal(s.containers[0].pid, 4242);
-	assert_int_equal(s.containers[0].n, 2);
+	assert_int_equal(s.containers[0].n, 3);
 	assert_string_equal(s.containers[0].kv[3], "1Gi");
+	assert_string_equal(s.containers[0].kv[5], annotations_a[5]);
 	assert_int_equal(s.n_cgroups, 1);
 	assert_true(s.cgroups[0].rebuilt);
 	assert_true(s.cgroups[0].enabled);
