@@ -11,7 +11,7 @@ src=$PWD
 build=$src/build-fuzz
 mkdir -p "$results"
 
-targets=(oci-state hook-wire)
+targets=(oci-state hook-wire registrations)
 
 build_ok=1
 if [ ! -d "$build" ]; then
