@@ -130,6 +130,8 @@ struct Manager {
 	size_t sweep_buf_size;
 	pid_t *sweep_pids;
 	size_t sweep_pids_size;
+	unsigned sweep_cached_fds; /* fds the sweep keeps open (ksm_stat, statm) */
+	unsigned sweep_fd_cap;	   /* at most this many: half of RLIMIT_NOFILE */
 
 	BudgetManager budget; /* budget.c's */
 

@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "sweep.h"
 
+#include <assert.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "budget-policy.h"
@@ -42,12 +45,51 @@ int sweep_enable_process(Manager *m, pid_t pid, int pidfd)
 	return 1;
 }
 
+/* ---- the fd cache: at most half of RLIMIT_NOFILE ---- */
+
+static void fd_cap_refresh(Manager *m)
+{
+	/* Re-read at each sweep: prlimit(1) on a running pagemeldd counts. */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+		m->sweep_fd_cap = 32768;
+	else
+		m->sweep_fd_cap = (unsigned)MIN(rl.rlim_cur / 2, (rlim_t)UINT_MAX);
+}
+
+/* fd becomes one of the cache's, or is closed when the cache is full. */
+static int fd_cache(Manager *m, int fd)
+{
+	if (fd < 0)
+		return fd;
+	if (m->sweep_cached_fds >= m->sweep_fd_cap) {
+		safe_close(fd);
+		return -EMFILE;
+	}
+	m->sweep_cached_fds++;
+	return fd;
+}
+
+static int fd_uncache(Manager *m, int fd)
+{
+	if (fd >= 0) {
+		assert(m->sweep_cached_fds > 0);
+		m->sweep_cached_fds--;
+		safe_close(fd);
+	}
+	return -EBADF;
+}
+
+static void proc_uncache(Manager *m, SweepProc *p)
+{
+	p->fd = fd_uncache(m, p->fd);
+	p->statm_fd = fd_uncache(m, p->statm_fd);
+}
+
 void sweep_cgroup_forget(CgroupState *cg)
 {
-	for (size_t i = 0; i < cg->n_procs; i++) {
-		safe_close(cg->procs[i].fd);
-		safe_close(cg->procs[i].statm_fd);
-	}
+	for (size_t i = 0; i < cg->n_procs; i++)
+		proc_uncache(cg->manager, &cg->procs[i]);
 	free(cg->procs);
 	cg->procs = NULL;
 	cg->n_procs = 0;
@@ -157,20 +199,16 @@ static int merge_procs(Manager *m, CgroupState *cg, size_t n)
 		return -ENOMEM;
 	size_t i = 0, j = 0;
 	for (; j < n; j++) {
-		while (i < cg->n_procs && cg->procs[i].pid < m->sweep_pids[j]) {
-			safe_close(cg->procs[i].statm_fd);
-			safe_close(cg->procs[i++].fd);
-		}
+		while (i < cg->n_procs && cg->procs[i].pid < m->sweep_pids[j])
+			proc_uncache(m, &cg->procs[i++]);
 		np[j].pid = m->sweep_pids[j];
 		if (i < cg->n_procs && cg->procs[i].pid == m->sweep_pids[j])
 			np[j] = cg->procs[i++];
 		else
 			np[j].fd = np[j].statm_fd = -EBADF;
 	}
-	for (; i < cg->n_procs; i++) {
-		safe_close(cg->procs[i].fd);
-		safe_close(cg->procs[i].statm_fd);
-	}
+	for (; i < cg->n_procs; i++)
+		proc_uncache(m, &cg->procs[i]);
 	free(cg->procs);
 	cg->procs = np;
 	cg->n_procs = n;
@@ -197,13 +235,15 @@ static int read_proc_stat(Manager *m, SweepProc *p, KsmStat *ret)
 				return ksm_stat_read(m->proc_root, p->pid, ret);
 			if (fd < 0)
 				return -ESRCH;
+			fd = fd_cache(m, fd);
+			if (fd < 0) /* the cache is full: open, read, close */
+				return ksm_stat_read(m->proc_root, p->pid, ret);
 			p->fd = fd;
 		}
 		ssize_t l = pread_all(m, p->fd);
 		if (l > 0)
 			return ksm_stat_parse(m->sweep_buf, ret);
-		p->fd = safe_close(p->fd); /* gone, a zombie, or a recycled pid */
-		p->statm_fd = safe_close(p->statm_fd);
+		proc_uncache(m, p); /* gone, a zombie, or a recycled pid */
 		p->merge_known = false;
 	}
 	return -ESRCH;
@@ -211,17 +251,23 @@ static int read_proc_stat(Manager *m, SweepProc *p, KsmStat *ret)
 
 uint64_t sweep_proc_anon_pages(Manager *m, SweepProc *p)
 {
-	if (p->statm_fd < 0) {
+	_cleanup_close_ int once = -EBADF;
+	int fd = p->statm_fd;
+	if (fd < 0) {
 		char path[64];
 		snprintf(path, sizeof(path), "%s/%d/statm", m->proc_root, (int)p->pid);
-		p->statm_fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (p->statm_fd < 0)
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
 			return 0;
+		if (m->sweep_cached_fds < m->sweep_fd_cap)
+			p->statm_fd = fd_cache(m, fd);
+		else
+			once = fd; /* the cache is full: this read only */
 	}
 	unsigned long long size, resident, shared;
-	if (pread_all(m, p->statm_fd) <= 0 ||
-	    sscanf(m->sweep_buf, "%llu %llu %llu", &size, &resident, &shared) != 3 || shared > resident) {
-		p->statm_fd = safe_close(p->statm_fd);
+	if (pread_all(m, fd) <= 0 || sscanf(m->sweep_buf, "%llu %llu %llu", &size, &resident, &shared) != 3 ||
+	    shared > resident) {
+		p->statm_fd = fd_uncache(m, p->statm_fd);
 		return 0;
 	}
 	return resident - shared;
@@ -238,6 +284,7 @@ int sweep_cgroup(Manager *m, CgroupState *cg, bool want_merge)
 
 	if (!m->cgroup_mount)
 		return -ENOENT;
+	fd_cap_refresh(m);
 	r = read_procs(m, cg, &n);
 	if (r == -ENOENT)
 		return -ENOENT;

@@ -8,7 +8,8 @@
  * is gone. One pread() of cgroup.procs per cgroup and one of ksm_stat per
  * process, on fds kept open between sweeps: the cost grows with the managed
  * processes only (about 1000 cgroups / 5000 processes in 20 ms of CPU, see
- * bench/daemon-bench.py).
+ * bench/daemon-bench.py). At most half of RLIMIT_NOFILE is kept open that
+ * way; processes beyond it are read with an open and a close each.
  */
 
 #include <stdbool.h>

@@ -1,0 +1,65 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""A tenant with many sleeping processes against pagemeldd's fd table.
+
+The sweep keeps ksm_stat (and statm) of each managed process open between
+sweeps. Uncapped, a tenant that forks enough sleepers fills pagemeldd's fd
+table, and every other tenant's registration then fails (no fd for its
+pidfd, none for the hook connection). The cache holds at most half of
+RLIMIT_NOFILE; beyond that the sweep opens and closes. Here pagemeldd's
+limit is lowered to 256 with prlimit and the tenant forks 400 sleepers.
+"""
+import os
+import socket
+import subprocess
+
+from pmtest import wait_for
+
+MERGE = {"merge.pagemeld.io": "true"}
+NOFILE = 256
+SLEEPERS = 400
+
+
+def open_fds(pid):
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def hook_register(daemon, cid, pid):
+    parts = [b"pagemeld-hook/1", b"register", cid.encode(), b"merge.pagemeld.io", b"true"]
+    fd = os.pidfd_open(pid)
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as s:
+            s.settimeout(30)
+            s.connect(os.path.join(daemon.state_dir, "hook.sock"))
+            socket.send_fds(s, [b"".join(x + b"\0" for x in parts)], [fd])
+            data = s.recv(1 << 16)
+    finally:
+        os.close(fd)
+    reply = [x.decode() for x in data[:-1].split(b"\0")]
+    assert reply[1] == "ok", reply
+    return reply[2]
+
+
+def test_many_sleepers_leave_fds_for_other_tenants(daemon, manager, cgroup):
+    subprocess.run(["prlimit", f"--pid={daemon.pid}", f"--nofile={NOFILE}:{NOFILE}"], check=True)
+    tenant = cgroup()
+    init = tenant.spawn(["sh", "-c", f"for i in $(seq {SLEEPERS}); do sleep 600 & done; wait"])
+    wait_for(lambda: len(tenant.pids()) == SLEEPERS + 1, 60, what="the sleepers")
+    path = manager.register("forker", init.pid, MERGE)
+    for _ in range(3):
+        manager.sweep()
+    assert int(manager.cgroup_props(path)["Processes"]) == SLEEPERS + 1
+    fds = open_fds(daemon.pid)
+    # the cache stops at half the limit; the rest is the daemon's own
+    assert fds <= NOFILE // 2 + 64, fds
+
+    # Another tenant registers, through D-Bus and through the hook socket.
+    other = cgroup()
+    p = other.spawn(["sleep", "600"])
+    assert manager.register("other", p.pid, MERGE).startswith("/io/pagemeld1/cgroup/")
+    third = cgroup()
+    q = third.spawn(["sleep", "600"])
+    assert hook_register(daemon, "third", q.pid).startswith("/io/pagemeld1/cgroup/")
+    manager.sweep()
+    assert {str(r[1]) for r in manager.list_cgroups()} == {tenant.path, other.path, third.path}
+    assert int(manager.cgroup_props(path)["Processes"]) == SLEEPERS + 1
+    assert daemon.alive()
