@@ -48,7 +48,8 @@ typedef enum BudgetJob {
 typedef struct BudgetProcJob {
 	size_t n;
 	pid_t *pids;
-	int *pidfds; /* opened in pagemeldd, so the child acts on exactly these */
+	int *pidfds;	       /* opened in pagemeldd, so the child acts on exactly these */
+	uint64_t timeout_usec; /* no new process is started after this long */
 } BudgetProcJob;
 
 typedef struct BudgetSwapSaved {

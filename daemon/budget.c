@@ -25,6 +25,7 @@
 #include "log.h"
 #include "macro.h"
 #include "meminfo.h"
+#include "pidfd-util.h"
 #include "quantity.h"
 #include "registry.h"
 #include "remote.h"
@@ -224,12 +225,24 @@ void budget_set_hooks(Manager *m, const BudgetHooks *hooks)
 
 /* ---- the worker ---- */
 
+/* Threads we could not put back yet (lib/remote.h remote_drain()) are
+ * waited for this long before the child exits: its exit would resume
+ * them on our registers. */
+#define JOB_DRAIN_USEC (2 * 1000 * 1000ULL)
+
 static int job_merge_any_off(void *data, char *msg, size_t size)
 {
 	BudgetProcJob *j = data;
 	int first = 0;
 	unsigned ok = 0, gone = 0, failed = 0;
-	for (size_t i = 0; i < j->n; i++) {
+	size_t i = 0;
+	uint64_t start = now_usec(CLOCK_MONOTONIC);
+	/* every injection has its own deadlines; this one bounds the job, so
+	 * a cgroup full of stalling processes cannot keep the worker (and
+	 * every other cgroup's budget) busy */
+	for (; i < j->n; i++) {
+		if (j->timeout_usec && now_usec(CLOCK_MONOTONIC) - start > j->timeout_usec)
+			break;
 		int r = remote_set_merge_any(j->pidfds[i], false);
 		if (r == -ESRCH)
 			gone++;
@@ -239,6 +252,17 @@ static int job_merge_any_off(void *data, char *msg, size_t size)
 			failed++;
 		} else
 			ok++;
+	}
+	for (uint64_t t0 = now_usec(CLOCK_MONOTONIC);
+	     remote_drain() > 0 && now_usec(CLOCK_MONOTONIC) - t0 < JOB_DRAIN_USEC;)
+		(void)usleep(10 * 1000);
+	if (i < j->n) {
+		snprintf(msg, size,
+			 "gave up after %.1f s: merge-any switched off in %u of %zu processes, %u failed, "
+			 "%zu not "
+			 "tried",
+			 (double)(now_usec(CLOCK_MONOTONIC) - start) / 1e6, ok, j->n, failed, j->n - i);
+		return -ETIMEDOUT;
 	}
 	if (failed)
 		snprintf(msg, size, "merge-any could not be switched off in %u of %zu processes (first: %s)",
@@ -362,6 +386,11 @@ static int start_worker(Manager *m, BudgetJob job, UnmergeWorkerParams p, sd_bus
 {
 	BudgetManager *bm = &m->budget;
 	p.ksm_dir = m->ksm_dir;
+	if (p.job == UNMERGE_JOB_CUSTOM)
+		/* the job stops itself after InjectTimeoutSec (plus its last
+		 * call's own deadlines and the drain): past this it is stuck */
+		p.timeout_usec = 2 * m->config.inject_timeout_usec + m->config.inject_stall_usec +
+				 JOB_DRAIN_USEC + 10 * 1000 * 1000ULL;
 	p.progress = on_worker_progress;
 	p.done = on_worker_done;
 	p.userdata = m;
@@ -373,10 +402,12 @@ static int start_worker(Manager *m, BudgetJob job, UnmergeWorkerParams p, sd_bus
 	return 0;
 }
 
-/* pidfds opened here, in pagemeldd, so the child acts on exactly these */
-static int proc_job_prepare(BudgetProcJob *j, const pid_t *pids, size_t n)
+/* pidfds opened here, in pagemeldd, so the child acts on exactly these:
+ * each pid, read earlier from cgroup.procs, still in that cgroup once its
+ * pidfd is open (not recycled by another process meanwhile). */
+static int proc_job_prepare(Manager *m, BudgetProcJob *j, const char *cgroup, const pid_t *pids, size_t n)
 {
-	*j = (BudgetProcJob){};
+	*j = (BudgetProcJob){.timeout_usec = m->config.inject_timeout_usec};
 	j->pids = calloc(MAX(n, (size_t)1), sizeof(pid_t));
 	j->pidfds = calloc(MAX(n, (size_t)1), sizeof(int));
 	if (!j->pids || !j->pidfds) {
@@ -385,8 +416,8 @@ static int proc_job_prepare(BudgetProcJob *j, const pid_t *pids, size_t n)
 	}
 	for (size_t i = 0; i < n; i++) {
 		int fd;
-		if (remote_pidfd_open(pids[i], &fd) < 0)
-			continue; /* exited meanwhile */
+		if (pidfd_open_member(m->proc_root, pids[i], cgroup, &fd) < 0)
+			continue; /* exited or left meanwhile */
 		j->pids[j->n] = pids[i];
 		j->pidfds[j->n] = fd;
 		j->n++;
@@ -591,7 +622,7 @@ static void evaluate(Manager *m, CgroupState *cg)
 		log_info("cgroup %s: an unmerge is running, unmerging at the next sweep", cg->path);
 	if (d.n_unmerge == 0)
 		return;
-	if (proc_job_prepare(&bm->procs, d.unmerge, d.n_unmerge) < 0)
+	if (proc_job_prepare(m, &bm->procs, cg->path, d.unmerge, d.n_unmerge) < 0)
 		return;
 	bm->job_cgroup = strdup(cg->path);
 	bm->job_generation = bc->generation;
@@ -807,7 +838,7 @@ int budget_disable_cgroup(Manager *m, CgroupState *cg, budget_reply_t done, void
 	if (r < 0)
 		return sd_bus_error_setf(error, PM_ERROR_NO_SUCH_CGROUP,
 					 "Cannot list the processes of %s: %s", cg->path, strerror(-r));
-	r = proc_job_prepare(&bm->procs, pids, n);
+	r = proc_job_prepare(m, &bm->procs, cg->path, pids, n);
 	if (r < 0)
 		return sd_bus_error_set_errno(error, -r);
 	bm->job_cgroup = strdup(cg->path);

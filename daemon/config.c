@@ -57,6 +57,8 @@ void config_init_defaults(Config *c)
 		.sweep_interval_usec = 5 * 1000000ULL,
 		.log_level = LOG_INFO,
 		.start_ksm = true,
+		.inject_stall_usec = 1000 * 1000ULL,
+		.inject_timeout_usec = 30 * 1000 * 1000ULL,
 		.default_merge_budget = UINT64_MAX,
 		.default_swap_budget = UINT64_MAX,
 		.headroom_margin = 8ULL << 20,
@@ -174,6 +176,20 @@ static int handler(void *user, const char *section, const char *name, const char
 				c->log_level = l;
 		} else if (streq(name, "StartKsm")) {
 			r = parse_bool(value, &c->start_ksm);
+		} else if (streq(name, "InjectStallMSec")) {
+			uint64_t ms;
+			r = parse_u64(value, &ms);
+			if (r >= 0 && (ms < 10 || ms > 60000))
+				r = -ERANGE, why = "must be 10..60000";
+			if (r >= 0)
+				c->inject_stall_usec = ms * 1000ULL;
+		} else if (streq(name, "InjectTimeoutSec")) {
+			uint64_t s;
+			r = parse_u64(value, &s);
+			if (r >= 0 && (s == 0 || s > 3600))
+				r = -ERANGE, why = "must be 1..3600";
+			if (r >= 0)
+				c->inject_timeout_usec = s * 1000000ULL;
 		} else if (streq(name, "ReaderGroup")) {
 			free(c->reader_group);
 			c->reader_group = NULL;

@@ -35,6 +35,11 @@ typedef struct Config {
 	uint64_t sweep_interval_usec; /* SweepIntervalSec, > 0 */
 	int log_level;		      /* LogLevel */
 	bool start_ksm;		      /* StartKsm: run=1 when the first cgroup registers */
+	/* InjectStallMSec, InjectTimeoutSec: an injection into a tenant's
+	 * process is given up once its thread has not run for the first, or
+	 * after the second in all (lib/remote.h remote_set_timeouts()) */
+	uint64_t inject_stall_usec;
+	uint64_t inject_timeout_usec;
 	/* [Budgets] UINT64_MAX = unlimited */
 	uint64_t default_merge_budget; /* DefaultMergeBudget */
 	uint64_t default_swap_budget;  /* DefaultSwapBudget; UINT64_MAX = leave memory.swap.max */

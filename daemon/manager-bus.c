@@ -226,13 +226,34 @@ static int get_sweep_interval(sd_bus *bus, const char *path, const char *interfa
 
 /* ---- methods ---- */
 
-/* The registration is acknowledged as soon as it is saved. */
-static void on_registered(void *userdata, const char *object_path)
+/* The registration is acknowledged as soon as it is saved; userdata holds
+ * a reference on the method call. */
+static void on_registered(void *userdata, const char *object_path, const sd_bus_error *error)
 {
-	sd_bus_message *msg = userdata;
-	int r = sd_bus_reply_method_return(msg, "o", object_path);
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *msg = userdata;
+	int r = object_path ? sd_bus_reply_method_return(msg, "o", object_path)
+			    : sd_bus_reply_method_error(msg, error);
 	if (r < 0)
 		log_debug_errno(r, "Cannot reply to RegisterContainer: %m");
+}
+
+/* Sweep and EnableCgroup answer once the enables they queued are done. */
+static void on_injections_done(int result, void *userdata)
+{
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *msg = userdata;
+	int r = sd_bus_reply_method_return(msg, NULL);
+	if (r < 0)
+		log_debug_errno(r, "Cannot send a deferred reply: %m");
+}
+
+static int reply_after_injections(Manager *m, sd_bus_message *msg)
+{
+	int r = manager_after_injections(m, on_injections_done, sd_bus_message_ref(msg));
+	if (r < 0) {
+		sd_bus_message_unref(msg);
+		return sd_bus_reply_method_return(msg, NULL);
+	}
+	return 1;
 }
 
 /* A deferred reply: userdata holds a reference on the method call. */
@@ -302,7 +323,10 @@ static int method_register_container(sd_bus_message *msg, void *userdata, sd_bus
 	if (r < 0)
 		return r;
 
-	r = manager_register_container(m, id, fd, kv ?: (char *[]){NULL}, n, on_registered, msg, error);
+	r = manager_register_container(m, id, fd, kv ?: (char *[]){NULL}, n, on_registered,
+				       sd_bus_message_ref(msg), error);
+	if (r < 0)
+		sd_bus_message_unref(msg); /* not called: ours to drop */
 	return r < 0 ? r : 1;
 }
 
@@ -409,6 +433,8 @@ static int method_enable_disable(sd_bus_message *msg, void *userdata, sd_bus_err
 		return r;
 	if (r > 0)
 		return 1; /* on_job_done replies when the worker is done */
+	if (streq(sd_bus_message_get_member(msg), "EnableCgroup"))
+		return reply_after_injections(m, msg);
 	return sd_bus_reply_method_return(msg, NULL);
 }
 
@@ -445,6 +471,8 @@ static int method_set_merge_across_nodes(sd_bus_message *msg, void *userdata, sd
 		return r;
 	if (r > 0)
 		return 1; /* on_job_done replies when the worker is done */
+	if (streq(sd_bus_message_get_member(msg), "EnableCgroup"))
+		return reply_after_injections(m, msg);
 	return sd_bus_reply_method_return(msg, NULL);
 }
 
@@ -455,7 +483,7 @@ static int method_sweep(sd_bus_message *msg, void *userdata, sd_bus_error *error
 	if (r < 0)
 		return r;
 	(void)manager_sweep_all(m);
-	return sd_bus_reply_method_return(msg, NULL);
+	return reply_after_injections(m, msg);
 }
 
 #define RO_KSM(name, sig, getter) SD_BUS_PROPERTY(name, sig, getter, 0, 0)

@@ -19,6 +19,7 @@
 #include "estimate-bus.h"
 #include "fileio.h"
 #include "hook-server.h"
+#include "injector.h"
 #include "log.h"
 #include "macro.h"
 #include "manager-bus.h"
@@ -62,6 +63,10 @@ Manager *manager_free(Manager *m)
 {
 	if (!m)
 		return NULL;
+	/* First: pending registrations are answered (cancelled) while the
+	 * hook calls and bus messages they answer still exist. */
+	m->inject_register = injector_free(m->inject_register);
+	m->inject_sweep = injector_free(m->inject_sweep);
 	estimate_bus_free_all(m);
 	while (m->cgroups)
 		cgroup_free(m, m->cgroups);
@@ -84,6 +89,19 @@ Manager *manager_free(Manager *m)
 }
 
 /* ---- configuration ---- */
+
+/* The injection deadlines: the helpers get them with each request; this
+ * process's own value is what forked unmerge workers inherit. */
+static void manager_apply_inject_config(Manager *m)
+{
+	remote_set_timeouts(m->config.inject_stall_usec, m->config.inject_timeout_usec);
+	if (m->inject_register)
+		injector_set_timeouts(m->inject_register, m->config.inject_stall_usec,
+				      m->config.inject_timeout_usec);
+	if (m->inject_sweep)
+		injector_set_timeouts(m->inject_sweep, m->config.inject_stall_usec,
+				      m->config.inject_timeout_usec);
+}
 
 static void manager_apply_scan_config(Manager *m)
 {
@@ -156,6 +174,7 @@ int manager_reload_config(Manager *m)
 		(void)sd_event_source_set_enabled(m->sweep_timer, SD_EVENT_ON);
 	}
 	manager_apply_scan_config(m);
+	manager_apply_inject_config(m);
 	log_info("Reloaded configuration %s (sweep every %" PRIu64 " s)", path,
 		 m->config.sweep_interval_usec / 1000000);
 	return 0;
@@ -370,12 +389,77 @@ static int container_rewatch(Manager *m, Container *c)
 	return container_watch_exit(m, c, pidfd);
 }
 
-/* ---- what budget.c reports ---- */
+/* ---- the sweep's processes without merging, through the injector ---- */
+
+typedef struct SweepEnable {
+	Manager *manager;
+	char *cgroup; /* looked up again: the cgroup may be gone by the answer */
+	pid_t pid;
+} SweepEnable;
+
+static void on_sweep_enabled(int r, void *userdata)
+{
+	SweepEnable *e = userdata;
+	CgroupState *cg = registry_find_cgroup(e->manager, e->cgroup);
+	SweepProc *p = cg ? sweep_proc_find(cg, e->pid) : NULL;
+
+	if (p) {
+		bool first = p->inject_failures == 0;
+		uint64_t wait = sweep_proc_enable_done(e->manager, p, r);
+		if (wait > 0)
+			log_full_errno(first ? LOG_WARNING : LOG_DEBUG, r,
+				       "Cannot enable merging in pid %d of %s: %m (next try in %" PRIu64
+				       " s)",
+				       (int)e->pid, e->cgroup, wait / 1000000);
+	}
+	if (r > 0)
+		log_info("Enabled merging in pid %d of %s (entered after registration)", (int)e->pid,
+			 e->cgroup);
+	free(e->cgroup);
+	free(e);
+}
+
+/* The pid was read from cgroup.procs: it must still name a process of this
+ * cgroup once pinned (it may have been recycled). Checked when the request
+ * is sent, right before the call. */
+static int sweep_enable_open(void *userdata, int *ret_pidfd)
+{
+	SweepEnable *e = userdata;
+	return pidfd_open_member(e->manager->proc_root, e->pid, e->cgroup, ret_pidfd);
+}
+
+/* The processes the sweep found without merge-any go to the injector. */
+static void submit_enables(Manager *m, CgroupState *cg)
+{
+	for (size_t i = 0; i < cg->n_procs && cg->n_enable_wanted > 0; i++) {
+		SweepProc *p = &cg->procs[i];
+		if (!p->enable_wanted)
+			continue;
+		p->enable_wanted = false;
+		cg->n_enable_wanted--;
+		SweepEnable *e = calloc(1, sizeof(*e));
+		if (!e)
+			return;
+		*e = (SweepEnable){m, strdup(cg->path), p->pid};
+		if (!e->cgroup || injector_submit_lazy(m->inject_sweep, INJECT_OP_ENABLE, sweep_enable_open,
+						       on_sweep_enabled, e) < 0) {
+			free(e->cgroup);
+			free(e);
+			continue;
+		}
+		p->inject_pending = true;
+	}
+}
 
 static int sweep_one(Manager *m, CgroupState *cg)
 {
-	return sweep_cgroup(m, cg, cg->enabled && policy_may_merge(m, cg, NULL));
+	int r = sweep_cgroup(m, cg, cg->enabled && policy_may_merge(m, cg, NULL));
+	if (r >= 0 && m->inject_sweep)
+		submit_enables(m, cg);
+	return r;
 }
+
+/* ---- what budget.c reports ---- */
 
 static void on_budget_exceeded(Manager *m, CgroupState *cg, uint64_t debt, uint64_t limit)
 {
@@ -534,6 +618,13 @@ int manager_sweep_all(Manager *m)
 	return dropped;
 }
 
+int manager_after_injections(Manager *m, void (*done)(int r, void *userdata), void *userdata)
+{
+	if (!m->inject_sweep)
+		return -ENOTCONN;
+	return injector_submit(m->inject_sweep, INJECT_OP_BARRIER, -EBADF, done, userdata);
+}
+
 /* ---- registration ---- */
 
 static bool container_id_valid(const char *id)
@@ -573,6 +664,83 @@ static void registration_undo(Manager *m, Container *c, CgroupState *old_cg, boo
 	if (old_cg && old_cg != cg && old_cg->n_containers == 0)
 		manager_drop_cgroup(m, old_cg, "its last container moved, then failed to register");
 	(void)manager_persist(m);
+}
+
+/* A saved registration waiting for the injector to switch merging on in
+ * its init; finished (or undone) on the answer. */
+typedef struct PendingRegistration {
+	Manager *manager;
+	char *id;
+	char *path;	  /* the cgroup it was saved in */
+	char *old_cgroup; /* the cgroup it moved from, NULL */
+	bool new_cgroup;  /* created by this registration, not announced yet */
+	pid_t pid;
+	int pidfd;
+	manager_registered_t registered;
+	void *userdata;
+} PendingRegistration;
+
+static void pending_registration_free(PendingRegistration *p)
+{
+	safe_close(p->pidfd);
+	free(p->id);
+	free(p->path);
+	free(p->old_cgroup);
+	free(p);
+}
+
+static void register_complete(Manager *m, Container *c, CgroupState *old_cg, bool new_cgroup, int pidfd,
+			      manager_registered_t registered, void *userdata);
+
+static void on_init_enabled(int result, void *userdata)
+{
+	_cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+	PendingRegistration *p = userdata;
+	Manager *m = p->manager;
+	Container *c = registry_find_container(m, p->id);
+	CgroupState *old_cg = p->old_cgroup ? registry_find_cgroup(m, p->old_cgroup) : NULL;
+
+	if (!c || !streq(c->cgroup->path, p->path) || c->init_pid != p->pid)
+		/* unregistered, or registered again, while we waited */
+		(void)sd_bus_error_setf(&error, SD_BUS_ERROR_FAILED,
+					"Container %s changed while merging was being switched on", p->id);
+	else if (result < 0) {
+		log_warning_errno(result, "Registering %s: cannot enable merging in pid %d: %m", p->id,
+				  (int)p->pid);
+		registration_undo(m, c, old_cg, p->new_cgroup && c->cgroup->n_containers == 1);
+		(void)map_remote_error(result, p->pid, &error);
+	} else
+		register_complete(m, c, old_cg, p->new_cgroup, p->pidfd, p->registered, p->userdata);
+	if (sd_bus_error_is_set(&error) && p->registered)
+		p->registered(p->userdata, NULL, &error);
+	pending_registration_free(p);
+}
+
+/* Merging on in the init by the injector, off the loop; the registration
+ * is finished by on_init_enabled(). */
+static int register_later(Manager *m, Container *c, CgroupState *old_cg, bool new_cgroup, int pidfd,
+			  manager_registered_t registered, void *userdata)
+{
+	PendingRegistration *p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	*p = (PendingRegistration){.manager = m,
+				   .new_cgroup = new_cgroup,
+				   .pid = c->init_pid,
+				   .pidfd = -EBADF,
+				   .registered = registered,
+				   .userdata = userdata};
+	p->id = strdup(c->id);
+	p->path = strdup(c->cgroup->path);
+	p->old_cgroup = old_cg ? strdup(old_cg->path) : NULL;
+	int r = p->id && p->path && (!old_cg || p->old_cgroup) ? 0 : -ENOMEM;
+	if (r >= 0 && (p->pidfd = fcntl(pidfd, F_DUPFD_CLOEXEC, 3)) < 0)
+		r = -errno;
+	if (r >= 0)
+		r = injector_submit(m->inject_register, INJECT_OP_ENABLE, p->pidfd, on_init_enabled, p);
+	if (r < 0)
+		pending_registration_free(p);
+	return r;
 }
 
 int manager_register_container(Manager *m, const char *id, int pidfd, char **kv, size_t n,
@@ -682,15 +850,31 @@ int manager_register_container(Manager *m, const char *id, int pidfd, char **kv,
 		return sd_bus_error_setf(error, SD_BUS_ERROR_FAILED, "Cannot save the registration: %s",
 					 strerror(-r));
 	}
-	if (cg->enabled && policy_may_merge(m, cg, &reason)) {
-		r = sweep_enable_process(m, pid, pidfd);
+	/* The injector switches it on, off the loop; the answer finishes the
+	 * registration. */
+	if (cg->enabled && policy_may_merge(m, cg, &reason) && sweep_enable_needed(m, pid)) {
+		r = register_later(m, c, old_cg, new_cgroup, pidfd, registered, userdata);
 		if (r < 0) {
 			log_warning_errno(r, "Registering %s: cannot enable merging in pid %d: %m", id,
 					  (int)pid);
 			registration_undo(m, c, old_cg, new_cgroup);
 			return map_remote_error(r, pid, error);
 		}
+		return 0; /* registered() follows */
 	}
+	register_complete(m, c, old_cg, new_cgroup, pidfd, registered, userdata);
+	return 0;
+}
+
+/* The registration is saved and merging is on: acknowledge, then announce. */
+static void register_complete(Manager *m, Container *c, CgroupState *old_cg, bool new_cgroup, int pidfd,
+			      manager_registered_t registered, void *userdata)
+{
+	CgroupState *cg = c->cgroup;
+	const char *id = c->id, *path = cg->path;
+	pid_t pid = c->init_pid;
+	int r;
+
 	marker_create(m, c);
 	r = container_watch_exit(m, c, pidfd);
 	if (r < 0)
@@ -706,7 +890,7 @@ int manager_register_container(Manager *m, const char *id, int pidfd, char **kv,
 	if (new_cgroup && m->n_cgroups == 1)
 		manager_maybe_start_ksm(m); /* part of it: merging starts with the first cgroup */
 	if (registered)
-		registered(userdata, cg->object_path);
+		registered(userdata, cg->object_path, NULL);
 	(void)sweep_one(m, cg);
 	if (new_cgroup) {
 		log_info("Registered container %s (pid %d) in new cgroup %s", id, (int)pid, path);
@@ -717,14 +901,18 @@ int manager_register_container(Manager *m, const char *id, int pidfd, char **kv,
 		log_info("Registered container %s (pid %d) in cgroup %s", id, (int)pid, path);
 		cgroup_mark_dirty(cg, CGROUP_DIRTY_FIGURES);
 	}
-	return 0;
 }
 
 /* ---- the hook socket: RegisterContainer without D-Bus ---- */
 
-static void on_hook_registered(void *userdata, const char *object_path)
+static void on_hook_registered(void *userdata, const char *object_path, const sd_bus_error *error)
 {
-	hook_call_reply_ok(userdata, object_path);
+	if (object_path)
+		hook_call_reply_ok(userdata, object_path);
+	else {
+		log_debug("Hook socket: registration refused: %s: %s", error->name, error->message ?: "");
+		hook_call_reply_error(userdata, error->name, error->message);
+	}
 }
 
 static void on_hook_request(HookCall *call, const char *id, int pidfd, char **kv, size_t n, void *userdata)
@@ -977,6 +1165,13 @@ int manager_startup(Manager *m)
 		return log_error_errno(r, "Cannot watch signals: %m");
 
 	manager_apply_scan_config(m);
+
+	r = injector_new(m->event, "pagemeld-inj-reg", &m->inject_register);
+	if (r >= 0)
+		r = injector_new(m->event, "pagemeld-inj-swp", &m->inject_sweep);
+	if (r < 0)
+		return log_error_errno(r, "Cannot set up the injection helpers: %m");
+	manager_apply_inject_config(m);
 
 	r = sd_bus_open_system(&m->bus);
 	if (r < 0)

@@ -35,10 +35,12 @@ int manager_run(Manager *m);
 
 /* The work behind the D-Bus methods; errors are set in *error with their
  * io.pagemeld1.Error.* names. Return < 0 on failure. */
-/* RegisterContainer; calls registered (when not NULL) with the cgroup's
- * object path as soon as the registration is saved, before the figures and
- * signals that follow. */
-typedef void (*manager_registered_t)(void *userdata, const char *object_path);
+/* RegisterContainer. Either fails at once (< 0, *error set, registered not
+ * called) or returns 0 and calls registered exactly once: with the cgroup's
+ * object path as soon as the registration is saved (before the figures and
+ * signals that follow), or with the error. That may be later, from the
+ * event loop: merging is switched on in the init by the injector. */
+typedef void (*manager_registered_t)(void *userdata, const char *object_path, const sd_bus_error *error);
 int manager_register_container(Manager *m, const char *id, int pidfd, char **kv, size_t n,
 			       manager_registered_t registered, void *userdata, sd_bus_error *error);
 int manager_unregister_container(Manager *m, const char *id, sd_bus_error *error);
@@ -56,6 +58,9 @@ int manager_set_budget(Manager *m, CgroupState *cg, uint64_t merge_budget, uint6
 /* Every cgroup: measure, enforce the budgets, the scan policy, persist.
  * Returns the number of cgroups dropped (their directory is gone). */
 int manager_sweep_all(Manager *m);
+/* done(0, userdata) once every injection the sweeps queued so far has
+ * been answered (Sweep, EnableCgroup reply then). */
+int manager_after_injections(Manager *m, void (*done)(int r, void *userdata), void *userdata);
 
 /* The KSM sysfs cache: refreshed when forced (a sweep) or when older than
  * KSM_CACHE_USEC. */

@@ -5,8 +5,10 @@
 #include <poll.h>
 #include <stdio.h>
 
+#include "cgroup.h"
 #include "fileio.h"
 #include "macro.h"
+#include "remote.h"
 
 int pidfd_verify(const char *proc_root, int fd, pid_t *ret_pid)
 {
@@ -72,5 +74,30 @@ int pidfd_check_alive(int pidfd)
 		return -EBADF;
 	if (p.revents & (POLLIN | POLLHUP | POLLERR))
 		return -ESRCH;
+	return 0;
+}
+
+int pidfd_open_member(const char *proc_root, pid_t pid, const char *cgroup, int *ret_pidfd)
+{
+	_cleanup_close_ int fd = -EBADF;
+	_cleanup_free_ char *path = NULL;
+
+	/* The order matters: the pidfd first pins one process; the cgroup
+	 * read through /proc/PID afterwards is then that process's or a
+	 * successor's; the liveness check last tells which. */
+	int r = remote_pidfd_open(pid, &fd);
+	if (r < 0)
+		return r;
+	r = cg_pid_get_path(proc_root, pid, &path);
+	if (r == -ENOENT || r == -ENOMEDIUM)
+		return -ESRCH;
+	if (r < 0)
+		return r;
+	if (!streq(path, cgroup))
+		return -ESRCH;
+	r = pidfd_check_alive(fd);
+	if (r < 0)
+		return r;
+	*ret_pidfd = TAKE_FD(fd);
 	return 0;
 }

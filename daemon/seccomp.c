@@ -176,9 +176,12 @@ int seccomp_confine(void)
 		}
 	}
 	/* sd_notify() opens an AF_UNIX datagram socket per message; no other
-	 * socket may be created. */
+	 * socket may be created (but AF_UNIX pairs). */
 	const struct scmp_arg_cmp unix_only = {.arg = 0, .op = SCMP_CMP_EQ, .datum_a = AF_UNIX, .datum_b = 0};
 	r = seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1, &unix_only);
+	/* the injection helper's channel (injector.c), started again after a kill */
+	if (r >= 0)
+		r = seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socketpair), 1, &unix_only);
 	if (r < 0) {
 		seccomp_release(ctx);
 		return r;

@@ -83,6 +83,7 @@ struct CgroupState {
 	 * KSM's metadata, from the last estimate that read it; 0 before */
 	uint64_t estimated_savings;
 	unsigned enable_failures; /* processes merging could not be enabled in, last sweep */
+	unsigned n_enable_wanted; /* processes of the last sweep with enable_wanted */
 
 	/* sweep.c's cache: cgroup.procs and each process's ksm_stat stay open
 	 * between sweeps and are pread() again (one syscall per process). */
@@ -132,6 +133,12 @@ struct Manager {
 	size_t sweep_pids_size;
 	unsigned sweep_cached_fds; /* fds the sweep keeps open (ksm_stat, statm) */
 	unsigned sweep_fd_cap;	   /* at most this many: half of RLIMIT_NOFILE */
+
+	/* Injections into tenants' processes, off the loop (injector.h): one
+	 * helper for registrations, one for the sweep and budgets, so a
+	 * tenant stalling the sweep's never delays a registration. */
+	struct Injector *inject_register;
+	struct Injector *inject_sweep;
 
 	BudgetManager budget; /* budget.c's */
 

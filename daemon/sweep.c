@@ -14,34 +14,14 @@
 #include "ksm-stat.h"
 #include "log.h"
 #include "macro.h"
-#include "remote.h"
 #include "util.h"
 
-int sweep_enable_process(Manager *m, pid_t pid, int pidfd)
+int sweep_enable_needed(Manager *m, pid_t pid)
 {
-	_cleanup_close_ int own = -EBADF;
 	KsmStat st = {.merge_any = KSM_TRISTATE_ABSENT};
-	int r;
-
 	/* 6.14+ shows merge_any in ksm_stat: no need to stop the process. */
 	if (ksm_stat_read(m->proc_root, pid, &st) >= 0 && st.merge_any == KSM_TRISTATE_YES)
 		return 0;
-
-	if (pidfd < 0) {
-		r = remote_pidfd_open(pid, &own);
-		if (r < 0)
-			return r;
-		pidfd = own;
-	}
-	if (st.merge_any == KSM_TRISTATE_ABSENT) {
-		bool on = false;
-		if (remote_get_merge_any(pidfd, &on) >= 0 && on)
-			return 0;
-	}
-	r = remote_set_merge_any(pidfd, true);
-	if (r < 0)
-		return r;
-	log_debug("Enabled merging in pid %d", (int)pid);
 	return 1;
 }
 
@@ -245,6 +225,8 @@ static int read_proc_stat(Manager *m, SweepProc *p, KsmStat *ret)
 			return ksm_stat_parse(m->sweep_buf, ret);
 		proc_uncache(m, p); /* gone, a zombie, or a recycled pid */
 		p->merge_known = false;
+		p->inject_failures = 0; /* a backoff ends with its process */
+		p->inject_retry_usec = 0;
 	}
 	return -ESRCH;
 }
@@ -273,6 +255,46 @@ uint64_t sweep_proc_anon_pages(Manager *m, SweepProc *p)
 	return resident - shared;
 }
 
+/* ---- enabling merging in late processes (the manager hands them to the
+ * injector) ---- */
+
+#define BACKOFF_MIN_USEC (30 * 1000000ULL)
+#define BACKOFF_MAX_USEC (3600 * 1000000ULL)
+
+SweepProc *sweep_proc_find(CgroupState *cg, pid_t pid)
+{
+	size_t lo = 0, hi = cg->n_procs;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (cg->procs[mid].pid == pid)
+			return &cg->procs[mid];
+		if (cg->procs[mid].pid < pid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+uint64_t sweep_proc_enable_done(Manager *m, SweepProc *p, int r)
+{
+	p->inject_pending = false;
+	if (r >= 0 || r == -ESRCH || r == -ECANCELED) {
+		if (r >= 0)
+			p->merge_known = true;
+		p->inject_failures = 0;
+		p->inject_retry_usec = 0;
+		return 0;
+	}
+	/* two sweep intervals (30 s at least), then twice as long each time */
+	unsigned shift = MIN(p->inject_failures, 20U);
+	uint64_t base = MAX(2 * m->config.sweep_interval_usec, BACKOFF_MIN_USEC);
+	uint64_t wait = MIN(base << shift, BACKOFF_MAX_USEC);
+	p->inject_failures++;
+	p->inject_retry_usec = now_usec(CLOCK_MONOTONIC) + wait;
+	return wait;
+}
+
 int sweep_cgroup(Manager *m, CgroupState *cg, bool want_merge)
 {
 	uint64_t merging = 0, rmap = 0, zero = 0;
@@ -295,7 +317,9 @@ int sweep_cgroup(Manager *m, CgroupState *cg, bool want_merge)
 		return log_warning_errno(r, "Cannot track processes of cgroup %s: %m", cg->path);
 
 	bool want = want_merge;
+	cg->n_enable_wanted = 0;
 	pid_t self = getpid(); /* a syscall: not once per process */
+	uint64_t now = now_usec(CLOCK_MONOTONIC);
 	for (size_t i = 0; i < cg->n_procs; i++) {
 		SweepProc *p = &cg->procs[i];
 		KsmStat st;
@@ -305,20 +329,13 @@ int sweep_cgroup(Manager *m, CgroupState *cg, bool want_merge)
 		if (r < 0)
 			continue; /* exited meanwhile */
 		if (want && st.merge_any != KSM_TRISTATE_YES &&
-		    !(st.merge_any == KSM_TRISTATE_ABSENT && p->merge_known && p->fd >= 0)) {
-			r = sweep_enable_process(m, p->pid, -EBADF);
-			if (r >= 0)
-				p->merge_known = true;
-			if (r > 0)
-				log_info("Enabled merging in pid %d of %s (entered after registration)",
-					 (int)p->pid, cg->path);
-			else if (r < 0 && r != -ESRCH) {
-				failures++;
-				log_full_errno(cg->enable_failures ? LOG_DEBUG : LOG_WARNING, r,
-					       "Cannot enable merging in pid %d of %s: %m", (int)p->pid,
-					       cg->path);
-			}
+		    !(st.merge_any == KSM_TRISTATE_ABSENT && p->merge_known && p->fd >= 0) &&
+		    !p->inject_pending && now >= p->inject_retry_usec) {
+			p->enable_wanted = true;
+			cg->n_enable_wanted++;
 		}
+		if (p->inject_failures > 0)
+			failures++;
 		procs++;
 		merging += st.merging_pages;
 		rmap += st.rmap_items;

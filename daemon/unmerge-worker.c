@@ -28,9 +28,11 @@ struct UnmergeWorker {
 	int pipe_fd;
 	sd_event_source *io;
 	sd_event_source *timer;
+	sd_event_source *deadline;
 	ChildReport report;
 	size_t report_len;
 	bool cancelled;
+	bool timed_out;
 	uint64_t start_usec;
 	uint64_t pages_sharing_before;
 };
@@ -185,6 +187,7 @@ static void worker_finish(UnmergeWorker *w)
 
 	w->io = sd_event_source_disable_unref(w->io);
 	w->timer = sd_event_source_disable_unref(w->timer);
+	w->deadline = sd_event_source_disable_unref(w->deadline);
 	w->pipe_fd = safe_close(w->pipe_fd);
 
 	/* The pipe is closed at exit, so the child is (about to be) a zombie. */
@@ -209,7 +212,12 @@ static void worker_finish(UnmergeWorker *w)
 			res.killed = true;
 			res.signal = WTERMSIG(status);
 		}
-		if (w->cancelled) {
+		if (w->timed_out) {
+			res.error = -ETIMEDOUT;
+			snprintf(res.message, sizeof(res.message),
+				 "the worker did not finish within %.0f s and was killed",
+				 (double)w->params.timeout_usec / 1e6);
+		} else if (w->cancelled) {
 			res.error = -ECANCELED;
 			snprintf(res.message, sizeof(res.message), "cancelled");
 		} else {
@@ -277,6 +285,16 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
 	return sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
 }
 
+static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	UnmergeWorker *w = userdata;
+	if (w->pid > 0) {
+		w->timed_out = true;
+		(void)kill(w->pid, SIGKILL); /* the pipe's EOF finishes the job */
+	}
+	return 0;
+}
+
 int unmerge_worker_start(sd_event *e, const UnmergeWorkerParams *p, UnmergeWorker **ret)
 {
 	if (p->job == UNMERGE_JOB_CUSTOM && !p->job_fn)
@@ -327,6 +345,12 @@ int unmerge_worker_start(sd_event *e, const UnmergeWorkerParams *p, UnmergeWorke
 	if (r < 0)
 		return r;
 	(void)sd_event_source_set_description(w->timer, "unmerge-worker-progress");
+	if (w->params.timeout_usec) {
+		r = sd_event_add_time_relative(e, &w->deadline, CLOCK_MONOTONIC, w->params.timeout_usec,
+					       100 * 1000, on_deadline, w);
+		if (r < 0)
+			return r;
+	}
 	*ret = TAKE_PTR(w);
 	return 0;
 }
@@ -355,6 +379,7 @@ UnmergeWorker *unmerge_worker_free(UnmergeWorker *w)
 		return NULL;
 	w->io = sd_event_source_disable_unref(w->io);
 	w->timer = sd_event_source_disable_unref(w->timer);
+	w->deadline = sd_event_source_disable_unref(w->deadline);
 	if (w->pid > 0) {
 		(void)kill(w->pid, SIGKILL);
 		while (waitpid(w->pid, NULL, 0) < 0 && errno == EINTR)

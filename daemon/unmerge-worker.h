@@ -73,6 +73,7 @@ typedef struct UnmergeWorkerParams {
 	uint64_t run_after;	      /* run to restore afterwards, or UNMERGE_RUN_KEEP */
 	uint64_t progress_usec;	      /* 0: 250 ms */
 	uint64_t shared_timeout_usec; /* MERGE_ACROSS_NODES wait for pages_shared==0; 0: 30 s */
+	uint64_t timeout_usec;	      /* the child is killed after this long (-ETIMEDOUT); 0: never */
 	unmerge_progress_t progress;
 	unmerge_done_t done;
 	void *userdata;

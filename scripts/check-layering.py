@@ -18,7 +18,8 @@ import sys
 PURE = {"annotations", "config", "budget-policy", "scan-policy", "trust-domain"}
 # Modules below the budgets: they measure, list or decide, and call no daemon
 # module but the pure ones (the registry is a leaf; the sweep only measures).
-LEAVES = {"registry", "sweep", "policy", "persist", "unmerge-worker", "pidfd-util", "seccomp", "hook-server"}
+LEAVES = {"registry", "sweep", "policy", "persist", "unmerge-worker", "pidfd-util", "seccomp", "hook-server",
+          "injector"}
 MANAGER = "manager"
 
 

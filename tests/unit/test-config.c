@@ -14,6 +14,8 @@ static void test_defaults(void **state)
 	char *err = NULL;
 	assert_int_equal(config_parse_string("", &c, &err), 0);
 	assert_int_equal(c.sweep_interval_usec, 5000000);
+	assert_int_equal(c.inject_stall_usec, 1000000);
+	assert_int_equal(c.inject_timeout_usec, 30000000);
 	assert_true(c.start_ksm);
 	assert_int_equal(c.log_level, LOG_INFO);
 	assert_int_equal(c.default_merge_budget, UINT64_MAX);
@@ -35,6 +37,7 @@ static void test_full(void **state)
 	char *err = NULL;
 	const char *text = "# comment\n"
 			   "[Daemon]\nSweepIntervalSec=2\nLogLevel=debug\nStartKsm=no\n"
+			   "InjectStallMSec=250\nInjectTimeoutSec=5\n"
 			   "[Budgets]\nDefaultMergeBudget=1Gi\nDefaultSwapBudget=unlimited\n"
 			   "[Scan]\nPagesToScan=500\nSleepMillisecs=\nSmartScan=yes\nAdvisorMode=scan-time\n"
 			   "MaxPageSharing=256\nUseZeroPages=no\n"
@@ -45,6 +48,8 @@ static void test_full(void **state)
 	assert_int_equal(c.sweep_interval_usec, 2000000);
 	assert_int_equal(c.log_level, LOG_DEBUG);
 	assert_false(c.start_ksm);
+	assert_int_equal(c.inject_stall_usec, 250000);
+	assert_int_equal(c.inject_timeout_usec, 5000000);
 	assert_int_equal(c.default_merge_budget, 1ULL << 30);
 	assert_int_equal(c.default_swap_budget, UINT64_MAX);
 	assert_true(c.pages_to_scan.set);
@@ -80,6 +85,8 @@ static void test_bad(void **state)
 	expect_bad("[Daemon]\nSweepIntervalSec=five\n", "SweepIntervalSec");
 	expect_bad("[Daemon]\nLogLevel=loud\n", "LogLevel");
 	expect_bad("[Daemon]\nStartKsm=maybe\n", "StartKsm");
+	expect_bad("[Daemon]\nInjectStallMSec=5\n", "InjectStallMSec=5: must be 10..60000");
+	expect_bad("[Daemon]\nInjectTimeoutSec=0\n", "InjectTimeoutSec");
 	expect_bad("[Daemon]\nSweepInterval=5\n", "unknown key SweepInterval in [Daemon]");
 	expect_bad("[Demon]\nSweepIntervalSec=5\n", "unknown section [Demon]");
 	expect_bad("[Budgets]\nDefaultMergeBudget=12 Mi\n", "DefaultMergeBudget");

@@ -1,0 +1,156 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""What the hostile tests share: the seccomp attacker (remote-target), its
+threads' tracer and signal masks, its own end-of-run check, a daemon whose
+injections give up after STALL_MS, Sweep on its own connection, a
+registration through the hook socket."""
+import ctypes
+import os
+import socket
+import subprocess
+import time
+
+import pytest
+
+from pmtest import Daemon, build_path
+
+STALL_MS = 3000  # long enough to measure inside, short enough for CI
+CONFIG = f"""[Daemon]
+SweepIntervalSec=3600
+LogLevel=debug
+StartKsm=no
+InjectStallMSec={STALL_MS}
+InjectTimeoutSec=20
+"""
+MERGE = {"merge.pagemeld.io": "true"}
+GET_BOUND = 0.100
+HOOK_VERSION = b"pagemeld-hook/1"
+PR_SET_MEMORY_MERGE = 67
+
+
+def remote_target():
+    p = build_path("tests", "live", "remote-target")
+    if not p.exists():
+        pytest.fail(f"{p} not built")
+    return str(p)
+
+
+def merge_off_then_exec():
+    """preexec_fn: merging was on (inherited) and the tenant switched it off
+    itself before installing its filter."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_MEMORY_MERGE, 1, 0, 0, 0)
+    libc.prctl(PR_SET_MEMORY_MERGE, 0, 0, 0, 0)
+
+
+def merge_on_then_exec():
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_MEMORY_MERGE, 1, 0, 0, 0)
+
+
+def spawn_attacker(cg, kind="notif", pages=256, preexec=merge_off_then_exec):
+    path = str(cg.dir / "cgroup.procs")
+
+    def enter():
+        with open(path, "w") as f:
+            f.write("0")
+        preexec()
+    p = subprocess.Popen([remote_target(), "read", "--threads", "4", "--pages", str(pages), "--seccomp", kind],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, preexec_fn=enter)
+    cg.procs.append(p)
+    line = p.stdout.readline().decode()
+    assert line.startswith("ready "), line
+    return p
+
+
+def thread_status(pid):
+    """{tid: (TracerPid, SigBlk)} of every thread."""
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        fields = {}
+        try:
+            with open(f"/proc/{pid}/task/{tid}/status") as f:
+                for line in f:
+                    k, _, v = line.partition(":")
+                    fields[k] = v.strip()
+        except FileNotFoundError:
+            continue
+        out[int(tid)] = (int(fields["TracerPid"]), fields["SigBlk"])
+    return out
+
+
+def traced(pid):
+    return any(t for t, _ in thread_status(pid).values())
+
+
+def masks(pid):
+    return {tid: blk for tid, (_, blk) in thread_status(pid).items()}
+
+
+def finish_attacker(p, payload=b"x" * 1000 + bytes(range(256))):
+    """The attacker's own check: its read job sums what it reads, every
+    thread checksums, and it exits 0 only if all held (no register of ours
+    left behind)."""
+    out, _ = p.communicate(payload, timeout=30)
+    out = out.decode()
+    assert p.returncode == 0, (p.returncode, out)
+    assert out.split()[:4] == ["result", "read", str(sum(payload)), str(len(payload))], out
+
+
+def timed(fn, *a):
+    t = time.monotonic()
+    r = fn(*a)
+    return time.monotonic() - t, r
+
+
+def hook_register(daemon, cid, pid):
+    parts = [HOOK_VERSION, b"register", cid.encode(), b"merge.pagemeld.io", b"true"]
+    fd = os.pidfd_open(pid)
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as s:
+            s.settimeout(30)
+            s.connect(os.path.join(daemon.state_dir, "hook.sock"))
+            socket.send_fds(s, [b"".join(x + b"\0" for x in parts)], [fd])
+            data = s.recv(1 << 16)
+    finally:
+        os.close(fd)
+    reply = [x.decode() for x in data[:-1].split(b"\0")]
+    assert reply[1] == "ok", reply
+    return reply[2]
+
+
+def start_sweep(daemon):
+    """Sweep on its own connection: it answers once the sweep's injections
+    are done."""
+    cmd = ["busctl", "--address=" + daemon.bus_address, "--no-pager", "--timeout=60", "call", "io.pagemeld1",
+           "/io/pagemeld1", "io.pagemeld1.Manager", "Sweep"]
+    return time.monotonic(), subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def end_sweep(started):
+    t0, p = started
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 0, err
+    return time.monotonic() - t0
+
+
+def get_latencies(manager, n, pause=0.05):
+    out = []
+    for _ in range(n):
+        t = time.monotonic()
+        manager.get("PagesShared")  # reads sysfs on the loop
+        out.append(time.monotonic() - t)
+        time.sleep(pause)
+    return out
+
+
+def stall_daemon(bus):
+    """pagemeldd whose injections give up after STALL_MS (a generator for a
+    fixture)."""
+    d = Daemon(bus, config=CONFIG)
+    try:
+        d.start()
+        yield d
+    finally:
+        d.cleanup()
+
+
