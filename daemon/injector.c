@@ -52,7 +52,7 @@ typedef struct Request {
 
 struct Injector {
 	sd_event *event;
-	char name[16];
+	char name[16]; /* comm: 15 characters and the NUL */
 	uint64_t stall_usec, limit_usec;
 	pid_t pid;
 	int fd; /* our end of the socketpair, -EBADF with no child */

@@ -44,7 +44,7 @@ typedef enum InjectOp {
  * injector_submit(). */
 typedef void (*injector_done_t)(int result, void *userdata);
 
-/* name: the child's comm ("pagemeld-inj" + a suffix). */
+/* name: the child's comm (at most 15 characters). */
 int injector_new(sd_event *e, const char *name, Injector **ret);
 /* Every queued request fails with -ECANCELED; the child is told to go
  * (it drains its parked threads first). */

@@ -1166,9 +1166,9 @@ int manager_startup(Manager *m)
 
 	manager_apply_scan_config(m);
 
-	r = injector_new(m->event, "pagemeld-inj-reg", &m->inject_register);
+	r = injector_new(m->event, "pagemeld-injreg", &m->inject_register);
 	if (r >= 0)
-		r = injector_new(m->event, "pagemeld-inj-swp", &m->inject_sweep);
+		r = injector_new(m->event, "pagemeld-injswp", &m->inject_sweep);
 	if (r < 0)
 		return log_error_errno(r, "Cannot set up the injection helpers: %m");
 	manager_apply_inject_config(m);

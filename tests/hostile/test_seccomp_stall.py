@@ -12,14 +12,16 @@ again at the next sweep; a restart does not hang on it; an over-budget
 worker stuck on it does not keep KSM busy. A KILL filter kills only the
 tenant's own process.
 """
+import os
+import signal
 import statistics
 import time
 
 import pytest
 
-from attacker import (GET_BOUND, MERGE, STALL_MS, end_sweep, finish_attacker, get_latencies, hook_register, masks,
-                      merge_on_then_exec, spawn_attacker, stall_daemon, start_sweep, timed, traced)
-from pmtest import busctl, ksm_fast_scan, ksm_stat, wait_for
+from attacker import (CONFIG, GET_BOUND, MERGE, STALL_MS, end_sweep, finish_attacker, get_latencies, hook_register,
+                      masks, merge_on_then_exec, spawn_attacker, stall_daemon, start_sweep, timed, traced)
+from pmtest import Daemon, busctl, ksm_fast_scan, ksm_stat, wait_for
 
 
 @pytest.fixture
@@ -169,3 +171,55 @@ def test_stuck_over_budget_worker_does_not_keep_ksm_busy(daemon, manager, cgroup
     wait_for(lambda: not traced(attacker.pid), 5, what="the attacker detached")
     assert masks(attacker.pid) == blk
     finish_attacker(attacker)
+
+
+def helper_pid(daemon, comm):
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+        if name == comm and ppid == daemon.pid:
+            return int(d)
+    return None
+
+
+def test_stuck_helper_is_killed_and_replaced(bus, cgroup):
+    """A helper that stops answering at all (here: SIGSTOPped) is killed
+    after 2 x (stall + timeout) + 5 s, its request fails, the next one gets
+    a new helper; D-Bus answers throughout."""
+    d = Daemon(bus, config=CONFIG.replace(f"InjectStallMSec={STALL_MS}", "InjectStallMSec=100")
+               .replace("InjectTimeoutSec=20", "InjectTimeoutSec=1"))
+    d.start()
+    c = d.client()
+    try:
+        tenant = cgroup()
+        init = tenant.spawn(["sleep", "600"])
+        c.register("tenant", init.pid, MERGE)
+        c.sweep()
+        old = helper_pid(d, "pagemeld-injswp")
+        assert old, "no sweep helper"
+        os.kill(old, signal.SIGSTOP)
+        late = tenant.spawn(["sleep", "600"])
+        sweep = start_sweep(d)
+        lat = get_latencies(c, 20)
+        sweep_s = end_sweep(sweep)
+        assert max(lat) < GET_BOUND, lat
+        assert 7.0 < sweep_s < 15, sweep_s
+        assert "did not answer in time: killing it" in d.read_log()
+        assert not os.path.exists(f"/proc/{old}") or helper_pid(d, "pagemeld-injswp") != old
+        assert not ksm_stat(late.pid)["ksm_merge_any"]  # its request failed, backing off
+        later = tenant.spawn(["sleep", "600"])
+        c.sweep()
+        new = helper_pid(d, "pagemeld-injswp")
+        assert new and new != old
+        assert ksm_stat(later.pid)["ksm_merge_any"]
+        print(f"\nstuck helper: killed and Sweep answered after {sweep_s:.2f} s; Get max {max(lat) * 1e3:.1f} ms")
+    finally:
+        c.close()
+        d.cleanup()
