@@ -1172,6 +1172,9 @@ int manager_startup(Manager *m)
 	if (r < 0)
 		return log_error_errno(r, "Cannot set up the injection helpers: %m");
 	manager_apply_inject_config(m);
+	/* Started now rather than by the first registration, which would
+	 * otherwise wait for the fork. */
+	(void)injector_submit(m->inject_register, INJECT_OP_BARRIER, -EBADF, NULL, NULL);
 
 	r = sd_bus_open_system(&m->bus);
 	if (r < 0)

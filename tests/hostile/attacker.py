@@ -86,6 +86,20 @@ def masks(pid):
     return {tid: blk for tid, (_, blk) in thread_status(pid).items()}
 
 
+def settled_masks(pid, threads=4):
+    """The threads' masks once they are all running their job: a thread
+    glibc has just created blocks every signal until it starts."""
+    deadline = time.monotonic() + 10
+    prev = None
+    while time.monotonic() < deadline:
+        cur = masks(pid)
+        if cur == prev and len(cur) == threads:
+            return cur
+        prev = cur
+        time.sleep(0.1)
+    raise AssertionError(f"the attacker's threads did not settle: {prev}")
+
+
 def finish_attacker(p, payload=b"x" * 1000 + bytes(range(256))):
     """The attacker's own check: its read job sums what it reads, every
     thread checksums, and it exits 0 only if all held (no register of ours

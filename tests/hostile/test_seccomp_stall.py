@@ -20,7 +20,7 @@ import time
 import pytest
 
 from attacker import (CONFIG, GET_BOUND, MERGE, STALL_MS, end_sweep, finish_attacker, get_latencies, hook_register,
-                      masks, merge_on_then_exec, spawn_attacker, stall_daemon, start_sweep, timed, traced)
+                      masks, merge_on_then_exec, settled_masks, spawn_attacker, stall_daemon, start_sweep, timed, traced)
 from pmtest import Daemon, busctl, ksm_fast_scan, ksm_stat, wait_for
 
 
@@ -52,7 +52,7 @@ def test_unanswered_user_notification_stalls_nobody(daemon, manager, cgroup):
     init = victim.spawn(["sleep", "600"])
     manager.register("tenant", init.pid, MERGE)
     attacker = spawn_attacker(victim)
-    blk = masks(attacker.pid)
+    blk = settled_masks(attacker.pid)
 
     sweep = start_sweep(daemon)
     wait_for(lambda: traced(attacker.pid), 10, what="the injection into the attacker")
@@ -99,7 +99,7 @@ def test_restart_does_not_hang_on_the_attacker(daemon, manager, cgroup):
     init = victim.spawn(["sleep", "600"])
     manager.register("tenant", init.pid, MERGE)
     attacker = spawn_attacker(victim)
-    blk = masks(attacker.pid)
+    blk = settled_masks(attacker.pid)
 
     daemon.stop()
     t0 = time.monotonic()
@@ -146,7 +146,7 @@ def test_stuck_over_budget_worker_does_not_keep_ksm_busy(daemon, manager, cgroup
     victim = cgroup()
     # merging on from its parent (kept over exec), filter installed after
     attacker = spawn_attacker(victim, pages=2048, preexec=merge_on_then_exec)
-    blk = masks(attacker.pid)
+    blk = settled_masks(attacker.pid)
     manager.register("tenant", attacker.pid, {**MERGE, "merge-budget.pagemeld.io": "64Ki"})
 
     wait_for(lambda: ksm_stat(attacker.pid)["ksm_merging_pages"] > 64, 60, what="the attacker's pages merged")
