@@ -215,7 +215,7 @@ static void worker_finish(UnmergeWorker *w)
 		if (w->timed_out) {
 			res.error = -ETIMEDOUT;
 			snprintf(res.message, sizeof(res.message),
-				 "the worker did not finish within %.0f s and was killed",
+				 "the worker did not finish within %.1f s and was killed",
 				 (double)w->params.timeout_usec / 1e6);
 		} else if (w->cancelled) {
 			res.error = -ECANCELED;

@@ -3,8 +3,9 @@
  * The unmerge worker on the real kernel: unmerge-all of a merged memfill runs
  * in a forked child while the event loop keeps ticking; progress and the
  * result come back through sd-event; run is restored. Also
- * merge_across_nodes (where the kernel has NUMA), cancel, a failing job and
- * a child killed mid-job (what the OOM killer does to the writer).
+ * merge_across_nodes (where the kernel has NUMA), cancel, a failing job, a
+ * child killed mid-job (what the OOM killer does to the writer) and a job
+ * killed past its deadline.
  * Knobs touched: run, pages_to_scan, sleep_millisecs, merge_across_nodes;
  * all restored by live-util, also on failure.
  */
@@ -239,6 +240,35 @@ static void test_custom_jobs(void **state)
 	sd_event_unref(e);
 }
 
+static int job_stuck(void *data, char *msg, size_t size)
+{
+	for (;;)
+		pause(); /* an over-budget job whose injection never returns */
+	return 0;
+}
+
+/* A job past its deadline is killed and reported: pagemeldd's budget
+ * "busy" flag, which lasts as long as the worker, clears. */
+static void test_deadline(void **state)
+{
+	Ctx c = {};
+	int64_t t0 = live_now_ms();
+	UnmergeWorker *w = run_worker(&c,
+				      (UnmergeWorkerParams){.job = UNMERGE_JOB_CUSTOM,
+							    .job_fn = job_stuck,
+							    .run_after = UNMERGE_RUN_KEEP,
+							    .timeout_usec = 300 * 1000},
+				      false);
+	int64_t ms = live_now_ms() - t0;
+	printf("# stuck job killed after %" PRId64 " ms\n", ms);
+	assert_int_equal(c.res.error, -ETIMEDOUT);
+	assert_true(c.res.killed);
+	assert_int_equal(c.res.signal, SIGKILL);
+	assert_non_null(strstr(c.res.message, "did not finish within"));
+	assert_true(ms >= 250 && ms < 5000);
+	ctx_done(&c, w);
+}
+
 static void test_merge_across_nodes(void **state)
 {
 	uint64_t cur;
@@ -277,11 +307,9 @@ int main(void)
 {
 	live_setup();
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_unmerge_all),
-		cmocka_unit_test(test_run_restored_to_config),
-		cmocka_unit_test(test_cancel),
-		cmocka_unit_test(test_custom_jobs),
-		cmocka_unit_test(test_merge_across_nodes),
+		cmocka_unit_test(test_unmerge_all), cmocka_unit_test(test_run_restored_to_config),
+		cmocka_unit_test(test_cancel),	    cmocka_unit_test(test_custom_jobs),
+		cmocka_unit_test(test_deadline),    cmocka_unit_test(test_merge_across_nodes),
 	};
 	int r = cmocka_run_group_tests(tests, NULL, NULL);
 	live_restore();
