@@ -436,13 +436,3 @@ Injector *injector_free(Injector *inj)
 	free(inj);
 	return NULL;
 }
-
-unsigned injector_pending(const Injector *inj)
-{
-	return inj ? inj->n : 0;
-}
-
-pid_t injector_pid(const Injector *inj)
-{
-	return inj ? inj->pid : 0;
-}

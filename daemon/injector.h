@@ -64,8 +64,3 @@ int injector_submit(Injector *inj, InjectOp op, int pidfd, injector_done_t done,
 typedef int (*injector_open_t)(void *userdata, int *ret_pidfd);
 int injector_submit_lazy(Injector *inj, InjectOp op, injector_open_t open_pidfd, injector_done_t done,
 			 void *userdata);
-
-/* Requests queued or in flight. */
-unsigned injector_pending(const Injector *inj);
-/* The child's pid, 0 when none runs. */
-pid_t injector_pid(const Injector *inj);
