@@ -13,7 +13,7 @@ import pytest
 
 from pmtest import Daemon, build_path
 
-STALL_MS = 3000  # long enough to measure inside, short enough for CI
+STALL_MS = 5000  # long enough to measure inside on a loaded CI machine
 CONFIG = f"""[Daemon]
 SweepIntervalSec=3600
 LogLevel=debug

@@ -40,6 +40,7 @@ def test_process_moved_out_before_the_call_is_not_touched(daemon, manager, cgrou
     tenant = cgroup()
     init = tenant.spawn(["sleep", "600"])
     manager.register("tenant", init.pid, MERGE)
+    manager.sweep()  # the registration's own sweep is over before the attacker comes
     elsewhere = cgroup()  # not managed: another tenant's, or the host's
     # pids in this order: the attacker's call comes first and holds the queue
     attacker = spawn_attacker(tenant)
