@@ -21,6 +21,7 @@ CHECKS = [
     "podman_image", "kube_play", "containers_registered", "restart_restores_all",
     "kill_restarts_and_restores", "states_real", "merge_budget_enforced", "swap_budget_written",
     "container_gone_unregistered", "nothing_oom_killed", "stop_leaves_ksm_knobs", "bus_activation",
+    "socket_activation",
 ]
 
 

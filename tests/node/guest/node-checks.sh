@@ -13,7 +13,7 @@ out=$here/results
 # shellcheck disable=SC1091
 [ -f $here/env ] && . $here/env
 # CHECKS: "all", or the sections to run (node unit reload containers
-# budget stop patched demo), space-separated
+# budget stop socket patched demo), space-separated
 CHECKS=${CHECKS:-all}
 export LC_ALL=C.UTF-8
 want() { [ "$CHECKS" = all ] && [ "$1" != patched ] && [ "$1" != demo ] && return 0; case " $CHECKS " in *" $1 "*) return 0 ;; esac; return 1; }
@@ -245,6 +245,36 @@ check bus_activation 'active && [ $act_rc = 0 ] && [ "$(prop ManagedContainers)"
 	"ctl_rc=$act_rc ActiveState=$(systemctl is-active pagemeld) ManagedContainers=$(prop ManagedContainers)"
 }
 
+# --- socket activation: a container start starts the daemon --------------------
+sec_socket() {
+	ensure_image
+	wait_until 60 active
+	local n0 rc pid ino t0 holders p
+	n0=$(prop ManagedContainers)
+	# From here until the container runs, nothing may call the bus: D-Bus
+	# activation would start the daemon instead of the socket.
+	systemctl stop pagemeld
+	local stopped sock
+	stopped=$(systemctl is-active pagemeld)
+	sock="$(systemctl is-enabled pagemeld.socket)/$(systemctl is-active pagemeld.socket)"
+	t0=$(date +%s)
+	run_ctr c-sock localhost/pagemeld-demo:latest "${MEMFILL[@]}"
+	rc=$?
+	wait_until 30 active
+	pid=$(unitprop MainPID)
+	# The listener at the socket's path is the one pid 1 holds, and pagemeldd
+	# serves it (not a socket of its own).
+	ino=$(awk '$8 == "/run/pagemeld/hook.sock" && $4 == "00010000" { print $7 }' /proc/net/unix | head -1)
+	holders=""
+	[ -n "$ino" ] && for p in 1 "$pid"; do
+		ls -l /proc/"$p"/fd 2>/dev/null | grep -q "socket:\[$ino\]" && holders="$holders $p"
+	done
+	local hook_log
+	hook_log=$(journalctl -t pagemeld-oci-hook --since "@$t0" -o cat --no-pager 2>/dev/null | head -3 | tr '\n' ' ')
+	check socket_activation '[ "$stopped" != active ] && [ "$sock" = enabled/active ] && [ $rc = 0 ] && active && [ "$holders" = " 1 $pid" ] && [ "$(prop ManagedContainers)" = $((n0 + 1)) ] && [ -z "$hook_log" ]' \
+		"before: pagemeld=$stopped socket=$sock; podman_rc=$rc ActiveState=$(systemctl is-active pagemeld) socket_inode=$ino held_by=$holders (pid1, MainPID=$pid) ManagedContainers=$n0->$(prop ManagedContainers) hook_log='$hook_log' $(head -c 200 /tmp/c-sock.out)"
+}
+
 # --- the patched kernel: the pidfd path ---------------------------------------
 sec_patched() {
 	check kernel_features_pidfd_ksm 'echo "$features" | grep -qw pidfd_ksm' "$features"
@@ -268,7 +298,7 @@ sec_demo() {
 	check demo '[ $rc = 0 ] && grep -q "^DEMO-NODE-OK" $here/demo.out' "rc=$rc $(grep '^DEMO-NODE' $here/demo.out | tr '\n' ' ')"
 }
 
-for sec in node unit reload containers budget swap stop patched demo; do
+for sec in node unit reload containers budget swap stop socket patched demo; do
 	want $sec && sec_$sec
 done
 
