@@ -118,6 +118,22 @@ def test_control(deb):
         assert "/etc/pagemeld/pagemeld.conf" in conffiles.split()
 
 
+def test_reader_group_agrees(deb, root):
+    """The group the package creates (sysusers.d; test_control checks the
+    postinst runs it) is the one pagemeldd and the D-Bus policy name by
+    default, and the package depends on something that provides
+    systemd-sysusers."""
+    default = re.search(r'#define READER_GROUP_DEFAULT "([^"]+)"', (SRC / "daemon/config.h").read_text())[1]
+    lines = [ln.split() for ln in (root / "usr/lib/sysusers.d/pagemeld.conf").read_text().splitlines()
+             if ln.strip() and not ln.startswith("#")]
+    assert ["g", default, "-"] in lines, lines
+    policy = ET.parse(root / "usr/share/dbus-1/system.d/io.pagemeld1.conf").getroot()
+    assert default in [p.get("group") for p in policy.iter("policy")]
+    depends = subprocess.run(["dpkg-deb", "-f", str(deb), "Depends"], check=True, capture_output=True,
+                             text=True).stdout
+    assert "systemd-sysusers" in depends or "systemd" in depends.split(", "), depends
+
+
 def test_binaries_run_from_scratch_root(root):
     r = subprocess.run([str(root / "usr/bin/pagemeldctl"), "--version"], capture_output=True, text=True,
                        timeout=10)

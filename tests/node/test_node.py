@@ -19,7 +19,8 @@ CHECKS = [
     "unit_active_notify", "unit_capabilities", "ctl_root", "ctl_user", "analyze_security",
     "reload_keeps_old_config", "reload_takes_valid_config",
     "podman_image", "kube_play", "containers_registered", "restart_restores_all",
-    "kill_restarts_and_restores", "states_real", "merge_budget_enforced", "swap_budget_written",
+    "kill_restarts_and_restores", "states_real", "reader_group_created", "reader_group_member",
+    "merge_budget_enforced", "swap_budget_written",
     "container_gone_unregistered", "nothing_oom_killed", "stop_leaves_ksm_knobs", "bus_activation",
     "socket_activation",
 ]

@@ -182,6 +182,22 @@ st=$(states)
 fact states "$st"
 check states_real '[ -n "$st" ] && ! echo "$st" | grep -q unsupported' "$st"
 fact list "$(pagemeldctl list 2>&1 | tr -s ' ' | tr '\n' '|')"
+
+# The reader group ([Daemon] ReaderGroup=, default pagemeld) comes with the
+# package (sysusers.d, run by its postinst); a member estimates and reads
+# per-cgroup figures, a user outside it may not estimate.
+check reader_group_created 'getent group pagemeld >/dev/null && [ -f /usr/lib/sysusers.d/pagemeld.conf ]' \
+	"group=$(getent group pagemeld) sysusers=$(cat /usr/lib/sysusers.d/pagemeld.conf 2>/dev/null | grep -v '^#' | tr -s ' \n' ' ')"
+id pmreader >/dev/null 2>&1 || useradd -M -s /bin/sh -G pagemeld pmreader
+cg=$(cgroup_of c-root | sed 's|^/sys/fs/cgroup||')
+est=$(runuser -u pmreader -- pagemeldctl estimate --json "$cg" 2>&1)
+est_rc=$?
+reader_list=$(runuser -u pmreader -- pagemeldctl list --json 2>&1 | tr -d ' \n')
+runuser -u pmuser -- pagemeldctl estimate "$cg" >/tmp/user-estimate.out 2>&1
+user_est_rc=$?
+scanned=$(echo "$est" | tr -d ' \n' | grep -o '"pages_scanned":[0-9]*' | head -1 | cut -d: -f2)
+check reader_group_member '[ $est_rc = 0 ] && echo "$est" | tr -d " \n" | grep -qF "\"path\":\"$cg\"" && [ "${scanned:-0}" -gt 0 ] && echo "$reader_list" | grep -qF "\"path\":\"$cg\"" && [ $user_est_rc = 3 ]' \
+	"estimate_rc=$est_rc pages_scanned=${scanned:-none} list_has_cgroup=$(echo "$reader_list" | grep -cF "$cg") non_member_estimate_rc=$user_est_rc (3 = access denied) $(echo "$est" | head -2 | tr -s ' \n' ' ')"
 }
 
 # --- a merge budget enforced -------------------------------------------------
