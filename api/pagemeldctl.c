@@ -22,6 +22,7 @@
 #include "cgroup.h"
 #include "fileio.h"
 #include "ctl-format.h"
+#include "ctl-runtime.h"
 #include "macro.h"
 #include "pod-identity.h"
 #include "quantity.h"
@@ -973,10 +974,52 @@ static int walk_leaves(const char *mount, const char *rel, unsigned depth, PathL
 	return r;
 }
 
+/* --namespace: the managed cgroups pagemeldd places in the namespace, and
+ * the containers of that namespace the runtimes started that are not
+ * opted in (their state is root's: others see the managed ones only). */
+static int namespace_containers(sd_bus *bus, PathList *paths, sd_bus_error *error)
+{
+	_cleanup_(cgroup_list_done) CgroupList managed = {0};
+	CtlRuntimeContainer *rc = NULL;
+	size_t rn = 0;
+	int r = load_cgroups(bus, &managed, error);
+	if (r < 0)
+		return r;
+	filter_namespace(&managed);
+	for (size_t i = 0; r >= 0 && i < managed.n; i++)
+		if (managed.items[i].path)
+			r = path_list_add(paths, managed.items[i].path);
+	if (r < 0)
+		return r;
+	const char *roots = getenv("PAGEMELD_RUNTIME_ROOTS");
+	r = ctl_runtime_containers("", roots ? roots : CTL_RUNTIME_ROOTS_DEFAULT, &rc, &rn);
+	if (r == -EACCES || r == -EPERM) {
+		fprintf(stderr,
+			"The container runtimes' state is root's: containers of %s that are not opted in "
+			"are left out.\n",
+			arg.namespace);
+		return 0;
+	}
+	if (r < 0)
+		return sd_bus_error_set_errnof(error, -r, "Cannot read the container runtimes' state: %s",
+					       strerror(-r));
+	for (size_t i = 0; r >= 0 && i < rn; i++) {
+		_cleanup_free_ char *path = NULL;
+		if (rc[i].sandbox || !streq_ptr(rc[i].identity.pod_namespace, arg.namespace))
+			continue;
+		if (cg_pid_get_path("/proc", rc[i].pid, &path) < 0 || streq(path, "/"))
+			continue; /* exited meanwhile */
+		r = path_list_add(paths, path);
+	}
+	ctl_runtime_containers_free(rc, rn);
+	return r;
+}
+
 static int check_estimate(char **args, sd_bus_error *error)
 {
-	if (arg.candidates == !!args[0])
-		return usage(error, "%s", "estimate takes cgroups or --candidates (one of the two)");
+	if ((int)arg.candidates + !!arg.namespace + !!args[0] != 1)
+		return usage(error, "%s",
+			     "estimate takes cgroups, --namespace NS or --candidates (one of them)");
 	for (char **a = args; *a; a++)
 		if ((*a)[0] != '/')
 			return usage(error, "estimate: '%s' is not a cgroup path (/kubepods/...)", *a);
@@ -1026,6 +1069,14 @@ static int verb_estimate(sd_bus *bus, char **args, sd_bus_error *error)
 				r = path_list_add(&paths, managed.items[j].path);
 		if (r < 0)
 			return r;
+	} else if (arg.namespace) {
+		r = namespace_containers(bus, &paths, error);
+		if (r < 0)
+			return r;
+		if (paths.n == 0) {
+			printf("No containers in namespace %s.\n", arg.namespace);
+			return 0;
+		}
 	} else
 		for (char **a = args; *a; a++) {
 			r = path_list_add(&paths, *a);
@@ -1118,7 +1169,10 @@ static void help(void)
 	       "  metrics                     OpenMetrics text (Prometheus, node_exporter textfile)\n"
 	       "\n"
 	       "Root or the reader group ([Daemon] ReaderGroup=, default pagemeld):\n"
-	       "  estimate CGROUP...|--candidates   what merging would save, before it is on;\n"
+	       "  estimate CGROUP...|--namespace NS|--candidates\n"
+	       "                              what merging would save, before it is on;\n"
+	       "                              --namespace: every container of pod namespace NS,\n"
+	       "                              opted in or not (those not opted in: root only);\n"
 	       "                              --candidates: every leaf cgroup with processes\n"
 	       "                              that is not managed, ranked by marginal saving\n"
 	       "\n"
@@ -1134,7 +1188,8 @@ static void help(void)
 	       "  -n, --iterations N  top: stop after N refreshes\n"
 	       "  -i, --interval S    top: seconds between refreshes (default 2)\n"
 	       "      --wide          list, top: the cgroup path too\n"
-	       "      --namespace NS  list, top: only the cgroups of pods in namespace NS\n"
+	       "      --namespace NS  list, top: only the cgroups of pods in namespace NS;\n"
+	       "                      estimate: every container of namespace NS\n"
 	       "      --merge Q       budget: merge budget\n"
 	       "      --swap Q        budget: swap budget (memory.swap.max)\n"
 	       "  -f, --force         unmerge-all: even without the memory to absorb it\n"
@@ -1210,8 +1265,8 @@ static const Verb verbs[] = {
 	{"unmerge-all", 0, 0, BIT(OPT_FORCE) | BIT(OPT_WAIT), "unmerge-all", NULL, verb_unmerge_all},
 	{"merge-across-nodes", 1, 1, 0, "switching merge_across_nodes", check_merge_across_nodes,
 	 verb_merge_across_nodes},
-	{"estimate", 0, 1024, READ_OPTIONS | BIT(OPT_CANDIDATES), "estimating", check_estimate,
-	 verb_estimate},
+	{"estimate", 0, 1024, READ_OPTIONS | BIT(OPT_CANDIDATES) | BIT(OPT_NAMESPACE), "estimating",
+	 check_estimate, verb_estimate},
 };
 
 static const Verb *find_verb(const char *name)

@@ -5,7 +5,7 @@ _pagemeldctl()
 	local cur prev words cword
 	_init_completion || return
 
-	local commands="status list top features metrics budget enable disable unmerge-all merge-across-nodes"
+	local commands="status list top features metrics budget enable disable unmerge-all merge-across-nodes estimate"
 	local cmd="" i
 	for ((i = 1; i < cword; i++)); do
 		case "${words[i]}" in
@@ -60,6 +60,9 @@ _pagemeldctl()
 			cgroups=$(pagemeldctl --json list 2>/dev/null | sed -n 's/^ *"path": *"\(.*\)",\{0,1\}$/\1/p')
 			COMPREPLY=($(compgen -W "$cgroups" -- "$cur"))
 		fi
+		;;
+	estimate)
+		COMPREPLY=($(compgen -W "--json --candidates --namespace" -- "$cur"))
 		;;
 	unmerge-all)
 		COMPREPLY=($(compgen -W "--force --wait" -- "$cur"))

@@ -4,7 +4,7 @@
 signals going to the caller only, cancel, the SCHED_IDLE worker, the event
 loop answering during a long estimate, who may call it and what a non-root
 caller sees, EstimatedSavings, and pagemeldctl estimate (table, --json,
---candidates)."""
+--candidates, --namespace)."""
 import json
 import math
 import os
@@ -225,7 +225,53 @@ def test_ctl_estimate_table_json_candidates_and_savings(daemon, manager, cgroup)
     assert all(not g["managed"] for g in json.loads(r.stdout)["cgroups"])
 
 
+def test_ctl_estimate_namespace(daemon, manager, ws, monkeypatch):
+    """--namespace: every container of the pod namespace, the managed one
+    (its identity from pagemeldd) and the one not opted in (its identity
+    from the runtime's state and bundle), not the pod sandbox, not another
+    namespace's container."""
+    from oci import Runc, memfill_args, v2_cgroup_of
+    rc = Runc(ws)
+    shop = {"io.container.manager": "cri-o", "io.kubernetes.cri-o.ContainerType": "container",
+            "io.kubernetes.pod.namespace": "shop", "io.kubernetes.pod.name": "web-0",
+            "io.kubernetes.pod.uid": "0d6c5a8e-1f2b-4c3d-9e8f-7a6b5c4d3e2f", "io.kubernetes.container.name": "app"}
+
+    def start(name, annotations, same):
+        b = rc.bundle(name, memfill_args(same=same, unique=64), annotations=annotations)
+        r, pid = rc.run_detached(b)
+        assert r == 0, b.output()
+        return pid
+    p_out = start("ns-out", shop, 1024)
+    p_in = start("ns-in", {**shop, "io.kubernetes.container.name": "side"}, 512)
+    start("ns-pause", {**shop, "io.kubernetes.cri-o.ContainerType": "sandbox"}, 16)
+    start("ns-other", {**shop, "io.kubernetes.pod.namespace": "other"}, 16)
+    manager.register("ns-in", p_in, {"merge.pagemeld.io": "true", **shop, "io.kubernetes.container.name": "side"})
+    cg_out, cg_in = v2_cgroup_of(p_out), v2_cgroup_of(p_in)
+    monkeypatch.setenv("PAGEMELD_RUNTIME_ROOTS", str(rc.root))
+
+    r = ctl(daemon.bus_address, "--json", "estimate", "--namespace", "shop")
+    assert r.returncode == 0, r.stderr
+    got = {g["path"]: g for g in json.loads(r.stdout)["cgroups"]}
+    assert set(got) == {cg_out, cg_in}, (got.keys(), cg_out, cg_in)
+    assert got[cg_in]["managed"] and not got[cg_out]["managed"]
+    assert got[cg_out]["pages_scanned"] >= 1024 + 64 and got[cg_in]["pages_scanned"] >= 512 + 64
+    assert near(got[cg_out]["dup_within_pages"], known_counts(1024, 512)[0], SLACK)
+
+    r = ctl(daemon.bus_address, "estimate", "--namespace", "shop")
+    assert r.returncode == 0, r.stderr
+    assert cg_out in r.stdout and cg_in in r.stdout
+    r = ctl(daemon.bus_address, "estimate", "--namespace", "nosuch")
+    assert (r.returncode, r.stdout) == (0, "No containers in namespace nosuch.\n"), r.stderr
+    # without the runtimes' state, the managed container still counts
+    monkeypatch.setenv("PAGEMELD_RUNTIME_ROOTS", "/nonexistent")
+    r = ctl(daemon.bus_address, "--json", "estimate", "--namespace", "shop")
+    assert r.returncode == 0, r.stderr
+    assert [g["path"] for g in json.loads(r.stdout)["cgroups"]] == [cg_in]
+
+
 def test_ctl_estimate_usage():
-    for args in (["estimate"], ["estimate", "--candidates", "/x"], ["estimate", "relative/path"]):
+    for args in (["estimate"], ["estimate", "--candidates", "/x"], ["estimate", "relative/path"],
+                 ["estimate", "--namespace", "shop", "/x"], ["estimate", "--namespace", "shop", "--candidates"],
+                 ["estimate", "--namespace", "Not_A_Namespace"]):
         r = ctl("unix:path=/nonexistent/socket", *args)
         assert r.returncode == 1, (args, r.stderr)
