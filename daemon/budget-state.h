@@ -15,6 +15,7 @@
 
 #include "budget-policy.h"
 #include "meminfo.h"
+#include "scan-policy.h"
 #include "unmerge-worker.h"
 
 typedef struct Manager Manager;
@@ -75,6 +76,8 @@ typedef struct BudgetManager {
 
 	bool advisor_warned;
 	uint64_t scan_pages, scan_sleep;
+	ScanBurst scan_burst;
+	uint64_t scan_cgroups_added; /* cgroups that joined: each starts a burst */
 
 	/* /proc/meminfo, read once per sweep rather than once per cgroup */
 	MemInfo meminfo;

@@ -647,6 +647,7 @@ void budget_after_sweep(Manager *m, CgroupState *cg)
 
 void budget_cgroup_added(Manager *m, CgroupState *cg)
 {
+	m->budget.scan_cgroups_added++; /* the scan policy's burst */
 	evaluate(m, cg);
 }
 
@@ -668,6 +669,12 @@ void budget_scan_policy(Manager *m, uint64_t managed)
 	pc.target_scan_ms = MAX(c->target_scan_usec / 1000, (uint64_t)1);
 	pc.cpu_budget = c->ksmd_cpu_budget;
 	pc.pages_per_cpu_ms = c->ksmd_pages_per_cpu_ms;
+	/* Opting in never scans slower than the kernel would without us, and
+	 * new memory is scanned at the budget's rate for its first 3 full
+	 * scans: 2 to merge a stable page, 1 for pages that changed meanwhile
+	 * (bench/savings.py). */
+	pc.floor_kernel_defaults = true;
+	pc.burst_full_scans = 3;
 
 	bool advisor = c->scan_policy == SCAN_POLICY_ADVISOR;
 	if (advisor && m->features.state[KERNEL_FEATURE_advisor] != FEATURE_PRESENT) {
@@ -706,15 +713,14 @@ void budget_scan_policy(Manager *m, uint64_t managed)
 		return;
 	}
 
-	ScanPolicy p;
-	if (scan_policy_compute(&pc, managed, &p) < 0)
-		return;
-	uint64_t cur_pages = 0, cur_sleep = 0;
 	KsmState s;
 	if (ksm_read_state(m->ksm_dir, &s) < 0)
 		return;
-	cur_pages = s.value[KSM_pages_to_scan];
-	cur_sleep = s.value[KSM_sleep_millisecs];
+	bool burst = scan_policy_burst(&pc, &bm->scan_burst, bm->scan_cgroups_added, s.value[KSM_full_scans]);
+	ScanPolicy p;
+	if (scan_policy_compute(&pc, managed, burst, &p) < 0)
+		return;
+	uint64_t cur_pages = s.value[KSM_pages_to_scan], cur_sleep = s.value[KSM_sleep_millisecs];
 	if (s.advisor_mode_present && s.advisor_mode == KSM_ADVISOR_SCAN_TIME)
 		(void)ksm_write_advisor(m->ksm_dir, KSM_ADVISOR_NONE); /* it owns pages_to_scan */
 	else if (cur_pages == p.pages_to_scan && cur_sleep == p.sleep_ms)
@@ -731,7 +737,9 @@ void budget_scan_policy(Manager *m, uint64_t managed)
 		 "Scan policy: %" PRIu64 " managed pages -> pages_to_scan=%" PRIu64
 		 " sleep_millisecs=%" PRIu64 " (full scan ~%.1f s, ksmd ~%.1f%% CPU%s)",
 		 managed, p.pages_to_scan, p.sleep_ms, (double)p.scan_time_ms / 1000.0, p.cpu_share * 100.0,
-		 p.capped ? ", capped by KsmdCpuPercent" : "");
+		 burst	    ? ", burst for new memory"
+		 : p.capped ? ", capped by KsmdCpuPercent"
+			    : "");
 	bm->scan_pages = p.pages_to_scan;
 	bm->scan_sleep = p.sleep_ms;
 }

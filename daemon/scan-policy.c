@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "scan-policy.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <math.h>
 
@@ -15,7 +16,13 @@ static uint64_t clamp_u64(double v, uint64_t lo, uint64_t hi)
 	return (uint64_t)ceil(v);
 }
 
-int scan_policy_compute(const ScanPolicyConfig *c, uint64_t managed_pages, ScanPolicy *ret)
+/* The kernel defaults' rate in the model: 100 pages per (20 ms + their work). */
+static double kernel_default_rate(double k)
+{
+	return 100.0 / (20.0 + 100.0 / k);
+}
+
+int scan_policy_compute(const ScanPolicyConfig *c, uint64_t managed_pages, bool burst, ScanPolicy *ret)
 {
 	if (c->target_scan_ms == 0 || !(c->cpu_budget > 0) || c->cpu_budget > 1 ||
 	    !(c->pages_per_cpu_ms > 0) || c->sleep_ms == 0 || c->min_pages_to_scan == 0 ||
@@ -26,7 +33,7 @@ int scan_policy_compute(const ScanPolicyConfig *c, uint64_t managed_pages, ScanP
 	if (managed_pages == 0) {
 		p.pages_to_scan = 100;
 		p.sleep_ms = 20;
-		p.rate_pages_per_ms = 100.0 / (20.0 + 100.0 / c->pages_per_cpu_ms);
+		p.rate_pages_per_ms = kernel_default_rate(c->pages_per_cpu_ms);
 		p.cpu_share = p.rate_pages_per_ms / c->pages_per_cpu_ms;
 		*ret = p;
 		return 0;
@@ -36,7 +43,11 @@ int scan_policy_compute(const ScanPolicyConfig *c, uint64_t managed_pages, ScanP
 	double rate = (double)managed_pages / (double)c->target_scan_ms;
 	/* Never plan ksmd at 100%: the formula for P diverges at f = 1. */
 	double cap = MIN(c->cpu_budget, 0.95) * k;
-	if (rate > cap) {
+	if (c->floor_kernel_defaults)
+		rate = MAX(rate, kernel_default_rate(k));
+	if (burst)
+		rate = cap;
+	else if (rate > cap) {
 		rate = cap;
 		p.capped = true;
 	}
@@ -78,4 +89,20 @@ int scan_policy_calibrate(uint64_t pages_scanned, uint64_t cpu_ticks, long ticks
 	double cpu_ms = (double)cpu_ticks * 1000.0 / (double)ticks_per_s;
 	*ret = (double)pages_scanned / cpu_ms;
 	return 0;
+}
+
+bool scan_policy_burst(const ScanPolicyConfig *c, ScanBurst *b, uint64_t cgroups_added, uint64_t full_scans)
+{
+	assert(b);
+	if (c->burst_full_scans == 0)
+		return false;
+	/* A counter that went back is ksmd restarted after an unmerge-all
+	 * (run=2): every page is new to it again. */
+	if (cgroups_added != b->cgroups_added || (b->started && full_scans < b->start_full_scans)) {
+		b->cgroups_added = cgroups_added;
+		b->start_full_scans = full_scans;
+		b->end_full_scans = full_scans + c->burst_full_scans;
+		b->started = true;
+	}
+	return b->started && full_scans < b->end_full_scans;
 }

@@ -16,6 +16,18 @@
  * The estimate ignores that merged pages cost less to scan than new ones
  * (stable-tree hits skip the checksum) and that ksmd never sleeps less than
  * a jiffy: it is a model, and bench/scan-policy measures it.
+ *
+ * Two corrections to the target, both measured by bench/savings.py:
+ *  - floor: a small managed set at TargetScanSec would be scanned slower
+ *    than the kernel defaults (100 pages per 20 ms), i.e. opting in would
+ *    make merging slower than not running pagemeld at all. With
+ *    floor_kernel_defaults the rate never drops below the defaults' (the
+ *    CPU budget still wins over the floor).
+ *  - burst: new memory is worth nothing until ksmd has seen it twice (a
+ *    page enters the unstable tree only when its checksum held over one
+ *    scan), so right after containers register the rate is the CPU budget's
+ *    whole rate for burst_full_scans full scans, then it settles to the
+ *    target. scan_policy_burst() says when.
  */
 
 #include <stdbool.h>
@@ -29,6 +41,8 @@ typedef struct ScanPolicyConfig {
 	uint64_t min_pages_to_scan; /* keep batches at least this big, e.g. 64 */
 	uint64_t max_pages_to_scan;
 	uint64_t max_sleep_ms;
+	bool floor_kernel_defaults; /* never slower than 100 pages / 20 ms */
+	unsigned burst_full_scans;  /* full scans at the budget's rate after growth; 0: off */
 } ScanPolicyConfig;
 
 #define SCAN_POLICY_CONFIG_DEFAULT                         \
@@ -50,8 +64,23 @@ typedef struct ScanPolicy {
 } ScanPolicy;
 
 /* -EINVAL for a config outside its ranges. managed_pages == 0 gives the
- * kernel defaults (100 pages / 20 ms). */
-int scan_policy_compute(const ScanPolicyConfig *c, uint64_t managed_pages, ScanPolicy *ret);
+ * kernel defaults (100 pages / 20 ms). burst: scan at the CPU budget's
+ * rate instead of the target's (see scan_policy_burst()). */
+int scan_policy_compute(const ScanPolicyConfig *c, uint64_t managed_pages, bool burst, ScanPolicy *ret);
+
+/* Burst bookkeeping, one per daemon, zero-initialised. A burst starts when
+ * cgroups_added (a count of the cgroups that joined the managed set: new
+ * registrations, restored ones) moves, and lasts until ksmd's full_scans
+ * counter has advanced by burst_full_scans, or restarts when that counter
+ * goes back (ksmd restarted after an unmerge-all). Not on growth of the managed
+ * pages: that measure moves by itself while ksmd builds its rmap items. */
+typedef struct ScanBurst {
+	uint64_t cgroups_added;
+	uint64_t start_full_scans, end_full_scans;
+	bool started;
+} ScanBurst;
+/* Whether to scan in burst now. */
+bool scan_policy_burst(const ScanPolicyConfig *c, ScanBurst *b, uint64_t cgroups_added, uint64_t full_scans);
 
 /* The same intent for the kernel's scan-time advisor (6.9+):
  * advisor_target_scan_time in seconds (>= 1), advisor_max_cpu in percent
