@@ -10,6 +10,7 @@
 #include "ksm-sysfs.h"
 #include "log.h"
 #include "macro.h"
+#include "pod-identity.h"
 #include "quantity.h"
 
 static const char *const trust_domain_mode_names[_TRUST_DOMAIN_MODE_MAX] = {
@@ -73,6 +74,17 @@ void config_init_defaults(Config *c)
 	c->reader_group = strdup(READER_GROUP_DEFAULT); /* NULL when out of memory: root only */
 }
 
+static void trust_rules_free(Config *c)
+{
+	for (size_t i = 0; i < c->n_trust_rules; i++) {
+		free(c->trust_rules[i].glob);
+		free(c->trust_rules[i].domain);
+	}
+	free(c->trust_rules);
+	c->trust_rules = NULL;
+	c->n_trust_rules = 0;
+}
+
 void config_done(Config *c)
 {
 	if (!c)
@@ -80,7 +92,52 @@ void config_done(Config *c)
 	free(c->advisor_mode);
 	free(c->trust_domain);
 	free(c->reader_group);
-	c->advisor_mode = c->trust_domain = c->reader_group = NULL;
+	free(c->trust_no_namespace);
+	trust_rules_free(c);
+	c->advisor_mode = c->trust_domain = c->reader_group = c->trust_no_namespace = NULL;
+}
+
+TrustDomainMap config_trust_map(const Config *c)
+{
+	return (TrustDomainMap){
+		.rules = c->trust_rules,
+		.n_rules = c->n_trust_rules,
+		.no_namespace = c->trust_no_namespace ?: TRUST_DOMAIN_NO_NAMESPACE,
+	};
+}
+
+/* Namespace=GLOB DOMAIN; empty: forget the rules so far. A glob is what a
+ * namespace is made of plus fnmatch's *?[]!. */
+static int parse_trust_rule(Config *c, const char *v, const char **why)
+{
+	if (!*v) {
+		trust_rules_free(c);
+		return 0;
+	}
+	size_t gl = strcspn(v, " \t");
+	const char *d = v + gl + strspn(v + gl, " \t");
+	if (gl == 0 || gl > 253 || !*d || !trust_domain_name_valid(d)) {
+		*why = "expected GLOB DOMAIN: a namespace pattern, then a domain name (1-63 of "
+		       "[A-Za-z0-9._-], starting alphanumeric)";
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < gl; i++)
+		if (!strchr("abcdefghijklmnopqrstuvwxyz0123456789-*?[]!", v[i])) {
+			*why = "the pattern may hold [a-z0-9-] and *?[]! only";
+			return -EINVAL;
+		}
+	TrustDomainRule *n = realloc(c->trust_rules, (c->n_trust_rules + 1) * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	c->trust_rules = n;
+	TrustDomainRule rule = {strndup(v, gl), strdup(d)};
+	if (!rule.glob || !rule.domain) {
+		free(rule.glob);
+		free(rule.domain);
+		return -ENOMEM;
+	}
+	c->trust_rules[c->n_trust_rules++] = rule;
+	return 0;
 }
 
 /* Debian's useradd rule, loosely: what getgrnam() can be asked for. */
@@ -292,6 +349,19 @@ static int handler(void *user, const char *section, const char *name, const char
 			if (*value && !trust_domain_name_valid(value))
 				r = -EINVAL, why = "1-63 of [A-Za-z0-9._-], starting alphanumeric";
 			else if (*value && !(c->trust_domain = strdup(value)))
+				r = -ENOMEM;
+		} else if (streq(name, "Namespace")) {
+			r = parse_trust_rule(c, value, &why);
+		} else if (streq(name, "NoNamespaceDomain")) {
+			free(c->trust_no_namespace);
+			c->trust_no_namespace = NULL;
+			/* Never a namespace's name: that namespace would share
+			 * its pages with every container outside Kubernetes. */
+			if (*value && (!trust_domain_name_valid(value) || kube_label_name_valid(value)))
+				r = -EINVAL,
+				why = "1-63 of [A-Za-z0-9._-], starting alphanumeric, with a capital, "
+				      "'.' or '_' so that it is no namespace's name";
+			else if (*value && !(c->trust_no_namespace = strdup(value)))
 				r = -ENOMEM;
 		} else
 			r = -ENOKEY;

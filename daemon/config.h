@@ -6,7 +6,10 @@
  * packaging/pagemeld.conf. */
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+
+#include "trust-domain.h"
 
 #define CONFIG_PATH_DEFAULT "/etc/pagemeld/pagemeld.conf"
 /* ksmd's scan rate, measured by bench/ksmd_calibrate.py on the 2-core
@@ -67,7 +70,14 @@ typedef struct Config {
 	/* [TrustDomain] */
 	TrustDomainMode trust_domain_mode;
 	char *trust_domain; /* Domain=, NULL = the first one that registers */
+	/* Namespace=GLOB DOMAIN, in order; none: each namespace is its own domain */
+	TrustDomainRule *trust_rules;
+	size_t n_trust_rules;
+	char *trust_no_namespace; /* NoNamespaceDomain= */
 } Config;
+
+/* The namespace -> domain map of c (pointers into c). */
+TrustDomainMap config_trust_map(const Config *c);
 
 void config_init_defaults(Config *c);
 void config_done(Config *c);

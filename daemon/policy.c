@@ -7,15 +7,13 @@
 #include "log.h"
 #include "macro.h"
 #include "trust-domain.h"
-
-static const char *domain_of(const CgroupState *cg)
-{
-	return cg->trust_domain && *cg->trust_domain ? cg->trust_domain : TRUST_DOMAIN_DEFAULT;
-}
+#include "util.h"
 
 /* The domain holding the node, from every cgroup but `except`: Domain= of
  * the configuration holds it for good; otherwise the domain of the cgroups
- * that merge (enabled) or still have merged pages. */
+ * that merge (enabled) or still have merged pages. A cgroup without domain
+ * (keys of two runtimes) never merges in single mode; pages it merged
+ * before (Mode=off, then a reload) do not hold the node. */
 static TrustState node_state(Manager *m, const CgroupState *except)
 {
 	TrustState s = {};
@@ -25,11 +23,11 @@ static TrustState node_state(Manager *m, const CgroupState *except)
 		return s;
 	}
 	for (CgroupState *cg = m->cgroups; cg; cg = cg->next) {
-		if (cg == except || (!cg->enabled && cg->merging_pages == 0))
+		if (cg == except || !cg->trust_domain || (!cg->enabled && cg->merging_pages == 0))
 			continue;
 		if (!s.active)
-			s.active = domain_of(cg);
-		if (!streq(s.active, domain_of(cg)))
+			s.active = cg->trust_domain;
+		if (!streq(s.active, cg->trust_domain))
 			continue; /* cannot happen in single mode; off mode does not ask */
 		s.active_cgroups += cg->enabled;
 		s.active_merged += cg->merging_pages;
@@ -50,6 +48,13 @@ bool policy_may_merge(Manager *m, CgroupState *cg, const char **ret_reason)
 			*ret_reason = "over budget";
 		return false;
 	}
+	if (mode(m) == TRUST_MODE_OFF)
+		return true;
+	if (!cg->trust_domain) {
+		if (ret_reason)
+			*ret_reason = "no trust domain (pod identity keys of two runtimes)";
+		return false;
+	}
 	TrustState s = node_state(m, cg);
 	if (trust_decide(mode(m), &s, cg->trust_domain) == TRUST_REFUSE) {
 		if (ret_reason)
@@ -59,21 +64,46 @@ bool policy_may_merge(Manager *m, CgroupState *cg, const char **ret_reason)
 	return true;
 }
 
-int policy_check_registration(Manager *m, CgroupState *cg, const char *path, const char *trust_domain,
-			      sd_bus_error *error)
+int policy_check_registration(Manager *m, CgroupState *cg, const char *path, char *const *kv, size_t n,
+			      const char *narrow, char **ret_domain, sd_bus_error *error)
 {
-	TrustState s = node_state(m, cg);
-	if (trust_decide(mode(m), &s, trust_domain) != TRUST_REFUSE)
+	if (mode(m) == TRUST_MODE_OFF) {
+		*ret_domain = NULL;
 		return 0;
+	}
+	_cleanup_free_ char *trust_domain = NULL;
+	const char *bad = NULL;
+	TrustDomainMap map = config_trust_map(&m->config);
+	int r = trust_domain_derive(&map, kv, n, narrow, &trust_domain, &bad);
+	if (r == -ENOMEM)
+		return sd_bus_error_set_errno(error, ENOMEM);
+	if (r < 0) {
+		/* Only a pod imitating another runtime's keys gets here: its
+		 * namespace is unknown, and the no-namespace domain is not its. */
+		log_notice(
+			"Refusing container in %s: pod identity key %s %s; no trust domain can be told, it "
+			"runs unmerged",
+			path, strna(bad),
+			r == -EBADMSG ? "conflicts with another runtime's keys" : "is invalid");
+		return sd_bus_error_setf(
+			error, PM_ERROR_TRUST_DOMAIN_CONFLICT,
+			"Pod identity key %s %s: the pod's namespace, and so its trust domain, "
+			"cannot be told; the container runs unmerged",
+			strna(bad), r == -EBADMSG ? "conflicts with another runtime's keys" : "is invalid");
+	}
+	TrustState s = node_state(m, cg);
+	if (trust_decide(mode(m), &s, trust_domain) != TRUST_REFUSE) {
+		*ret_domain = TAKE_PTR(trust_domain);
+		return 0;
+	}
 	log_notice("Refusing container in %s: trust domain %s while %s merges on this node (%" PRIu64
 		   " cgroups, %" PRIu64 " merged pages); it runs unmerged",
-		   path, trust_domain ?: TRUST_DOMAIN_DEFAULT, s.active, s.active_cgroups, s.active_merged);
+		   path, trust_domain, s.active, s.active_cgroups, s.active_merged);
 	return sd_bus_error_setf(error, PM_ERROR_TRUST_DOMAIN_CONFLICT,
 				 "Trust domain %s cannot merge on this node while trust domain %s does "
 				 "(TrustDomain Mode=single: %" PRIu64 " cgroups, %" PRIu64
 				 " merged pages); the container runs unmerged",
-				 trust_domain ?: TRUST_DOMAIN_DEFAULT, s.active, s.active_cgroups,
-				 s.active_merged);
+				 trust_domain, s.active, s.active_cgroups, s.active_merged);
 }
 
 static void update_node_domain(Manager *m)

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "registry.h"
 
+#include "annotations.h"
 #include "log.h"
 #include "macro.h"
+#include "trust-domain.h"
 
 #define LIST_PREPEND(next, prev, head, item)   \
 	do {                                   \
@@ -76,19 +78,18 @@ static void container_free(Container *c)
 	strv_free(c->annotations);
 	free(c->name);
 	pod_identity_done(&c->identity);
+	free(c->trust_domain);
 	free(c->id);
 	free(c);
 }
 
 static void cgroup_update_trust_domain(CgroupState *cg)
 {
-	/* The first container (in registration order kept by the list) that
-	 * names a trust domain decides. */
+	/* The oldest container decides (the list is newest first); one cgroup
+	 * holds one pod's container. */
 	const char *td = NULL;
 	for (Container *c = cg->containers; c; c = c->cgroup_next)
-		for (size_t i = 0; i < c->n_annotations; i++)
-			if (streq(c->annotations[2 * i], "trust-domain.pagemeld.io"))
-				td = c->annotations[2 * i + 1];
+		td = c->trust_domain;
 	if (streq_ptr(td, cg->trust_domain))
 		return;
 	free(cg->trust_domain);
@@ -123,27 +124,40 @@ static char **kv_copy(char *const *kv, size_t n)
 int registry_set_annotations(Container *c, char *const *kv, size_t n, const char *name)
 {
 	/* The same rules as the hook's: a caller's or a pod's keys that name two
-	 * runtimes, or an invalid name, leave the container without identity;
-	 * it is still merged. */
+	 * runtimes, or an invalid name, leave the container without identity
+	 * and without trust domain (policy.c does not let it merge unless
+	 * domains are off). */
 	PodIdentity id = {};
-	const char *bad = NULL;
+	const char *bad = NULL, *narrow = NULL;
+	char *td = NULL;
 	int r = pod_identity_from_annotations(kv, n, &id, &bad);
 	if (r == -ENOMEM)
 		return r;
 	if (r < 0)
-		log_notice("Container %s: no pod identity, key %s %s", c->id, bad ?: "?",
+		log_notice("Container %s: no pod identity and no trust domain, key %s %s", c->id, bad ?: "?",
 			   r == -EBADMSG ? "conflicts with another runtime's keys" : "has an invalid value");
+	for (size_t i = 0; i < n; i++)
+		if (streq(kv[2 * i], ANNOTATION_TRUST_DOMAIN))
+			narrow = kv[2 * i + 1];
+	TrustDomainMap map = config_trust_map(&c->manager->config);
+	if (r >= 0 && trust_domain_of_identity(&map, &id, narrow, &td) < 0) {
+		pod_identity_done(&id);
+		return -ENOMEM;
+	}
 
 	char **l = kv_copy(kv, n);
 	char *nm = name ? strdup(name) : NULL;
 	if (!l || (name && !nm)) {
 		strv_free(l);
 		free(nm);
+		free(td);
 		pod_identity_done(&id);
 		return -ENOMEM;
 	}
 	strv_free(c->annotations);
 	free(c->name);
+	free(c->trust_domain);
+	c->trust_domain = td;
 	pod_identity_done(&c->identity);
 	c->identity = id;
 	c->annotations = l;

@@ -25,7 +25,8 @@ int registry_add_container(Manager *m, CgroupState *cg, const char *id, char *co
 void registry_remove_container(Manager *m, Container *c);
 /* Move a container to another cgroup. */
 void registry_move_container(Container *c, CgroupState *to);
-/* Recompute cg->trust_domain from its containers' annotations. */
+/* Replace a container's annotations, its pod identity and its trust domain
+ * (trust-domain.h, under the manager's configuration), and its cgroup's. */
 int registry_set_annotations(Container *c, char *const *kv, size_t n, const char *name);
 /* The pod of a cgroup: its first container with a pod namespace, name or
  * uid (one cgroup holds containers of one pod); NULL when none has. */

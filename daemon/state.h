@@ -51,6 +51,8 @@ struct Container {
 	char *name;			      /* CRI container name, NULL when the annotations lack it */
 	PodIdentity identity;		      /* from the runtime's own keys (pod-identity.h); empty
 					       * when they are absent or name two runtimes */
+	char *trust_domain;		      /* trust-domain.h; NULL when its keys name two
+					       * runtimes: no domain can be trusted */
 	pid_t init_pid;			      /* the pid it was registered with (informational) */
 	sd_event_source *exit_watch;	      /* its init's pidfd: unregistered when it exits */
 	Container *next, *prev;		      /* Manager.containers */
@@ -64,7 +66,7 @@ struct CgroupState {
 	char *object_path; /* /io/pagemeld1/cgroup/<sd_bus_path_encode'd path> */
 	Container *containers;
 	unsigned n_containers;
-	char *trust_domain; /* NULL when no container annotated one */
+	char *trust_domain; /* its oldest container's; NULL when that one has none */
 
 	bool enabled; /* false after DisableCgroup */
 	CgroupStatus status;

@@ -182,20 +182,15 @@ int hook_daemon_annotations(char *const *annotations, const HookDecision *d, cha
 	if (!l)
 		return -ENOMEM;
 
-	/* The runtime's identity keys go along raw, but only when they name one
-	 * runtime and valid names: pagemeldd applies the same rules again (it
-	 * trusts no caller's parsing), and a pod imitating another runtime's
-	 * keys must leave the container nameless, not unmerged. */
-	_cleanup_(pod_identity_done) PodIdentity id = {};
-	int r = pod_identity_from_annotations(annotations, n, &id, NULL);
-	if (r == -ENOMEM)
-		return r;
-	bool identity = r >= 0 && id.runtime != POD_RUNTIME_NONE;
-
+	/* The runtime's identity keys go along raw, all of them: pagemeldd
+	 * applies pod-identity's rules itself, and the trust domain comes from
+	 * them. Dropping the keys of a pod imitating another runtime would hand
+	 * pagemeldd a container without namespace, which belongs to the
+	 * no-namespace domain; with them, it is refused a domain. */
 	for (char *const *i = annotations; i && i[0] && i[1]; i += 2) {
 		/* the merge keys are replaced by the verdict */
 		bool ours = is_pagemeld_key(i[0]) && !startswith(i[0], MERGE_ANNOTATION);
-		if (!ours && !(identity && pod_identity_key(i[0])))
+		if (!ours && !pod_identity_key(i[0]))
 			continue;
 		l[k] = strdup(i[0]);
 		l[k + 1] = strdup(i[1]);

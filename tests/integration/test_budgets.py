@@ -288,7 +288,7 @@ def test_trust_domains(ksm, start_daemon, cgroup):
     pa = a.spawn_memfill(same=64, merge=True)
     pb = b.spawn_memfill(same=64, merge=True)
     m.register("ta", pa.pid, {"merge.pagemeld.io": "true", "trust-domain.pagemeld.io": "tenant-a"})
-    assert m.get("TrustDomain") == "tenant-a"
+    assert m.get("TrustDomain") == "Host/tenant-a"  # no namespace: the annotation narrows "Host"
     with pytest.raises(dbus.exceptions.DBusException) as e:
         m.register("tb", pb.pid, {"merge.pagemeld.io": "true", "trust-domain.pagemeld.io": "tenant-b"})
     assert dbus_error_name(e) == "io.pagemeld1.Error.TrustDomainConflict"
@@ -299,7 +299,7 @@ def test_trust_domains(ksm, start_daemon, cgroup):
     # once tenant-a is gone, tenant-b takes the node
     m.unregister("ta")
     m.register("tb", pb.pid, {"merge.pagemeld.io": "true", "trust-domain.pagemeld.io": "tenant-b"})
-    assert m.get("TrustDomain") == "tenant-b"
+    assert m.get("TrustDomain") == "Host/tenant-b"
     m.close()
     d.stop()
 

@@ -81,6 +81,8 @@ def test_containerd_pod(ksm, daemon, manager, ws):
         ident = (POD_NAMESPACE, POD_NAME, POD_UID)
         assert (props["PodNamespace"], props["PodName"], props["PodUID"]) == ident
         assert tuple(map(str, hr.row_for(manager, cg)[9:12])) == ident
+        # the trust domain is that namespace (no rules: its own domain)
+        assert props["TrustDomain"] == POD_NAMESPACE
 
     for n in names:
         hr.wait_memfill_ready(pids[n])

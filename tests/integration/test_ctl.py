@@ -130,7 +130,7 @@ def test_list_and_json(daemon, manager, registered):
     assert c["path"] == cg.path == str(props["Path"])
     assert c["object"] == obj
     assert c["containers"] == ["ctl-test-container"]
-    assert c["trust_domain"] == "tenant-a"
+    assert c["trust_domain"] == "Host/tenant-a"  # no namespace: NoNamespaceDomain, narrowed
     assert c["processes"] == 1
     assert c["state"] == state
     assert c["merge_budget_bytes"] == 64 << 20

@@ -107,7 +107,7 @@ def test_register_memfill_and_unregister(daemon, manager, cgroup):
     assert props["Path"] == cg.path
     assert [tuple(map(str, c)) for c in props["Containers"]] == [("c1", "")]
     assert (props["PodNamespace"], props["PodName"], props["PodUID"]) == ("", "", "")
-    assert props["TrustDomain"] == "tenant-a"
+    assert props["TrustDomain"] == "Host/tenant-a"  # no namespace: NoNamespaceDomain, narrowed
     assert props["MergeBudget"] == 64 << 20
     assert props["Processes"] == 1
     # Without the v2 memory controller (this host's hybrid

@@ -4,7 +4,10 @@ whether they come through the hook binary (hook socket or D-Bus) or straight
 through RegisterContainer, publishes them (Cgroup PodNamespace, PodName,
 PodUID, Containers a(ss); ListCgroups) and restores them after a restart. A
 key a pod wrote to imitate another runtime leaves the container nameless,
-still merged."""
+still merged when trust domains are off. The daemon here runs with
+[TrustDomain] Mode=off: the tests put pods of several namespaces on one
+node, which Mode=single (one domain, i.e. namespace, at a time) refuses;
+that side is tests/hostile/test_trust_domain.py."""
 
 import json
 import os
@@ -13,7 +16,7 @@ import subprocess
 
 import pytest
 
-from conftest import build_path, wait_for
+from conftest import DEFAULT_DAEMON_CONFIG, Daemon, build_path, wait_for
 from oci import hook_path
 
 CONTAINERD = {
@@ -34,6 +37,16 @@ CRIO = {
     "io.kubernetes.container.name": "worker",
 }
 OPT_IN = {"merge.pagemeld.io": "true"}
+
+
+@pytest.fixture
+def daemon(bus):
+    d = Daemon(bus, config=DEFAULT_DAEMON_CONFIG + "[TrustDomain]\nMode=off\n")
+    try:
+        d.start()
+        yield d
+    finally:
+        d.cleanup()
 
 
 def identity(manager, obj):

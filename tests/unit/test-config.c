@@ -96,6 +96,43 @@ static void test_bad(void **state)
 	expect_bad("[TrustDomain]\nMode=strict\n", "Mode");
 	expect_bad("[TrustDomain]\nDomain=a b\n", "Domain");
 	expect_bad("[Daemon\nSweepIntervalSec=5\n", "line 1");
+	expect_bad("[TrustDomain]\nNamespace=team-*\n", "GLOB DOMAIN");
+	expect_bad("[TrustDomain]\nNamespace=team-* a/b\n", "GLOB DOMAIN");
+	expect_bad("[TrustDomain]\nNamespace=Team/* a\n", "pattern");
+	expect_bad("[TrustDomain]\nNoNamespaceDomain=a/b\n", "NoNamespaceDomain");
+	/* a valid namespace name would share that namespace's domain */
+	expect_bad("[TrustDomain]\nNoNamespaceDomain=node-jobs\n", "no namespace's name");
+}
+
+static void test_trust_map(void **state)
+{
+	Config c;
+	char *err = NULL;
+	assert_int_equal(config_parse_string("", &c, &err), 0);
+	TrustDomainMap map = config_trust_map(&c);
+	/* by default: each namespace its own domain, no namespace in "Host" */
+	assert_int_equal(map.n_rules, 0);
+	assert_string_equal(map.no_namespace, TRUST_DOMAIN_NO_NAMESPACE);
+	assert_string_equal(trust_domain_of_namespace(&map, "shop"), "shop");
+	config_done(&c);
+
+	assert_int_equal(config_parse_string("[TrustDomain]\n"
+					     "Namespace=dropped-* x\n"
+					     "Namespace=\n" /* empty: forget the rules so far */
+					     "Namespace=kube-system Infra\n"
+					     "Namespace=team-a-*   team-a\n"
+					     "NoNamespaceDomain=node.jobs\n",
+					     &c, &err),
+			 0);
+	map = config_trust_map(&c);
+	assert_int_equal(map.n_rules, 2);
+	assert_string_equal(map.rules[1].glob, "team-a-*");
+	assert_string_equal(map.rules[1].domain, "team-a");
+	assert_string_equal(map.no_namespace, "node.jobs");
+	assert_string_equal(trust_domain_of_namespace(&map, "team-a-web"), "team-a");
+	assert_string_equal(trust_domain_of_namespace(&map, "dropped-1"), "dropped-1");
+	assert_string_equal(trust_domain_of_namespace(&map, NULL), "node.jobs");
+	config_done(&c);
 }
 
 int main(void)
@@ -104,6 +141,7 @@ int main(void)
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_full),
 		cmocka_unit_test(test_bad),
+		cmocka_unit_test(test_trust_map),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -233,8 +233,10 @@ static void test_daemon_annotations_identity(void **state)
 	strv_free(l);
 	hook_decision_done(&d);
 
-	/* A pod-written CRI-O key on a containerd container: two runtimes, so no
-	 * identity key goes along, and the container is still merged. */
+	/* A pod-written CRI-O key on a containerd container: two runtimes. Every
+	 * identity key goes along all the same, for pagemeldd to refuse it a
+	 * trust domain: without them it would look like a container without
+	 * namespace. */
 	char *const *fake =
 		A("merge.pagemeld.io", "true", "io.kubernetes.cri.container-type", "container",
 		  "io.kubernetes.cri.sandbox-namespace", "ns1", "io.kubernetes.cri.container-name", "app",
@@ -242,8 +244,10 @@ static void test_daemon_annotations_identity(void **state)
 	assert_int_equal(hook_decide(fake, NULL, &d, &err), 0);
 	assert_int_equal(d.verdict, HOOK_VERDICT_MERGE);
 	assert_int_equal(hook_daemon_annotations(fake, &d, &l), 0);
-	assert_int_equal(annotations_count(l), 1);
+	assert_int_equal(annotations_count(l), 5);
 	assert_string_equal(annotations_get(l, "merge.pagemeld.io"), "true");
+	assert_string_equal(annotations_get(l, "io.kubernetes.cri.sandbox-namespace"), "ns1");
+	assert_string_equal(annotations_get(l, "io.kubernetes.pod.namespace"), "kube-system");
 	strv_free(l);
 	hook_decision_done(&d);
 }
