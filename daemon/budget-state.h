@@ -55,7 +55,9 @@ typedef struct BudgetProcJob {
 
 typedef struct BudgetSwapSaved {
 	char *path;
-	uint64_t prev;
+	uint64_t prev;	  /* the limit found: a budget only lowers it */
+	uint64_t by_root; /* the swap budget root set with SetBudget, which may
+			   * raise it; UINT64_MAX: none */
 } BudgetSwapSaved;
 
 typedef struct BudgetManager {

@@ -72,8 +72,12 @@ static int swap_saved_write(Manager *m, BudgetManager *bm)
 	_cleanup_fclose_ FILE *f = fopen(tmp, "we");
 	if (!f)
 		return -errno;
-	for (size_t i = 0; i < bm->n_saved; i++)
-		fprintf(f, "%" PRIu64 " %s\n", bm->saved[i].prev, bm->saved[i].path);
+	for (size_t i = 0; i < bm->n_saved; i++) {
+		fprintf(f, "%" PRIu64, bm->saved[i].prev);
+		if (bm->saved[i].by_root != UINT64_MAX)
+			fprintf(f, " root=%" PRIu64, bm->saved[i].by_root);
+		fprintf(f, " %s\n", bm->saved[i].path);
+	}
 	if (fflush(f) != 0 || ferror(f))
 		return -EIO;
 	if (rename(tmp, path) < 0)
@@ -94,12 +98,24 @@ static void swap_saved_load(Manager *m, BudgetManager *bm)
 		next = strchr(line, '\n');
 		if (next)
 			*next++ = '\0';
+		/* "PREV [root=BUDGET] PATH" */
 		char *sp = strchr(line, ' ');
-		uint64_t prev;
-		if (!sp || sp[1] != '/')
+		uint64_t prev, by_root = UINT64_MAX;
+		if (!sp)
 			continue;
 		*sp = '\0';
 		if (parse_u64_or_max(line, &prev) < 0 && parse_u64(line, &prev) < 0)
+			continue;
+		if (startswith(sp + 1, "root=")) {
+			char *v = sp + 1 + STRLEN("root=");
+			sp = strchr(v, ' ');
+			if (!sp)
+				continue;
+			*sp = '\0';
+			if (parse_u64(v, &by_root) < 0)
+				continue;
+		}
+		if (sp[1] != '/')
 			continue;
 		BudgetSwapSaved *n = realloc(bm->saved, (bm->n_saved + 1) * sizeof(BudgetSwapSaved));
 		if (!n)
@@ -107,6 +123,7 @@ static void swap_saved_load(Manager *m, BudgetManager *bm)
 		bm->saved = n;
 		bm->saved[bm->n_saved].path = strdup(sp + 1);
 		bm->saved[bm->n_saved].prev = prev;
+		bm->saved[bm->n_saved].by_root = by_root;
 		if (bm->saved[bm->n_saved].path)
 			bm->n_saved++;
 	}
@@ -130,9 +147,15 @@ static void swap_saved_forget(Manager *m, BudgetManager *bm, const char *path)
 	(void)swap_saved_write(m, bm);
 }
 
-/* Write the swap budget to memory.swap.max, remembering what was there; or
- * with no budget, put the remembered value back. */
-static int apply_swap_budget(Manager *m, CgroupState *cg)
+/* Write the swap budget to memory.swap.max, remembering the limit found
+ * there (the kubelet's or the operator's, persisted); or with no budget, put
+ * that limit back. A budget from an annotation or the default may only
+ * lower the limit, never raise it: what is written is the smaller of the
+ * two. A value someone else wrote since (seen as a change from what we
+ * wrote, or after a restart as one below what we would write) is the limit
+ * from then on. by_root: cg->swap_budget comes from SetBudget (root), which
+ * is written as it is, for as long as it stays the budget. */
+static int apply_swap_budget(Manager *m, CgroupState *cg, bool by_root)
 {
 	BudgetManager *bm = &m->budget;
 	BudgetCgroup *bc = &cg->budget;
@@ -156,28 +179,43 @@ static int apply_swap_budget(Manager *m, CgroupState *cg)
 	int r = cg_read_limit(m->cgroup_mount, cg->path, "memory.swap.max", &cur);
 	if (r < 0)
 		return r; /* -ENOENT: no swap accounting (CONFIG_SWAP off) */
-	if (bc->swap_applied_valid && bc->swap_applied == cg->swap_budget && cur == cg->swap_budget)
-		return 0;
+	/* Written by someone else since: their value is the limit from now on. */
+	bool external =
+		s && (bc->swap_applied_valid ? cur != bc->swap_applied : cur < MIN(cg->swap_budget, s->prev));
+	bool save = !s || external || (by_root && s->by_root != cg->swap_budget);
 	if (!s) {
 		BudgetSwapSaved *n = realloc(bm->saved, (bm->n_saved + 1) * sizeof(BudgetSwapSaved));
 		if (!n)
 			return -ENOMEM;
 		bm->saved = n;
-		bm->saved[bm->n_saved] = (BudgetSwapSaved){strdup(cg->path), cur};
+		bm->saved[bm->n_saved] = (BudgetSwapSaved){strdup(cg->path), cur, UINT64_MAX};
 		if (!bm->saved[bm->n_saved].path)
 			return -ENOMEM;
-		bm->n_saved++;
+		s = &bm->saved[bm->n_saved++];
+	} else if (external) {
+		log_info("memory.swap.max of %s was set to %s%" PRIu64
+			 " by someone else: the limit from now on",
+			 cg->path, cur == CG_LIMIT_MAX ? "max/" : "", cur);
+		s->prev = cur;
+	}
+	if (by_root)
+		s->by_root = cg->swap_budget;
+	if (save) {
 		r = swap_saved_write(m, bm);
 		if (r < 0)
 			log_warning_errno(r, "Cannot save the previous memory.swap.max of %s: %m", cg->path);
 	}
-	r = cg_write_limit(m->cgroup_mount, cg->path, "memory.swap.max", cg->swap_budget);
-	if (r < 0)
-		return r;
-	char b[FORMAT_BYTES_MAX];
-	log_info("Swap budget of %s: memory.swap.max=%" PRIu64 " (%s)", cg->path, cg->swap_budget,
-		 format_bytes(b, sizeof(b), cg->swap_budget));
-	bc->swap_applied = cg->swap_budget;
+	uint64_t want = s->by_root == cg->swap_budget ? cg->swap_budget : MIN(cg->swap_budget, s->prev);
+	if (cur != want) {
+		r = cg_write_limit(m->cgroup_mount, cg->path, "memory.swap.max", want);
+		if (r < 0)
+			return r;
+		char b[FORMAT_BYTES_MAX];
+		log_info("Swap budget of %s: memory.swap.max=%" PRIu64 " (%s%s)", cg->path, want,
+			 format_bytes(b, sizeof(b), want),
+			 want < cg->swap_budget ? ", the limit found there: a budget only lowers it" : "");
+	}
+	bc->swap_applied = want;
 	bc->swap_applied_valid = true;
 	return 0;
 }
@@ -575,7 +613,7 @@ static void evaluate(Manager *m, CgroupState *cg)
 	bool checked = check_memcg(m, cg, false);
 	if (bc->memcg == BUDGET_MEMCG_YES &&
 	    (cg->swap_budget != UINT64_MAX || bc->swap_applied_valid || bm->n_saved > 0)) {
-		int r = apply_swap_budget(m, cg);
+		int r = apply_swap_budget(m, cg, false);
 		if (r < 0 && r != -ENOENT)
 			log_warning_errno(r, "Cannot apply the swap budget of %s: %m", cg->path);
 	}
@@ -772,7 +810,7 @@ int budget_set(Manager *m, CgroupState *cg, uint64_t merge_budget, uint64_t swap
 	cg->merge_budget = merge_budget;
 	cg->swap_budget = swap_budget;
 	if (bc->memcg == BUDGET_MEMCG_YES) {
-		int r = apply_swap_budget(m, cg);
+		int r = apply_swap_budget(m, cg, true);
 		if (r < 0) {
 			cg->swap_budget = old_swap;
 			cg->merge_budget = old_budget;

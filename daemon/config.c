@@ -62,6 +62,7 @@ void config_init_defaults(Config *c)
 		.inject_timeout_usec = 30 * 1000 * 1000ULL,
 		.default_merge_budget = UINT64_MAX,
 		.default_swap_budget = UINT64_MAX,
+		.max_merge_budget = UINT64_MAX,
 		.headroom_margin = 8ULL << 20,
 		.unmerge_all_margin = 128ULL << 20,
 		.scan_policy = SCAN_POLICY_KERNEL,
@@ -262,6 +263,8 @@ static int handler(void *user, const char *section, const char *name, const char
 			r = parse_budget(value, &c->default_merge_budget);
 		else if (streq(name, "DefaultSwapBudget"))
 			r = parse_budget(value, &c->default_swap_budget);
+		else if (streq(name, "MaxMergeBudget"))
+			r = parse_budget(value, &c->max_merge_budget);
 		else if (streq(name, "HeadroomMargin"))
 			r = parse_quantity(value, &c->headroom_margin);
 		else if (streq(name, "UnmergeAllMargin"))
@@ -385,6 +388,12 @@ static int handler(void *user, const char *section, const char *name, const char
 
 static int finish(int r, ParseState *ps, Config *c, Config *ret, char **ret_error)
 {
+	if (r == 0 && c->default_merge_budget != UINT64_MAX &&
+	    c->default_merge_budget > c->max_merge_budget) {
+		free(ps->error);
+		ps->error = strdup("[Budgets] DefaultMergeBudget is above MaxMergeBudget");
+		r = -EINVAL;
+	}
 	if (r != 0) {
 		if (r > 0) {
 			char *e = strdup_printf("line %d: %s", r, ps->error ?: "syntax error");

@@ -46,6 +46,7 @@ typedef struct Config {
 	/* [Budgets] UINT64_MAX = unlimited */
 	uint64_t default_merge_budget; /* DefaultMergeBudget */
 	uint64_t default_swap_budget;  /* DefaultSwapBudget; UINT64_MAX = leave memory.swap.max */
+	uint64_t max_merge_budget;     /* MaxMergeBudget: caps merge-budget.pagemeld.io */
 	uint64_t headroom_margin;      /* HeadroomMargin: kept free in a cgroup */
 	uint64_t unmerge_all_margin;   /* UnmergeAllMargin: kept free node-wide by UnmergeAll */
 	/* [Scan] */

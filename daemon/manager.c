@@ -839,8 +839,12 @@ int manager_register_container(Manager *m, const char *id, int pidfd, char **kv,
 		return sd_bus_error_set_errno(error, -r);
 	}
 	c->init_pid = pid;
+	/* A tenant's budget, or the default, never above the operator's cap;
+	 * SetBudget (root) is not capped. */
 	if (a.merge_budget_set)
-		cg->merge_budget = a.merge_budget;
+		cg->merge_budget = MIN(a.merge_budget, m->config.max_merge_budget);
+	else if (new_cgroup)
+		cg->merge_budget = MIN(cg->merge_budget, m->config.max_merge_budget);
 	if (a.swap_budget_set)
 		cg->swap_budget = a.swap_budget;
 

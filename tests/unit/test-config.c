@@ -102,6 +102,8 @@ static void test_bad(void **state)
 	expect_bad("[TrustDomain]\nNoNamespaceDomain=a/b\n", "NoNamespaceDomain");
 	/* a valid namespace name would share that namespace's domain */
 	expect_bad("[TrustDomain]\nNoNamespaceDomain=node-jobs\n", "no namespace's name");
+	expect_bad("[Budgets]\nMaxMergeBudget=lots\n", "MaxMergeBudget");
+	expect_bad("[Budgets]\nDefaultMergeBudget=2Gi\nMaxMergeBudget=1Gi\n", "above MaxMergeBudget");
 }
 
 static void test_trust_map(void **state)
@@ -114,6 +116,7 @@ static void test_trust_map(void **state)
 	assert_int_equal(map.n_rules, 0);
 	assert_string_equal(map.no_namespace, TRUST_DOMAIN_NO_NAMESPACE);
 	assert_string_equal(trust_domain_of_namespace(&map, "shop"), "shop");
+	assert_int_equal(c.max_merge_budget, UINT64_MAX);
 	config_done(&c);
 
 	assert_int_equal(config_parse_string("[TrustDomain]\n"
@@ -121,7 +124,8 @@ static void test_trust_map(void **state)
 					     "Namespace=\n" /* empty: forget the rules so far */
 					     "Namespace=kube-system Infra\n"
 					     "Namespace=team-a-*   team-a\n"
-					     "NoNamespaceDomain=node.jobs\n",
+					     "NoNamespaceDomain=node.jobs\n"
+					     "[Budgets]\nMaxMergeBudget=1Gi\n",
 					     &c, &err),
 			 0);
 	map = config_trust_map(&c);
@@ -132,6 +136,9 @@ static void test_trust_map(void **state)
 	assert_string_equal(trust_domain_of_namespace(&map, "team-a-web"), "team-a");
 	assert_string_equal(trust_domain_of_namespace(&map, "dropped-1"), "dropped-1");
 	assert_string_equal(trust_domain_of_namespace(&map, NULL), "node.jobs");
+	assert_int_equal(c.max_merge_budget, 1ULL << 30);
+	/* an unlimited default is capped where it is used, not refused */
+	assert_int_equal(c.default_merge_budget, UINT64_MAX);
 	config_done(&c);
 }
 
