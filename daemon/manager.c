@@ -809,8 +809,7 @@ int manager_register_container(Manager *m, const char *id, int pidfd, char **kv,
 
 	Container *c = registry_find_container(m, id);
 	CgroupState *cg = registry_find_cgroup(m, path);
-	_cleanup_free_ char *domain = NULL;
-	r = policy_check_registration(m, cg, path, kv, n, a.trust_domain, &domain, error);
+	r = policy_check_registration(m, cg, path, kept, n_kept, a.trust_domain, error);
 	if (r < 0)
 		return r;
 	bool new_cgroup = !cg;
@@ -818,9 +817,6 @@ int manager_register_container(Manager *m, const char *id, int pidfd, char **kv,
 		r = registry_add_cgroup(m, path, PAGEMELD_CGROUP_PREFIX, &cg);
 		if (r < 0)
 			return sd_bus_error_set_errno(error, -r);
-		/* The registry derives it from the cgroup's containers once this
-		 * one is added; policy_may_merge() needs it before. */
-		cg->trust_domain = TAKE_PTR(domain);
 	}
 
 	/* Saved first, merging next: a registration that cannot be saved never

@@ -65,12 +65,10 @@ bool policy_may_merge(Manager *m, CgroupState *cg, const char **ret_reason)
 }
 
 int policy_check_registration(Manager *m, CgroupState *cg, const char *path, char *const *kv, size_t n,
-			      const char *narrow, char **ret_domain, sd_bus_error *error)
+			      const char *narrow, sd_bus_error *error)
 {
-	if (mode(m) == TRUST_MODE_OFF) {
-		*ret_domain = NULL;
+	if (mode(m) == TRUST_MODE_OFF)
 		return 0;
-	}
 	_cleanup_free_ char *trust_domain = NULL;
 	const char *bad = NULL;
 	TrustDomainMap map = config_trust_map(&m->config);
@@ -92,10 +90,8 @@ int policy_check_registration(Manager *m, CgroupState *cg, const char *path, cha
 			strna(bad), r == -EBADMSG ? "conflicts with another runtime's keys" : "is invalid");
 	}
 	TrustState s = node_state(m, cg);
-	if (trust_decide(mode(m), &s, trust_domain) != TRUST_REFUSE) {
-		*ret_domain = TAKE_PTR(trust_domain);
+	if (trust_decide(mode(m), &s, trust_domain) != TRUST_REFUSE)
 		return 0;
-	}
 	log_notice("Refusing container in %s: trust domain %s while %s merges on this node (%" PRIu64
 		   " cgroups, %" PRIu64 " merged pages); it runs unmerged",
 		   path, trust_domain, s.active, s.active_cgroups, s.active_merged);

@@ -22,9 +22,8 @@
 
 bool policy_may_merge(Manager *m, CgroupState *cg, const char **ret_reason);
 /* cg is NULL for a new cgroup; kv the n annotation pairs, narrow the
- * trust-domain.pagemeld.io value (NULL: none). *ret_domain: the domain
- * derived (malloc'd), NULL under Mode=off. */
+ * trust-domain.pagemeld.io value (NULL: none). */
 int policy_check_registration(Manager *m, CgroupState *cg, const char *path, char *const *kv, size_t n,
-			      const char *narrow, char **ret_domain, sd_bus_error *error);
+			      const char *narrow, sd_bus_error *error);
 void policy_cgroup_added(Manager *m, CgroupState *cg);
 void policy_cgroup_removed(Manager *m, CgroupState *cg);
