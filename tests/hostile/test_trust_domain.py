@@ -21,26 +21,14 @@ first does; narrowing adds nothing to that, except that a narrowed domain is
 a domain of its own even where the operator's rules put every namespace in
 one. Domain= pins the node to one domain: then no tenant can take it.
 """
-import importlib
 import json
 import os
 import subprocess
-import sys
 
 import pytest
 
-import pmtest
+from oci import Podman, hook_path, memfill_args, v2_cgroup_of
 from pmtest import DEFAULT_DAEMON_CONFIG, Daemon, ksm_stat, wait_for
-
-# oci.py (the integration tier's runtimes) imports its helpers from
-# "conftest", which here is this tier's: hand it the integration one.
-_conftest = sys.modules.get("conftest")
-sys.modules["conftest"] = pmtest
-try:
-    oci = importlib.import_module("oci")
-finally:
-    sys.modules["conftest"] = _conftest
-Podman, hook_path, memfill_args, v2_cgroup_of = oci.Podman, oci.hook_path, oci.memfill_args, oci.v2_cgroup_of
 
 OPT_IN = {"merge.pagemeld.io": "true"}
 
