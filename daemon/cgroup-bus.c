@@ -68,17 +68,6 @@ static const sd_bus_vtable cgroup_vtable[] = {
 	SD_BUS_VTABLE_END,
 };
 
-/* Whether the message being dispatched may see per-cgroup data. No message:
- * the daemon itself (PropertiesChanged being emitted). */
-static int caller_may_read(sd_bus *bus, Manager *m, sd_bus_error *error)
-{
-	sd_bus_message *msg = sd_bus_get_current_message(bus);
-	uid_t uid;
-	if (!msg)
-		return 1;
-	return bus_caller_is_reader(m, msg, &uid, error);
-}
-
 /* For anyone but root and ReaderGroup=, every path below the prefix is
  * AccessDenied, whether a cgroup object exists there or not: Get, GetAll
  * and Introspect tell nothing about which cgroups are managed. */
@@ -88,7 +77,7 @@ static int cgroup_find(sd_bus *bus, const char *path, const char *interface, voi
 	Manager *m = userdata;
 	if (!startswith(path, PAGEMELD_CGROUP_PREFIX "/"))
 		return 0;
-	int r = caller_may_read(bus, m, error);
+	int r = bus_current_caller_is_reader(bus, m, error);
 	if (r < 0)
 		return r;
 	if (r == 0)
@@ -104,7 +93,7 @@ static int cgroup_find(sd_bus *bus, const char *path, const char *interface, voi
 static int cgroup_enumerate(sd_bus *bus, const char *path, void *userdata, char ***nodes, sd_bus_error *error)
 {
 	Manager *m = userdata;
-	int r = caller_may_read(bus, m, error);
+	int r = bus_current_caller_is_reader(bus, m, error);
 	if (r < 0)
 		return r;
 	/* Others introspect an empty node: no cgroup path is listed. */

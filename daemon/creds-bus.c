@@ -181,6 +181,15 @@ int bus_caller_is_reader(Manager *m, sd_bus_message *msg, uid_t *ret_uid, sd_bus
 	return caller_reader(m, msg, ret_uid, &fresh, error);
 }
 
+int bus_current_caller_is_reader(sd_bus *bus, Manager *m, sd_bus_error *error)
+{
+	sd_bus_message *msg = sd_bus_get_current_message(bus);
+	uid_t uid;
+	if (!msg)
+		return 1;
+	return bus_caller_is_reader(m, msg, &uid, error);
+}
+
 int bus_check_reader(Manager *m, sd_bus_message *msg, uid_t *ret_uid, sd_bus_error *error)
 {
 	bool fresh;

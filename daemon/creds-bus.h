@@ -19,6 +19,11 @@ int bus_sender_uid(sd_bus_message *msg, uid_t *ret_uid, sd_bus_error *error);
  * negative when the caller cannot be identified (error set). Logs nothing. */
 int bus_caller_is_reader(Manager *m, sd_bus_message *msg, uid_t *ret_uid, sd_bus_error *error);
 
+/* bus_caller_is_reader() for the message being dispatched on bus (a
+ * property getter's caller). No message: the daemon itself, emitting
+ * PropertiesChanged, which the bus policy filters: 1. */
+int bus_current_caller_is_reader(sd_bus *bus, Manager *m, sd_bus_error *error);
+
 /* bus_caller_is_reader(), with io.pagemeld1.Error.AccessDenied for anyone
  * else; a refusal is logged once per caller and membership check, so a
  * flood of refused calls does not flood the journal. */

@@ -214,7 +214,12 @@ static int get_trust_domain(sd_bus *bus, const char *path, const char *interface
 			    sd_bus_message *reply, void *userdata, sd_bus_error *error)
 {
 	Manager *m = userdata;
-	return sd_bus_message_append(reply, "s", (m->trust_domain ?: ""));
+	/* The merging domain is a tenant's namespace: per-cgroup data, empty
+	 * for callers outside the reader group. */
+	int r = bus_current_caller_is_reader(bus, m, error);
+	if (r < 0)
+		return r;
+	return sd_bus_message_append(reply, "s", r > 0 && m->trust_domain ? m->trust_domain : "");
 }
 
 static int get_sweep_interval(sd_bus *bus, const char *path, const char *interface, const char *property,
@@ -508,7 +513,7 @@ static const sd_bus_vtable manager_vtable[] = {
 	SD_BUS_PROPERTY("ManagedCgroups", "u", NULL, offsetof(Manager, n_cgroups),
 			SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
 	SD_BUS_PROPERTY("ManagedContainers", "u", NULL, offsetof(Manager, n_containers), 0),
-	SD_BUS_PROPERTY("TrustDomain", "s", get_trust_domain, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+	SD_BUS_PROPERTY("TrustDomain", "s", get_trust_domain, 0, SD_BUS_VTABLE_PROPERTY_EMITS_INVALIDATION),
 	SD_BUS_PROPERTY("SweepIntervalUSec", "t", get_sweep_interval, 0, 0),
 	SD_BUS_PROPERTY("Sweeps", "t", NULL, offsetof(Manager, sweeps), 0),
 	SD_BUS_PROPERTY("LastSweepCPUUSec", "t", NULL, offsetof(Manager, last_sweep_cpu_usec), 0),

@@ -202,6 +202,9 @@ def attacker_sees_totals_only(d, uid, obj, path):
              MANAGER_IFACE)
     assert r.returncode == 0 and "PagesSharing" in r.stdout, r.stderr
     assert path not in r.stdout and obj not in r.stdout
+    # the merging trust domain is a tenant's namespace: empty for others
+    assert call(d, uid, "get-property", *m, "TrustDomain").stdout.strip() == 's ""'
+    assert "tenant-x" not in r.stdout
     # per cgroup: nothing, and nothing that tells an existing object from a made-up one
     for target in (obj, CGROUP_PREFIX + "/no_2dsuch"):
         for args in (["get-property", BUS_NAME, target, CGROUP_IFACE, "Path"],
@@ -227,7 +230,8 @@ def over_budget_with_listeners(d, root, cgroup, uids):
     ksm_fast_scan()
     wait_for(lambda: int(ksm_stat(p.pid).get("ksm_merging_pages", 0)) >= 2000, 120, what="memfill merged")
     listeners = {uid: Listener(d.bus_address, uid) for uid in uids}
-    obj = root.register("victim", p.pid, {"merge.pagemeld.io": "true", "merge-budget.pagemeld.io": "1Mi"})
+    obj = root.register("victim", p.pid, {"merge.pagemeld.io": "true", "merge-budget.pagemeld.io": "1Mi",
+                                          "trust-domain.pagemeld.io": "victimteam"})
     root.sweep()
     assert root.cgroup_props(obj)["State"] == "over-budget"
     wait_for(lambda: "merge-any off in 1 processes" in d.read_log(), 30, what="over-budget unmerge")
@@ -240,10 +244,11 @@ def over_budget_with_listeners(d, root, cgroup, uids):
 def test_stranger_sees_totals_only_on_the_deployed_bus(daemon, manager, cgroup):
     cg = cgroup()
     p = cg.spawn_memfill(merge=True)
-    obj = manager.register("c-tenant", p.pid)
+    obj = manager.register("c-tenant", p.pid, {"merge.pagemeld.io": "true", "trust-domain.pagemeld.io": "tenant-x"})
     for uid in (NOBODY, STRANGER):
         attacker_sees_totals_only(daemon, uid, obj, cg.path)
     # root still reads everything
+    assert manager.get("TrustDomain") == "Host/tenant-x"
     assert [str(r[1]) for r in manager.list_cgroups()] == [cg.path]
     assert manager.cgroup_props(obj)["Path"] == cg.path
 
@@ -256,7 +261,7 @@ def test_daemon_refuses_per_cgroup_reads_on_a_permissive_bus(permissive_bus, cgr
         root = d.client()
         cg = cgroup()
         p = cg.spawn_memfill(merge=True)
-        obj = root.register("c-tenant", p.pid)
+        obj = root.register("c-tenant", p.pid, {"merge.pagemeld.io": "true", "trust-domain.pagemeld.io": "tenant-x"})
         attacker_sees_totals_only(d, NOBODY, obj, cg.path)
         props = "org.freedesktop.DBus.Properties"
         for path, iface, method, sig, args in ((MANAGER_PATH, MANAGER_IFACE, "ListCgroups", "", []),
@@ -284,6 +289,9 @@ def test_stranger_gets_no_per_cgroup_signal(ksm, daemon, manager, cgroup):
               ("CgroupAdded", "CgroupRemoved", "BudgetExceeded")]
     assert not leaked, leaked
     assert not [s for s in sigs if cg.path in s["args"] or obj in s["args"] or "victim" in s["args"]]
+    # the Manager's TrustDomain change reached it as an invalidation, without the domain
+    assert any(s["path"] == MANAGER_PATH and "TrustDomain" in str(s["args"]) for s in sigs), sigs
+    assert not [s for s in sigs if "victimteam" in str(s)]
 
 
 def test_reader_group_member_sees_cgroups_and_signals(ksm, group_daemon, cgroup):
