@@ -712,8 +712,13 @@ static int check_merge_across_nodes(char **args, sd_bus_error *error)
 
 static int verb_merge_across_nodes(sd_bus *bus, char **args, sd_bus_error *error)
 {
-	return call(bus, "SetMergeAcrossNodes", LONG_CALL_TIMEOUT_USEC, error, NULL, "b",
-		    parse_on_off(args[0]));
+	/* The one-argument form unforced: a daemon older than the flags
+	 * method still answers it. */
+	if (!arg.force)
+		return call(bus, "SetMergeAcrossNodes", LONG_CALL_TIMEOUT_USEC, error, NULL, "b",
+			    parse_on_off(args[0]));
+	return call(bus, "SetMergeAcrossNodesWithFlags", LONG_CALL_TIMEOUT_USEC, error, NULL, "bt",
+		    parse_on_off(args[0]), PAGEMELD_MERGE_ACROSS_NODES_FORCE);
 }
 
 static int on_unmerge_finished(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
@@ -1180,7 +1185,7 @@ static void help(void)
 	       "  budget CGROUP [--merge Q] [--swap Q]   set budgets (512Mi, 1.5Gi, 1G, max)\n"
 	       "  enable CGROUP | disable CGROUP         merge / stop merging and unmerge it\n"
 	       "  unmerge-all [--force] [--wait]         unmerge every page (progress with --wait)\n"
-	       "  merge-across-nodes on|off              switch NUMA-crossing merges\n"
+	       "  merge-across-nodes [--force] on|off    switch NUMA-crossing merges (unmerges all)\n"
 	       "\n"
 	       "Options:\n"
 	       "  -j, --json          JSON output\n"
@@ -1192,7 +1197,8 @@ static void help(void)
 	       "                      estimate: every container of namespace NS\n"
 	       "      --merge Q       budget: merge budget\n"
 	       "      --swap Q        budget: swap budget (memory.swap.max)\n"
-	       "  -f, --force         unmerge-all: even without the memory to absorb it\n"
+	       "  -f, --force         unmerge-all, merge-across-nodes: even without the memory\n"
+	       "                      to absorb the unmerge\n"
 	       "  -w, --wait          unmerge-all: wait for UnmergeFinished, with a progress bar\n"
 	       "  -h, --help          this text\n"
 	       "  -V, --version       pagemeldctl's version\n"
@@ -1263,7 +1269,7 @@ static const Verb verbs[] = {
 	{"enable", 1, 1, 0, "enabling", NULL, verb_enable},
 	{"disable", 1, 1, 0, "disabling", NULL, verb_disable},
 	{"unmerge-all", 0, 0, BIT(OPT_FORCE) | BIT(OPT_WAIT), "unmerge-all", NULL, verb_unmerge_all},
-	{"merge-across-nodes", 1, 1, 0, "switching merge_across_nodes", check_merge_across_nodes,
+	{"merge-across-nodes", 1, 1, BIT(OPT_FORCE), "switching merge_across_nodes", check_merge_across_nodes,
 	 verb_merge_across_nodes},
 	{"estimate", 0, 1024, READ_OPTIONS | BIT(OPT_CANDIDATES) | BIT(OPT_NAMESPACE), "estimating",
 	 check_estimate, verb_estimate},

@@ -21,6 +21,7 @@
 #include "cgroup.h"
 #include "errors.h"
 #include "fileio.h"
+#include "ksm-journal.h"
 #include "ksm-stat.h"
 #include "log.h"
 #include "macro.h"
@@ -320,6 +321,91 @@ static void unmerged_add(BudgetCgroup *bc, pid_t pid)
 	bc->unmerged[bc->n_unmerged++] = pid;
 }
 
+/* ---- the record of a KSM-wide job (ksm-journal.h) ---- */
+
+static int journal_job(Manager *m, BudgetJob job, uint64_t run_after, sd_bus_error *error)
+{
+	KsmJournal j = {};
+	uint64_t mac;
+
+	snprintf(j.job, sizeof(j.job), "%s",
+		 unmerge_job_name(job == BUDGET_JOB_UNMERGE_ALL ? UNMERGE_JOB_ALL
+								: UNMERGE_JOB_MERGE_ACROSS_NODES));
+	j.has_run = run_after != UNMERGE_RUN_KEEP;
+	j.run = run_after;
+	if (ksm_read_field(m->ksm_dir, KSM_merge_across_nodes, &mac) >= 0) {
+		j.has_merge_across_nodes = true;
+		j.merge_across_nodes = mac;
+	}
+	int r = ksm_journal_save(m->state_dir, &j);
+	if (r < 0)
+		return sd_bus_error_set_errnof(
+			error, -r,
+			"Cannot record the job in %s/" KSM_JOURNAL_FILE
+			" (the next start needs it should pagemeldd die during it): %s",
+			m->state_dir, strerror(-r));
+	return 0;
+}
+
+static void journal_forget(Manager *m)
+{
+	int r = ksm_journal_remove(m->state_dir);
+	if (r < 0)
+		log_warning_errno(r, "Cannot remove %s/" KSM_JOURNAL_FILE ": %m", m->state_dir);
+}
+
+int budget_ksm_repair(Manager *m)
+{
+	KsmJournal j;
+	uint64_t cur, shared;
+	int r;
+
+	if (budget_ksm_busy(m))
+		return -EBUSY;
+	r = ksm_journal_load(m->state_dir, &j);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0) {
+		log_warning_errno(r, "Cannot read %s/" KSM_JOURNAL_FILE ", removing it: %m", m->state_dir);
+		journal_forget(m);
+		return 0;
+	}
+	log_warning("KSM job %s did not finish (pagemeldd stopped during it): putting the knobs back", j.job);
+
+	/* Unacknowledged, so undone; possible only while nothing is shared,
+	 * which holds until run is 1 again. Shared pages mean the job had
+	 * finished and run was back: the switch stands. */
+	if (j.has_merge_across_nodes && ksm_read_field(m->ksm_dir, KSM_merge_across_nodes, &cur) >= 0 &&
+	    cur != j.merge_across_nodes) {
+		if (ksm_read_field(m->ksm_dir, KSM_pages_shared, &shared) >= 0 && shared == 0) {
+			r = ksm_write_field(m->ksm_dir, KSM_merge_across_nodes, j.merge_across_nodes);
+			if (r < 0)
+				log_error_errno(r, "Cannot restore KSM merge_across_nodes=%" PRIu64 ": %m",
+						j.merge_across_nodes);
+			else
+				log_info("Restored KSM merge_across_nodes=%" PRIu64 " (it was %" PRIu64 ")",
+					 j.merge_across_nodes, cur);
+		} else
+			log_warning("KSM merge_across_nodes is %" PRIu64 ", not %" PRIu64
+				    " as before %s, and pages are shared again: the switch had completed, "
+				    "keeping it",
+				    cur, j.merge_across_nodes, j.job);
+	}
+	if (j.has_run && ksm_read_field(m->ksm_dir, KSM_run, &cur) >= 0 && cur != j.run) {
+		do
+			r = ksm_write_field(m->ksm_dir, KSM_run, j.run);
+		while (r == -EINTR);
+		if (r < 0)
+			log_error_errno(r, "Cannot restore KSM run=%" PRIu64 " (it is %" PRIu64 "): %m",
+					j.run, cur);
+		else
+			log_info("Restored KSM run=%" PRIu64 " (it was %" PRIu64 ")", j.run, cur);
+	}
+	journal_forget(m);
+	m->ksm_valid = false;
+	return 1;
+}
+
 /* The deferred reply of the job, if a method is waiting for one. */
 static void reply_deferred(BudgetManager *bm, int error, const char *message, const char *what)
 {
@@ -364,6 +450,10 @@ static void on_worker_done(UnmergeWorker *w, const UnmergeResult *res, void *use
 			log_error("%s failed after %.3f s: %s (pages_sharing %" PRIu64 " -> %" PRIu64 ")",
 				  what, (double)res->usec / 1e6, text, res->pages_sharing_before,
 				  res->pages_sharing_after);
+		/* run is back (or was left alone): the record has served. When
+		 * restoring run failed, the next start tries again. */
+		if (res->run_restored != UNMERGE_RUN_KEEP || unmerge_worker_run_after(w) == UNMERGE_RUN_KEEP)
+			journal_forget(m);
 		reply_deferred(bm, res->error, res->message, what);
 		if (bm->hooks && bm->hooks->unmerge_finished)
 			bm->hooks->unmerge_finished(m, res->error == 0, text);
@@ -432,10 +522,20 @@ static int start_worker(Manager *m, BudgetJob job, UnmergeWorkerParams p, sd_bus
 	p.progress = on_worker_progress;
 	p.done = on_worker_done;
 	p.userdata = m;
-	int r = unmerge_worker_start(m->event, &p, &bm->worker);
-	if (r < 0)
+	bool ksm_wide = job == BUDGET_JOB_UNMERGE_ALL || job == BUDGET_JOB_MERGE_ACROSS_NODES;
+	int r;
+	if (ksm_wide) {
+		r = journal_job(m, job, p.run_after, error);
+		if (r < 0)
+			return r;
+	}
+	r = unmerge_worker_start(m->event, &p, &bm->worker);
+	if (r < 0) {
+		if (ksm_wide)
+			journal_forget(m);
 		return sd_bus_error_set_errnof(error, -r, "Cannot start the unmerge worker: %s",
 					       strerror(-r));
+	}
 	bm->job = job;
 	return 0;
 }
@@ -908,10 +1008,14 @@ int budget_disable_cgroup(Manager *m, CgroupState *cg, budget_reply_t done, void
 	return 1;
 }
 
-int budget_unmerge_all(Manager *m, bool force, sd_bus_error *error)
+/* Whether the whole node can take back every merged page (UnmergeAll and
+ * SetMergeAcrossNodes both unmerge everything): MemAvailable + SwapFree
+ * against pages_sharing plus UnmergeAllMargin, and each managed cgroup's
+ * headroom against its merge debt. Refused with InsufficientHeadroom
+ * unless force; text gets the prediction. */
+static int unmerge_everything_fits(Manager *m, const char *what, const char *force_hint, bool force,
+				   char *text, size_t text_size, sd_bus_error *error)
 {
-	if (budget_ksm_busy(m))
-		return budget_busy_error(m, error);
 	KsmState s;
 	int r = ksm_read_state(m->ksm_dir, &s);
 	if (r < 0)
@@ -926,10 +1030,9 @@ int budget_unmerge_all(Manager *m, bool force, sd_bus_error *error)
 	unmerge_predict(s.value[KSM_pages_sharing],
 			s.present[KSM_ksm_zero_pages] ? s.value[KSM_ksm_zero_pages] : 0, m->page_size,
 			m->config.unmerge_all_margin, mi.mem_available, mi.swap_free, &p);
-	char text[UNMERGE_PREDICTION_MAX];
-	unmerge_prediction_format(&p, text, sizeof(text));
+	unmerge_prediction_format(&p, text, text_size);
 	if (!p.fits && !force)
-		return insufficient(error, "UnmergeAll refused: %s; call UnmergeAll(true) to force it", text);
+		return insufficient(error, "%s refused: %s; call %s to force it", what, text, force_hint);
 
 	/* Each managed cgroup must also be able to take its copies back. */
 	for (CgroupState *cg = m->cgroups; cg; cg = cg->next) {
@@ -942,17 +1045,30 @@ int budget_unmerge_all(Manager *m, bool force, sd_bus_error *error)
 		    budget_cgroup_unmerge_fits(debt, bc->headroom, m->config.headroom_margin))
 			continue;
 		if (force) {
-			log_warning("UnmergeAll forced although cgroup %s cannot take back its merge debt of "
+			log_warning("%s forced although cgroup %s cannot take back its merge debt of "
 				    "%" PRIu64 " bytes (headroom %" PRIu64 "): it may OOM-kill there",
-				    cg->path, debt, bc->headroom);
+				    what, cg->path, debt, bc->headroom);
 			continue;
 		}
 		return insufficient(error,
-				    "UnmergeAll refused: cgroup %s has a merge debt of %" PRIu64
+				    "%s refused: cgroup %s has a merge debt of %" PRIu64
 				    " bytes and a headroom of only %" PRIu64 " bytes (margin %" PRIu64
-				    "): unmerging would OOM-kill in it; call UnmergeAll(true) to force it",
-				    cg->path, debt, bc->headroom, m->config.headroom_margin);
+				    "): unmerging would OOM-kill in it; call %s to force it",
+				    what, cg->path, debt, bc->headroom, m->config.headroom_margin,
+				    force_hint);
 	}
+	return 0;
+}
+
+int budget_unmerge_all(Manager *m, bool force, sd_bus_error *error)
+{
+	char text[UNMERGE_PREDICTION_MAX];
+	if (budget_ksm_busy(m))
+		return budget_busy_error(m, error);
+	int r = unmerge_everything_fits(m, "UnmergeAll", "UnmergeAll(true)", force, text, sizeof(text),
+					error);
+	if (r < 0)
+		return r;
 
 	r = start_worker(m, BUDGET_JOB_UNMERGE_ALL,
 			 (UnmergeWorkerParams){.job = UNMERGE_JOB_ALL, .run_after = desired_run(m)}, error);
@@ -964,9 +1080,10 @@ int budget_unmerge_all(Manager *m, bool force, sd_bus_error *error)
 	return 0;
 }
 
-int budget_set_merge_across_nodes(Manager *m, bool on, budget_reply_t done, void *userdata,
+int budget_set_merge_across_nodes(Manager *m, bool on, bool force, budget_reply_t done, void *userdata,
 				  sd_bus_error *error)
 {
+	char text[UNMERGE_PREDICTION_MAX];
 	if (budget_ksm_busy(m))
 		return budget_busy_error(m, error);
 	uint64_t cur;
@@ -977,6 +1094,13 @@ int budget_set_merge_across_nodes(Manager *m, bool on, budget_reply_t done, void
 			"This kernel has no merge_across_nodes (it is built without NUMA): %s", strerror(-r));
 	if (cur == (uint64_t)on)
 		return 0;
+	/* The switch unmerges everything first: the same rule as UnmergeAll. */
+	r = unmerge_everything_fits(m, "SetMergeAcrossNodes",
+				    on ? "SetMergeAcrossNodesWithFlags(true, 1)"
+				       : "SetMergeAcrossNodesWithFlags(false, 1)",
+				    force, text, sizeof(text), error);
+	if (r < 0)
+		return r;
 	BudgetManager *bm = &m->budget;
 	r = start_worker(m, BUDGET_JOB_MERGE_ACROSS_NODES,
 			 (UnmergeWorkerParams){.job = UNMERGE_JOB_MERGE_ACROSS_NODES,
@@ -985,8 +1109,8 @@ int budget_set_merge_across_nodes(Manager *m, bool on, budget_reply_t done, void
 			 error);
 	if (r < 0)
 		return r;
-	log_info("SetMergeAcrossNodes(%s): unmerging everything first (pid %d)", on ? "true" : "false",
-		 (int)unmerge_worker_pid(bm->worker));
+	log_info("SetMergeAcrossNodes(%s)%s started (pid %d), unmerging everything first: %s",
+		 on ? "true" : "false", force ? "(force)" : "", (int)unmerge_worker_pid(bm->worker), text);
 	ksm_changed(m);
 	bm->reply = done;
 	bm->reply_userdata = userdata;
@@ -1023,8 +1147,13 @@ void budget_cgroup_free(CgroupState *cg)
 void budget_manager_free(Manager *m)
 {
 	BudgetManager *bm = &m->budget;
-	/* Exiting mid-unmerge: kill the child, run put back */
+	/* Exiting mid-unmerge: kill the child, run put back; an
+	 * unacknowledged merge_across_nodes switch is undone too. */
+	bool ksm_wide = unmerge_worker_running(bm->worker) &&
+			(bm->job == BUDGET_JOB_UNMERGE_ALL || bm->job == BUDGET_JOB_MERGE_ACROSS_NODES);
 	bm->worker = unmerge_worker_free(bm->worker);
+	if (ksm_wide)
+		(void)budget_ksm_repair(m);
 	proc_job_done(&bm->procs);
 	bm->job_cgroup = mfree(bm->job_cgroup);
 	reply_deferred(bm, -ECANCELED, "pagemeldd is exiting",

@@ -29,8 +29,9 @@ int budget_disable_cgroup(Manager *m, CgroupState *cg, budget_reply_t done, void
 			  sd_bus_error *error);
 int budget_unmerge_all(Manager *m, bool force, sd_bus_error *error);
 /* 1 when done() will be called once the worker ended, 0 when nothing was to
- * be done. */
-int budget_set_merge_across_nodes(Manager *m, bool on, budget_reply_t done, void *userdata,
+ * be done. Refused like UnmergeAll (InsufficientHeadroom) unless force: the
+ * switch unmerges everything first. */
+int budget_set_merge_across_nodes(Manager *m, bool on, bool force, budget_reply_t done, void *userdata,
 				  sd_bus_error *error);
 
 /* A cgroup's figures are fresh (a sweep, a registration, SetBudget). */
@@ -52,3 +53,8 @@ bool budget_ksm_busy(Manager *m);
 int budget_busy_error(Manager *m, sd_bus_error *error);
 void budget_cgroup_free(CgroupState *cg);
 void budget_manager_free(Manager *m);
+/* At startup, before anything else writes KSM knobs: a KSM-wide job that
+ * did not finish (its record in the state dir, ksm-journal.h) gets run and
+ * merge_across_nodes put back as they were before it. 1 when it repaired,
+ * 0 when there was nothing to do. */
+int budget_ksm_repair(Manager *m);

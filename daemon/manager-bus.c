@@ -459,17 +459,31 @@ static int method_unmerge_all(sd_bus_message *msg, void *userdata, sd_bus_error 
 	return sd_bus_reply_method_return(msg, NULL);
 }
 
+/* SetMergeAcrossNodes(b) and SetMergeAcrossNodesWithFlags(b, t): the
+ * first is the second without flags (refused when the unmerge does not fit). */
 static int method_set_merge_across_nodes(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
 	Manager *m = userdata;
 	int on;
+	uint64_t flags = 0;
 	int r = bus_check_root(msg, error);
 	if (r < 0)
 		return r;
 	r = sd_bus_message_read(msg, "b", &on);
 	if (r < 0)
 		return r;
-	r = budget_set_merge_across_nodes(m, on, on_job_done, sd_bus_message_ref(msg), error);
+	if (streq(sd_bus_message_get_member(msg), "SetMergeAcrossNodesWithFlags")) {
+		r = sd_bus_message_read(msg, "t", &flags);
+		if (r < 0)
+			return r;
+		if (flags & ~PAGEMELD_MERGE_ACROSS_NODES_FLAGS_ALL)
+			return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+						 "Unknown flags 0x%" PRIx64 " (known: 0x%" PRIx64 ", force)",
+						 flags & ~PAGEMELD_MERGE_ACROSS_NODES_FLAGS_ALL,
+						 PAGEMELD_MERGE_ACROSS_NODES_FLAGS_ALL);
+	}
+	r = budget_set_merge_across_nodes(m, on, flags & PAGEMELD_MERGE_ACROSS_NODES_FORCE, on_job_done,
+					  sd_bus_message_ref(msg), error);
 	if (r <= 0)
 		sd_bus_message_unref(msg); /* on_job_done was not taken */
 	if (r < 0)
@@ -541,6 +555,9 @@ static const sd_bus_vtable manager_vtable[] = {
 	SD_BUS_METHOD_WITH_NAMES("UnmergeAll", "b", SD_BUS_PARAM(force), "", , method_unmerge_all,
 				 SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_NAMES("SetMergeAcrossNodes", "b", SD_BUS_PARAM(enable), "", ,
+				 method_set_merge_across_nodes, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_NAMES("SetMergeAcrossNodesWithFlags", "bt",
+				 SD_BUS_PARAM(enable) SD_BUS_PARAM(flags), "", ,
 				 method_set_merge_across_nodes, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD("Sweep", "", "", method_sweep, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_NAMES("Estimate", "as", SD_BUS_PARAM(cgroups), "t", SD_BUS_PARAM(job),

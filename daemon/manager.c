@@ -1168,6 +1168,9 @@ int manager_startup(Manager *m)
 	    (r = sd_event_add_signal(m->event, NULL, SIGHUP, on_sighup, m)) < 0)
 		return log_error_errno(r, "Cannot watch signals: %m");
 
+	/* A KSM-wide job cut short by our own death: run and
+	 * merge_across_nodes back first, before the scan policy writes. */
+	(void)budget_ksm_repair(m);
 	manager_apply_scan_config(m);
 
 	r = injector_new(m->event, "pagemeld-injreg", &m->inject_register);

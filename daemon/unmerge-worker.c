@@ -136,10 +136,15 @@ static int restore_run(const char *dir, uint64_t run)
 	return r;
 }
 
-static _noreturn_ void child_main(UnmergeWorker *w, int fd)
+static _noreturn_ void child_main(UnmergeWorker *w, pid_t parent, int fd)
 {
 	ChildReport rep = {};
 	const UnmergeWorkerParams *p = &w->params;
+
+	/* Die with pagemeldd (see unmerge-worker.h); the getppid() check
+	 * covers a pagemeldd that died between fork() and prctl(). */
+	if (p->job != UNMERGE_JOB_CUSTOM && (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent))
+		_exit(1);
 
 	/* Prefer dying to pagemeldd dying, also outside the write itself. */
 	(void)write_string_file("/proc/self/oom_score_adj", "1000");
@@ -319,6 +324,7 @@ int unmerge_worker_start(sd_event *e, const UnmergeWorkerParams *p, UnmergeWorke
 	if (pipe2(fds, O_CLOEXEC) < 0)
 		return -errno;
 	w->start_usec = now_usec();
+	pid_t parent = getpid();
 	pid_t pid = fork();
 	if (pid < 0) {
 		int r = -errno;
@@ -328,7 +334,7 @@ int unmerge_worker_start(sd_event *e, const UnmergeWorkerParams *p, UnmergeWorke
 	}
 	if (pid == 0) {
 		safe_close(fds[0]);
-		child_main(w, fds[1]);
+		child_main(w, parent, fds[1]);
 	}
 	safe_close(fds[1]);
 	w->pid = pid;
@@ -363,6 +369,11 @@ bool unmerge_worker_running(const UnmergeWorker *w)
 pid_t unmerge_worker_pid(const UnmergeWorker *w)
 {
 	return w ? w->pid : 0;
+}
+
+uint64_t unmerge_worker_run_after(const UnmergeWorker *w)
+{
+	return w ? w->params.run_after : UNMERGE_RUN_KEEP;
 }
 
 int unmerge_worker_cancel(UnmergeWorker *w)

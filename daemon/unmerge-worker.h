@@ -19,8 +19,16 @@
  *    record, or EOF when the child died) and a progress timer reading
  *    pages_sharing, which the kernel serves without the KSM mutex the
  *    writer holds: the bus stays responsive;
- *  - the child restores run itself when it finishes, so KSM is not left
- *    stopped even if pagemeldd died meanwhile; the parent checks again.
+ *  - the child restores run itself when it finishes; the parent checks
+ *    again.
+ * A KSM-wide job's child (UnmergeAll, SetMergeAcrossNodes) dies with
+ * pagemeldd (PR_SET_PDEATHSIG): an unmerge nobody watches any more, with
+ * no pipe reader to report to, would otherwise hold ksm_thread_mutex
+ * against the next pagemeldd. What it leaves (run=0 or 2, an unacknowledged
+ * merge_across_nodes) is repaired at the next start from the record the
+ * caller wrote before (ksm-journal.h). A job that injects into tenant
+ * processes (UNMERGE_JOB_CUSTOM) is not killed with pagemeldd: killed
+ * between two ptrace steps it would leave a tenant's registers changed.
  * While a worker runs, every other write to /sys/kernel/mm/ksm blocks on
  * ksm_thread_mutex: callers must not write KSM knobs from the event loop
  * until `done` was called (unmerge_worker_running()).
@@ -84,6 +92,8 @@ typedef struct UnmergeWorkerParams {
 int unmerge_worker_start(sd_event *e, const UnmergeWorkerParams *p, UnmergeWorker **ret);
 bool unmerge_worker_running(const UnmergeWorker *w);
 pid_t unmerge_worker_pid(const UnmergeWorker *w);
+/* The run the worker puts back afterwards (UNMERGE_RUN_KEEP: none). */
+uint64_t unmerge_worker_run_after(const UnmergeWorker *w);
 /* SIGKILL the child; done follows with -ECANCELED and run restored. */
 int unmerge_worker_cancel(UnmergeWorker *w);
 /* Kills a running child (no done callback then), restores run, frees. */

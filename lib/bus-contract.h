@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
+#include <stdint.h>
+
 /*
  * The D-Bus contract of pagemeldd, shared by the daemon, pagemeldctl and the
  * OCI hook: bus name, object paths, interfaces, the io.pagemeld1.Error.*
@@ -46,6 +48,11 @@
 #define PM_ERROR_NO_MEMORY_CONTROLLER PM_ERROR("NoMemoryController")
 #define PM_ERROR_TRUST_DOMAIN_CONFLICT PM_ERROR("TrustDomainConflict")
 #define PM_ERROR_INVALID_REQUEST PM_ERROR("InvalidRequest")
+
+/* SetMergeAcrossNodesWithFlags(b, t flags): unmerge even when the node or
+ * a managed cgroup cannot take the copies back (UnmergeAll(true)'s force). */
+#define PAGEMELD_MERGE_ACROSS_NODES_FORCE UINT64_C(1)
+#define PAGEMELD_MERGE_ACROSS_NODES_FLAGS_ALL PAGEMELD_MERGE_ACROSS_NODES_FORCE
 
 /* What a failed call means to a client. Each client maps a kind to its own
  * documented exit code (pagemeldctl(1), pagemeld-oci-hook(1)). */

@@ -68,7 +68,7 @@ _pagemeldctl()
 		COMPREPLY=($(compgen -W "--force --wait" -- "$cur"))
 		;;
 	merge-across-nodes)
-		COMPREPLY=($(compgen -W "on off" -- "$cur"))
+		COMPREPLY=($(compgen -W "--force on off" -- "$cur"))
 		;;
 	esac
 } && complete -F _pagemeldctl pagemeldctl
