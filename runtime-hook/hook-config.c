@@ -102,3 +102,36 @@ int hook_config_load(const char *path, bool must_exist, HookConfig *c, HookError
 	*c = ctx.cfg;
 	return 0;
 }
+
+typedef struct SalvageCtx {
+	bool found;
+	HookFailMode mode;
+} SalvageCtx;
+
+static int on_ini_fail_mode(void *user, const char *section, const char *name, const char *value)
+{
+	SalvageCtx *ctx = user;
+	HookFailMode m;
+
+	if (strcasecmp(section, "Hook") == 0 && name &&
+	    (streq(name, "FailMode") || streq(name, "fail-mode")) &&
+	    hook_fail_mode_from_string(value, &m) >= 0) {
+		ctx->found = true;
+		ctx->mode = m;
+	}
+	return 1; /* every line, whatever else is wrong */
+}
+
+int hook_config_salvage_fail_mode(const char *path, HookFailMode *ret)
+{
+	SalvageCtx ctx = {};
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -ENOENT;
+	(void)ini_parse_file(f, on_ini_fail_mode, &ctx);
+	fclose(f);
+	if (!ctx.found)
+		return -ENOENT;
+	*ret = ctx.mode;
+	return 0;
+}

@@ -39,3 +39,8 @@ int hook_timeout_ms_from_string(const char *s, uint64_t *ret);
 /* Read path into *c. A missing file is fine (-ENOENT, *c untouched) unless
  * must_exist; a bad line or value is -EINVAL with a reason in *err. */
 int hook_config_load(const char *path, bool must_exist, HookConfig *c, HookError *err);
+
+/* For a file hook_config_load() refused: the last valid FailMode= of its
+ * [Hook] section, so an operator's fail-mode still governs what a mistake
+ * elsewhere in the file does. -ENOENT when there is none (or no file). */
+int hook_config_salvage_fail_mode(const char *path, HookFailMode *ret);

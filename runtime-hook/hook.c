@@ -14,20 +14,28 @@
  * Exit codes (README.md and pagemeld-oci-hook(1) list the same):
  *   0  done: registered, unregistered, nothing to do (not opted in, opted
  *      out, the pod sandbox), or a failure that fail-mode=open tolerates
- *   1  internal error (out of memory...); 0 under fail-mode=open
+ *   1  internal error (out of memory...)
  *   2  usage or configuration error (bad arguments, bad pagemeld.conf)
  *   3  invalid input: the OCI state is unreadable, not JSON, over 1 MiB,
- *      has no id, has no pid at create; or a merge.pagemeld.io annotation
- *      has a value other than "true"/"false"; or a pagemeld.io or identity
- *      annotation is over pagemeldd's size limits
+ *      has no id, has no pid at create; the bundle's config.json is
+ *      unreadable, over 8 MiB, not a regular file or not JSON; or a
+ *      merge.pagemeld.io annotation has a value other than "true"/"false";
+ *      or a pagemeld.io or identity annotation is over pagemeldd's size
+ *      limits
  *   4  the container's process (the state's pid) does not exist
  *   5  pagemeldd unreachable: no bus, daemon not running, timeout, time limit
- *      reached; only under fail-mode=closed (0 otherwise)
+ *      reached
  *   6  pagemeldd refused the container (io.pagemeld1.Error.*, access
- *      denied); only under fail-mode=closed (0 otherwise)
- * 3 and 4 do not depend on fail-mode: retrying cannot fix them.
+ *      denied)
+ * Every failure but the pod's own invalid annotation is pagemeld's or the
+ * node's, and fail-mode decides: under fail-mode=closed the code above,
+ * under open 0 (the container runs unmerged). A merge.pagemeld.io key with
+ * an invalid value, or a forwarded annotation over pagemeldd's sizes, exits
+ * 3 whatever fail-mode says, as the pod's own mistake must show on the pod. A configuration the hook cannot read is judged by
+ * --fail-mode, else by the file's own valid FailMode= line, else open.
  *
- * It never blocks the runtime: it forks nothing, reads at most 1 MiB, and a
+ * It never blocks the runtime: it forks nothing, reads at most 1 MiB of
+ * state and 8 MiB of config.json (a regular file, opened O_NONBLOCK), and a
  * timer bounds its whole run to timeout-ms plus HOOK_SLACK_MS. Every reason
  * goes to stderr and to the journal (syslog identifier pagemeld-oci-hook;
  * plain syslog where there is no journald).
@@ -271,14 +279,13 @@ static int do_register(const OciState *s, const HookDecision *d)
 	const char *path;
 	int r;
 
-	if (s->pid <= 0) {
-		report(LOG_ERR, "the OCI state has no pid; createRuntime needs the container's process");
-		return EXIT_BAD_INPUT;
-	}
+	if (s->pid <= 0)
+		return fail(EXIT_BAD_INPUT,
+			    "the OCI state has no pid; createRuntime needs the container's process");
 	r = remote_pidfd_open(s->pid, &pidfd);
 	if (r == -ESRCH) {
-		report(LOG_ERR, "process %d of the OCI state does not exist", (int)s->pid);
-		return EXIT_NO_PROCESS;
+		snprintf(why, sizeof(why), "process %d of the OCI state does not exist", (int)s->pid);
+		return fail(EXIT_NO_PROCESS, why);
 	}
 	if (r < 0) {
 		snprintf(why, sizeof(why), "pidfd_open(%d) failed: %s", (int)s->pid, strerror(-r));
@@ -480,12 +487,12 @@ static void help(void)
 	       "     --fail-mode MODE    open|closed, overrides the configuration\n"
 	       "     --timeout-ms N      D-Bus call timeout, overrides the configuration\n\n"
 	       "Exit codes: 0 done or tolerated, 1 internal, 2 usage/config, 3 invalid input,\n"
-	       "4 no such process, 5 pagemeldd unreachable, 6 refused (5 and 6 and 1 only\n"
-	       "with fail-mode=closed).\n",
+	       "4 no such process, 5 pagemeldd unreachable, 6 refused; all but an invalid\n"
+	       "merge.pagemeld.io value (3) only with fail-mode=closed.\n",
 	       program_invocation_short_name);
 }
 
-static int parse_argv(int argc, char **argv, bool *ret_create)
+static int parse_argv(int argc, char **argv, bool *ret_create, char *why, size_t why_size)
 {
 	enum {
 		ARG_VERSION = 0x100,
@@ -522,11 +529,12 @@ static int parse_argv(int argc, char **argv, bool *ret_create)
 			arg_timeout_ms = optarg;
 			break;
 		default:
+			snprintf(why, why_size, "invalid option (see --help)");
 			return -EINVAL;
 		}
 	}
 	if (optind != argc - 1) {
-		report(LOG_ERR, "expected one argument, create or stop (see --help)");
+		snprintf(why, why_size, "expected one argument, create or stop (see --help)");
 		return -EINVAL;
 	}
 	/* The stage names are accepted too, for hand-written configurations. */
@@ -536,30 +544,51 @@ static int parse_argv(int argc, char **argv, bool *ret_create)
 	else if (streq(verb, "stop") || streq(verb, "poststop"))
 		*ret_create = false;
 	else {
-		report(LOG_ERR, "unknown command \"%s\": expected create or stop", verb);
+		snprintf(why, why_size, "unknown command \"%s\": expected create or stop", verb);
 		return -EINVAL;
 	}
 	return 1;
 }
 
-static int load_config(void)
+/* On failure, why says what is wrong and config.fail_mode is still the best
+ * guess (--fail-mode, else the file's own FailMode=, else open): fail-mode
+ * governs a configuration error too. */
+static int load_config(char *why, size_t why_size)
 {
 	HookError err = {};
-	int r;
+	HookConfig loaded;
+	bool mode_given = false;
+	int r, ret = 0;
 
 	hook_config_init(&config);
-	r = hook_config_load(arg_config, arg_config_explicit, &config, &err);
-	if (r < 0 && (r != -ENOENT || arg_config_explicit)) {
-		report(LOG_ERR, "configuration: %s", err.msg);
-		return r;
+	if (arg_fail_mode) {
+		if (hook_fail_mode_from_string(arg_fail_mode, &config.fail_mode) >= 0)
+			mode_given = true;
+		else {
+			snprintf(why, why_size, "--fail-mode=%s: want open or closed", arg_fail_mode);
+			ret = -EINVAL;
+		}
 	}
-	if (arg_fail_mode && hook_fail_mode_from_string(arg_fail_mode, &config.fail_mode) < 0) {
-		report(LOG_ERR, "--fail-mode=%s: want open or closed", arg_fail_mode);
-		return -EINVAL;
+
+	hook_config_init(&loaded);
+	r = hook_config_load(arg_config, arg_config_explicit, &loaded, &err);
+	if (r >= 0) {
+		config.timeout_ms = loaded.timeout_ms;
+		if (!mode_given)
+			config.fail_mode = loaded.fail_mode;
+	} else if (r != -ENOENT || arg_config_explicit) {
+		if (!mode_given)
+			(void)hook_config_salvage_fail_mode(arg_config, &config.fail_mode);
+		if (ret == 0)
+			snprintf(why, why_size, "configuration: %s", err.msg);
+		ret = r;
 	}
+	if (ret < 0)
+		return ret;
+
 	if (arg_timeout_ms && hook_timeout_ms_from_string(arg_timeout_ms, &config.timeout_ms) < 0) {
-		report(LOG_ERR, "--timeout-ms=%s: want milliseconds, 1..%d", arg_timeout_ms,
-		       HOOK_TIMEOUT_MS_MAX);
+		snprintf(why, why_size, "--timeout-ms=%s: want milliseconds, 1..%d", arg_timeout_ms,
+			 HOOK_TIMEOUT_MS_MAX);
 		return -EINVAL;
 	}
 	return 0;
@@ -571,42 +600,43 @@ static int run(bool create)
 	_cleanup_oci_state_ OciState *s = NULL;
 	_cleanup_(hook_decision_done) HookDecision d = {};
 	HookError err = {};
+	char why[768];
 	size_t size;
 	int r;
 
+	/* Until the verdict is known, a failure is not the pod's: fail-mode. */
 	r = oci_read_bounded(STDIN_FILENO, OCI_STATE_MAX_BYTES, &buf, &size);
 	if (r == -EFBIG) {
-		report(LOG_ERR, "the OCI state on stdin is larger than %d bytes", OCI_STATE_MAX_BYTES);
-		return EXIT_BAD_INPUT;
+		snprintf(why, sizeof(why), "the OCI state on stdin is larger than %d bytes",
+			 OCI_STATE_MAX_BYTES);
+		return fail(EXIT_BAD_INPUT, why);
 	}
 	if (r == -EINTR && deadline_hit)
 		return fail(EXIT_UNREACHABLE, "time limit reached while reading the OCI state on stdin");
 	if (r < 0) {
-		report(LOG_ERR, "cannot read the OCI state on stdin: %s", strerror(-r));
-		return EXIT_BAD_INPUT;
+		snprintf(why, sizeof(why), "cannot read the OCI state on stdin: %s", strerror(-r));
+		return fail(EXIT_BAD_INPUT, why);
 	}
 
 	r = oci_state_parse(buf, size, &s, &err);
 	if (r == -ENOMEM)
 		return fail(EXIT_INTERNAL, "out of memory");
-	if (r < 0) {
-		report(LOG_ERR, "%s", err.msg);
-		return EXIT_BAD_INPUT;
-	}
+	if (r < 0)
+		return fail(EXIT_BAD_INPUT, err.msg);
 	container_id = s->id;
 
 	r = oci_state_load_bundle_annotations(s, &err);
 	if (r == -ENOMEM)
 		return fail(EXIT_INTERNAL, "out of memory");
-	if (r < 0) {
-		report(LOG_ERR, "%s", err.msg);
-		return EXIT_BAD_INPUT;
-	}
+	if (r < 0)
+		return fail(EXIT_BAD_INPUT, err.msg);
 
 	r = decide(s, &d, &err);
 	if (r == -ENOMEM)
 		return fail(EXIT_INTERNAL, "out of memory");
 	if (r < 0) {
+		/* The pod's own merge.pagemeld.io value: its mistake, shown
+		 * on it whatever fail-mode says. */
 		report(LOG_ERR, "%s", err.msg);
 		return EXIT_BAD_INPUT;
 	}
@@ -620,16 +650,23 @@ static int run(bool create)
 int main(int argc, char **argv)
 {
 	bool create = true;
+	char why[768];
 	int r;
 
 	/* A runtime that closed our stderr must not kill us with SIGPIPE. */
 	(void)signal(SIGPIPE, SIG_IGN);
 
-	r = parse_argv(argc, argv, &create);
-	if (r <= 0)
-		return r < 0 ? EXIT_USAGE : EXIT_DONE;
-	if (load_config() < 0)
-		return EXIT_USAGE;
+	r = parse_argv(argc, argv, &create, why, sizeof(why));
+	if (r == 0)
+		return EXIT_DONE;
+	if (r < 0) {
+		/* The configuration only for its fail-mode. */
+		char ignored[768];
+		(void)load_config(ignored, sizeof(ignored));
+		return fail(EXIT_USAGE, why);
+	}
+	if (load_config(why, sizeof(why)) < 0)
+		return fail(EXIT_USAGE, why);
 	setup_time_limit();
 	return run(create);
 }

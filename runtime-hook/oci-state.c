@@ -2,12 +2,15 @@
 #include "oci-state.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <sys/stat.h>
 
 #include <json-c/json.h>
 
@@ -232,6 +235,25 @@ int oci_state_parse(const char *buf, size_t size, OciState **ret, HookError *err
 	return 0;
 }
 
+/* The bundle is the container's: its config.json may be a FIFO (an open
+ * that waits for a writer, a read that never ends) or a device. O_NONBLOCK
+ * makes the open return, and only a regular file is read. */
+static int read_config_file(const char *path, char **ret, size_t *ret_size)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	struct stat st;
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return -EBADFD;
+	if (st.st_size > OCI_CONFIG_MAX_BYTES)
+		return -EFBIG;
+	return oci_read_bounded(fd, OCI_CONFIG_MAX_BYTES, ret, ret_size);
+}
+
 int oci_state_load_bundle_annotations(OciState *s, HookError *err)
 {
 	_cleanup_free_ char *path = NULL, *buf = NULL;
@@ -247,7 +269,11 @@ int oci_state_load_bundle_annotations(OciState *s, HookError *err)
 	path = path_join(s->bundle, "config.json");
 	if (!path)
 		return -ENOMEM;
-	r = read_full_file(path, OCI_CONFIG_MAX_BYTES, &buf, &size);
+	r = read_config_file(path, &buf, &size);
+	if (r == -EFBIG)
+		return hook_error_set(err, "%s is larger than %d bytes", path, OCI_CONFIG_MAX_BYTES), r;
+	if (r == -EBADFD)
+		return hook_error_set(err, "%s is not a regular file", path), r;
 	if (r < 0)
 		return hook_error_set(err, "cannot read %s: %s", path, strerror(-r)), r;
 	r = oci_config_parse_annotations(buf, size, &l, err);

@@ -56,7 +56,9 @@ int oci_state_parse(const char *buf, size_t size, OciState **ret, HookError *err
 int oci_config_parse_annotations(const char *buf, size_t size, char ***ret, HookError *err);
 
 /* When the state has no annotations, read them from <bundle>/config.json.
- * A no-op when it has them. */
+ * A no-op when it has them. config.json must be a regular file (-EBADFD
+ * otherwise: a FIFO is never waited for) of at most OCI_CONFIG_MAX_BYTES
+ * (-EFBIG). */
 int oci_state_load_bundle_annotations(OciState *s, HookError *err);
 
 /* Read fd to EOF, at most max bytes: -EFBIG past that. The result is

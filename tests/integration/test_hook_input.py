@@ -60,27 +60,33 @@ def dead_pid():
     return p.pid  # reaped: no such process (pids are not reused this fast)
 
 
-@pytest.mark.parametrize("mode", ["open", "closed"])
-def test_malformed_json(mode):
+# Bad input is not the pod's mistake (its annotations are not even known):
+# fail-mode decides, 3 under closed, 0 (the container runs unmerged) under open.
+@pytest.mark.parametrize("mode,code", [("open", EXIT_DONE), ("closed", EXIT_BAD_INPUT)])
+def test_malformed_json(mode, code):
     rc, err = hook('{"id": "x", "pid": ', "--fail-mode", mode)
-    assert rc == EXIT_BAD_INPUT
+    assert rc == code
     assert "OCI state is not valid JSON" in err
+    assert ("runs unmerged (fail-mode=open)" in err) == (mode == "open")
 
 
-def test_not_an_object_and_no_id():
-    assert hook("[]")[0] == EXIT_BAD_INPUT
-    rc, err = hook('{"pid": 5, "annotations": {"merge.pagemeld.io": "true"}}')
-    assert rc == EXIT_BAD_INPUT and 'no container "id"' in err
+@pytest.mark.parametrize("mode,code", [("open", EXIT_DONE), ("closed", EXIT_BAD_INPUT)])
+def test_not_an_object_and_no_id(mode, code):
+    assert hook("[]", "--fail-mode", mode)[0] == code
+    rc, err = hook('{"pid": 5, "annotations": {"merge.pagemeld.io": "true"}}', "--fail-mode", mode)
+    assert rc == code and 'no container "id"' in err
 
 
-def test_empty_stdin():
-    rc, err = hook("")
-    assert rc == EXIT_BAD_INPUT and "OCI state is empty" in err
+@pytest.mark.parametrize("mode,code", [("open", EXIT_DONE), ("closed", EXIT_BAD_INPUT)])
+def test_empty_stdin(mode, code):
+    rc, err = hook("", "--fail-mode", mode)
+    assert rc == code and "OCI state is empty" in err
 
 
-def test_missing_pid_at_create():
-    rc, err = hook(state(pid=None))
-    assert rc == EXIT_BAD_INPUT
+@pytest.mark.parametrize("mode,code", [("open", EXIT_DONE), ("closed", EXIT_BAD_INPUT)])
+def test_missing_pid_at_create(mode, code):
+    rc, err = hook(state(pid=None), "--fail-mode", mode)
+    assert rc == code
     assert "container hooktest-1: the OCI state has no pid" in err
 
 
@@ -91,18 +97,21 @@ def test_missing_pid_at_stop_is_fine():
     assert "runs unmerged" in err or "not reachable" in err
 
 
-def test_dead_pid():
+@pytest.mark.parametrize("mode,code", [("open", EXIT_DONE), ("closed", EXIT_NO_PROCESS)])
+def test_dead_pid(mode, code):
     pid = dead_pid()
-    rc, err = hook(state(pid=pid))
-    assert rc == EXIT_NO_PROCESS
+    rc, err = hook(state(pid=pid), "--fail-mode", mode)
+    assert rc == code
     assert f"process {pid} of the OCI state does not exist" in err
 
 
 def test_huge_stdin():
     big = '{"id": "x", "pad": "' + "a" * (1 << 20) + '"}'
-    rc, err = hook(big)
+    rc, err = hook(big, "--fail-mode", "closed")
     assert rc == EXIT_BAD_INPUT
     assert "larger than 1048576 bytes" in err
+    rc, err = hook(big, "--fail-mode", "open")
+    assert rc == EXIT_DONE and "larger than 1048576 bytes" in err
     # Just under the limit is read and parsed.
     ok = '{"id": "x", "annotations": {}, "pad": "' + "a" * ((1 << 20) - 60) + '"}'
     assert len(ok) <= 1 << 20
@@ -134,18 +143,24 @@ def test_annotations_from_bundle(tmp_path, sleeper):
 
 
 def test_usage_and_config_errors(tmp_path):
-    p = subprocess.run([hook_path()], capture_output=True, text=True)
-    assert p.returncode == EXIT_USAGE and "expected one argument" in p.stderr
-    p = subprocess.run([hook_path(), "start"], capture_output=True, text=True)
-    assert p.returncode == EXIT_USAGE and 'unknown command "start"' in p.stderr
+    """Exit 2 under fail-mode=closed; under open (the default when the
+    configuration says nothing valid) the same message, and 0."""
+    for mode, code in (("closed", EXIT_USAGE), ("open", EXIT_DONE)):
+        p = subprocess.run([hook_path(), "--fail-mode", mode], capture_output=True, text=True)
+        assert p.returncode == code and "expected one argument" in p.stderr
+        p = subprocess.run([hook_path(), "--fail-mode", mode, "start"], capture_output=True, text=True)
+        assert p.returncode == code and 'unknown command "start"' in p.stderr
     conf = tmp_path / "pagemeld.conf"
     conf.write_text("[Hook]\nFailMode=sometimes\n")
     p = subprocess.run([hook_path(), "--config", str(conf), "create"], input=state(pid=1), capture_output=True,
                        text=True)
-    assert p.returncode == EXIT_USAGE
-    assert "FailMode=sometimes" in p.stderr and ":2:" in p.stderr
-    p = subprocess.run([hook_path(), "--config", str(tmp_path / "missing.conf"), "create"], input="",
-                       capture_output=True, text=True)
+    assert p.returncode == EXIT_DONE  # no valid FailMode= in it: open
+    assert "FailMode=sometimes" in p.stderr and ":2:" in p.stderr and "fail-mode=open" in p.stderr
+    p = subprocess.run([hook_path(), "--config", str(conf), "--fail-mode", "closed", "create"],
+                       input=state(pid=1), capture_output=True, text=True)
+    assert p.returncode == EXIT_USAGE and "FailMode=sometimes" in p.stderr
+    p = subprocess.run([hook_path(), "--config", str(tmp_path / "missing.conf"), "--fail-mode", "closed",
+                        "create"], input="", capture_output=True, text=True)
     assert p.returncode == EXIT_USAGE and "cannot open" in p.stderr
 
 
