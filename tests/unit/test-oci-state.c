@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -165,6 +166,41 @@ static void test_annotations_from_bundle(void **state)
 	assert_non_null(strstr(err.msg, "/nonexistent/pagemeld/config.json"));
 }
 
+/* config.json is the container's: a FIFO there is refused at once, not
+ * waited on (no writer: a blocking open would hang), and so are directories
+ * and files over the limit. */
+static void test_bundle_config_not_regular(void **state)
+{
+	char *dir = tmpdir_new();
+	_cleanup_free_ char *json = strdup_printf("{\"id\":\"c\",\"pid\":5,\"bundle\":\"%s\"}", dir);
+	_cleanup_free_ char *conf = path_join(dir, "config.json");
+	HookError err = {};
+
+	assert_int_equal(mkfifo(conf, 0600), 0);
+	_cleanup_oci_state_ OciState *s = NULL;
+	assert_int_equal(parse(json, &s, &err), 0);
+	assert_int_equal(oci_state_load_bundle_annotations(s, &err), -EBADFD);
+	assert_non_null(strstr(err.msg, "config.json is not a regular file"));
+	assert_int_equal(unlink(conf), 0);
+
+	assert_int_equal(mkdir(conf, 0700), 0);
+	_cleanup_oci_state_ OciState *t = NULL;
+	assert_int_equal(parse(json, &t, &err), 0);
+	assert_int_equal(oci_state_load_bundle_annotations(t, &err), -EBADFD);
+	assert_int_equal(rmdir(conf), 0);
+
+	/* One byte over the limit, sparse: refused by its size, unread. */
+	int fd = open(conf, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, OCI_CONFIG_MAX_BYTES + 1), 0);
+	close(fd);
+	_cleanup_oci_state_ OciState *u = NULL;
+	assert_int_equal(parse(json, &u, &err), 0);
+	assert_int_equal(oci_state_load_bundle_annotations(u, &err), -EFBIG);
+	assert_non_null(strstr(err.msg, "is larger than 8388608 bytes"));
+	tmpdir_remove(dir);
+}
+
 static void test_read_bounded(void **state)
 {
 	char *dir = tmpdir_new();
@@ -197,9 +233,13 @@ static void test_read_bounded(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_runc_creating),	     cmocka_unit_test(test_crun_created_with_root),
-		cmocka_unit_test(test_poststop_without_pid), cmocka_unit_test(test_bad_states),
-		cmocka_unit_test(test_embedded_nul_byte),    cmocka_unit_test(test_annotations_from_bundle),
+		cmocka_unit_test(test_runc_creating),
+		cmocka_unit_test(test_crun_created_with_root),
+		cmocka_unit_test(test_poststop_without_pid),
+		cmocka_unit_test(test_bad_states),
+		cmocka_unit_test(test_embedded_nul_byte),
+		cmocka_unit_test(test_annotations_from_bundle),
+		cmocka_unit_test(test_bundle_config_not_regular),
 		cmocka_unit_test(test_read_bounded),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
