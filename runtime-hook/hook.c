@@ -205,7 +205,28 @@ unreachable:
 	return -ENOTCONN;
 }
 
-/* Call method; on failure return EXIT_UNREACHABLE or EXIT_REFUSED with a
+/* Exit status for pagemeldd refusing the container with D-Bus error name:
+ * an InvalidAnnotation is the pod's own annotation (a budget that is no
+ * quantity, a domain that is no name), not a failure of pagemeld. */
+static int refused_code(const char *name)
+{
+	return streq_ptr(name, PM_ERROR_INVALID_ANNOTATION) ? EXIT_BAD_INPUT : EXIT_REFUSED;
+}
+
+/* What a registration that pagemeldd did not accept ends with: the pod's
+ * own invalid annotation (EXIT_BAD_INPUT) stops the container whatever the
+ * fail mode, so that the mistake shows on the pod; fail-mode decides the
+ * rest. */
+static int registration_failed(int code, const char *why)
+{
+	if (code == EXIT_BAD_INPUT) {
+		report(LOG_ERR, "%s", why);
+		return code;
+	}
+	return fail(code, why);
+}
+
+/* Call method; on failure return EXIT_UNREACHABLE, EXIT_BAD_INPUT or EXIT_REFUSED with a
  * sentence in why. *error keeps the D-Bus error for the caller. */
 static int call_daemon(sd_bus_message *m, sd_bus *bus, sd_bus_message **reply, sd_bus_error *error, char *why,
 		       size_t why_size)
@@ -233,7 +254,7 @@ static int call_daemon(sd_bus_message *m, sd_bus *bus, sd_bus_message **reply, s
 			snprintf(why, why_size, "pagemeldd refused: %s: %s", name, error->message ?: "");
 		else
 			snprintf(why, why_size, "calling pagemeldd failed: %s", strerror(-r));
-		return EXIT_REFUSED;
+		return refused_code(name);
 	}
 }
 
@@ -263,7 +284,7 @@ static int register_via_socket(const OciState *s, char **ann, int pidfd, char *w
 	}
 	if (!reply.ok) {
 		snprintf(why, why_size, "pagemeldd refused: %s: %s", reply.error_name, reply.message);
-		return EXIT_REFUSED;
+		return refused_code(reply.error_name);
 	}
 	return EXIT_DONE;
 }
@@ -307,7 +328,7 @@ static int do_register(const OciState *s, const HookDecision *d)
 	if (r == EXIT_DONE)
 		return EXIT_DONE;
 	if (r != -ENOENT)
-		return fail(r, why);
+		return registration_failed(r, why);
 
 	if (bus_connect(&bus, why, sizeof(why)) < 0)
 		return fail(EXIT_UNREACHABLE, why);
@@ -329,7 +350,7 @@ static int do_register(const OciState *s, const HookDecision *d)
 
 	r = call_daemon(m, bus, &reply, &error, why, sizeof(why));
 	if (r != EXIT_DONE)
-		return fail(r, why);
+		return registration_failed(r, why);
 
 	if (sym_sd_bus_message_read(reply, "o", &path) < 0)
 		path = "?";

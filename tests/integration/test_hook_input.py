@@ -225,13 +225,29 @@ def test_stdin_never_closed_is_bounded():
     assert 1.0 < took < 2.5
 
 
-@pytest.mark.parametrize("mode,code", [("open", EXIT_DONE), ("closed", EXIT_REFUSED)])
-def test_daemon_refuses(daemon, sleeper, mode, code):
+@pytest.mark.parametrize("path", ["dbus", "socket"])
+@pytest.mark.parametrize("mode", ["open", "closed"])
+def test_daemon_refuses_the_pods_invalid_annotation(daemon, sleeper, mode, path):
+    """A budget that is no quantity is the pod's own mistake, as an invalid
+    merge.pagemeld.io is: exit 3 whatever the fail mode, so it shows on the
+    pod; through the hook socket as through D-Bus."""
     ann = dict(OPT_IN, **{"merge-budget.pagemeld.io": "lots"})
-    rc, err = hook(state(pid=sleeper, annotations=ann), "--fail-mode", mode, address=daemon.bus_address)
-    assert rc == code
+    state_dir = daemon.state_dir if path == "socket" else NO_STATE_DIR
+    rc, err = hook(state(pid=sleeper, annotations=ann), "--fail-mode", mode, address=daemon.bus_address,
+                   state_dir=state_dir)
+    assert rc == EXIT_BAD_INPUT, err
     assert "pagemeldd refused: io.pagemeld1.Error.InvalidAnnotation" in err
     assert "merge-budget.pagemeld.io" in err
+
+
+@pytest.mark.parametrize("mode,code", [("open", EXIT_DONE), ("closed", EXIT_REFUSED)])
+def test_daemon_refusal_follows_fail_mode(daemon, sleeper, mode, code):
+    """A refusal that is no fault of the pod's annotations (here: a process
+    outside any container cgroup) is judged by fail-mode."""
+    rc, err = hook(state(pid=sleeper), "--fail-mode", mode, address=daemon.bus_address,
+                   state_dir=daemon.state_dir)
+    assert rc == code, err
+    assert "io.pagemeld1.Error.ForbiddenProcess" in err
 
 
 def test_stop_of_unknown_container_is_fine(daemon):
