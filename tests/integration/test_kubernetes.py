@@ -94,7 +94,13 @@ def fake_host(tmp_path, runtime=None):
         path = host / "root" / {"containerd": "run/containerd/containerd.sock", "crio": "run/crio/crio.sock"}[runtime]
         path.parent.mkdir(parents=True)
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.bind(str(path))
+        # through the directory's fd: pytest's tmp_path (its pytest-N grows
+        # run after run) can push the full path past sun_path's 108 bytes
+        d = os.open(path.parent, os.O_PATH | os.O_DIRECTORY)
+        try:
+            s.bind(f"/proc/self/fd/{d}/{path.name}")
+        finally:
+            os.close(d)
         socks.append(s)
     return host, socks
 
