@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "fileio.h"
+#include "fork-child.h"
 #include "sched-attr.h"
 
 #define ESTIMATE_MESSAGE_MAX 256
@@ -104,8 +105,9 @@ static void child_fail(int fd, int error, const char *fmt, ...)
 	_exit(1);
 }
 
-static _noreturn_ void child_main(EstimateJob *j, pid_t parent, int fd)
+static _noreturn_ void child_main(void *userdata, int fd, pid_t parent)
 {
+	EstimateJob *j = userdata;
 	const EstimateJobParams *p = &j->params;
 	ChildState st = {.fd = fd};
 	_cleanup_estimator_ Estimator *e = NULL;
@@ -295,24 +297,12 @@ int estimate_job_start(sd_event *e, const EstimateJobParams *p, EstimateJob **re
 	int fds[2];
 	if (pipe2(fds, O_CLOEXEC) < 0)
 		return -errno;
-	pid_t parent = getpid();
-	pid_t pid = fork();
-	if (pid < 0) {
-		int r = -errno;
-		safe_close(fds[0]);
-		safe_close(fds[1]);
+	int r = fork_child(fds, child_main, j, &j->pid, &j->pipe_fd);
+	if (r < 0)
 		return r;
-	}
-	if (pid == 0) {
-		safe_close(fds[0]);
-		child_main(j, parent, fds[1]);
-	}
-	safe_close(fds[1]);
-	j->pid = pid;
-	j->pipe_fd = fds[0];
 	if (fcntl(j->pipe_fd, F_SETFL, O_NONBLOCK) < 0)
 		return -errno;
-	int r = sd_event_add_io(e, &j->io, j->pipe_fd, EPOLLIN, on_pipe, j);
+	r = sd_event_add_io(e, &j->io, j->pipe_fd, EPOLLIN, on_pipe, j);
 	if (r < 0)
 		return r;
 	(void)sd_event_source_set_description(j->io, "estimate-job-pipe");

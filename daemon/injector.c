@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fork-child.h"
 #include "log.h"
 #include "remote.h"
 
@@ -116,8 +117,9 @@ static ssize_t child_recv(int sock, WireRequest *req, int *ret_fd)
 	return k;
 }
 
-static _noreturn_ void child_main(Injector *inj, int sock, pid_t parent)
+static _noreturn_ void child_main(void *userdata, int sock, pid_t parent)
 {
+	Injector *inj = userdata;
 	/* Only our end of the socketpair: no bus, no cached /proc fds. */
 	if (sock != 3) {
 		if (dup2(sock, 3) < 0)
@@ -255,22 +257,10 @@ static int child_start(Injector *inj)
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return -errno;
-	pid_t parent = getpid();
-	pid_t pid = fork();
-	if (pid < 0) {
-		int r = -errno;
-		safe_close(sv[0]);
-		safe_close(sv[1]);
+	int r = fork_child(sv, child_main, inj, &inj->pid, &inj->fd);
+	if (r < 0)
 		return r;
-	}
-	if (pid == 0) {
-		safe_close(sv[0]);
-		child_main(inj, sv[1], parent);
-	}
-	safe_close(sv[1]);
-	inj->pid = pid;
-	inj->fd = sv[0];
-	int r = sd_event_add_io(inj->event, &inj->io, inj->fd, EPOLLIN, on_reply, inj);
+	r = sd_event_add_io(inj->event, &inj->io, inj->fd, EPOLLIN, on_reply, inj);
 	if (r < 0) {
 		child_stop(inj, true);
 		return r;
@@ -278,7 +268,7 @@ static int child_start(Injector *inj)
 	/* Answers come before new D-Bus work: they unblock waiting callers. */
 	(void)sd_event_source_set_priority(inj->io, SD_EVENT_PRIORITY_IMPORTANT);
 	(void)sd_event_source_set_description(inj->io, "injector");
-	log_debug("Injection helper %s started (pid %d)", inj->name, (int)pid);
+	log_debug("Injection helper %s started (pid %d)", inj->name, (int)inj->pid);
 	return 0;
 }
 

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "fileio.h"
+#include "fork-child.h"
 #include "log.h"
 
 /* What the child sends up the pipe, once. */
@@ -136,8 +137,9 @@ static int restore_run(const char *dir, uint64_t run)
 	return r;
 }
 
-static _noreturn_ void child_main(UnmergeWorker *w, pid_t parent, int fd)
+static _noreturn_ void child_main(void *userdata, int fd, pid_t parent)
 {
+	UnmergeWorker *w = userdata;
 	ChildReport rep = {};
 	const UnmergeWorkerParams *p = &w->params;
 
@@ -324,25 +326,13 @@ int unmerge_worker_start(sd_event *e, const UnmergeWorkerParams *p, UnmergeWorke
 	if (pipe2(fds, O_CLOEXEC) < 0)
 		return -errno;
 	w->start_usec = now_usec();
-	pid_t parent = getpid();
-	pid_t pid = fork();
-	if (pid < 0) {
-		int r = -errno;
-		safe_close(fds[0]);
-		safe_close(fds[1]);
+	int r = fork_child(fds, child_main, w, &w->pid, &w->pipe_fd);
+	if (r < 0)
 		return r;
-	}
-	if (pid == 0) {
-		safe_close(fds[0]);
-		child_main(w, parent, fds[1]);
-	}
-	safe_close(fds[1]);
-	w->pid = pid;
-	w->pipe_fd = fds[0];
 	if (fcntl(w->pipe_fd, F_SETFL, O_NONBLOCK) < 0)
 		return -errno;
 
-	int r = sd_event_add_io(e, &w->io, w->pipe_fd, EPOLLIN, on_pipe, w);
+	r = sd_event_add_io(e, &w->io, w->pipe_fd, EPOLLIN, on_pipe, w);
 	if (r < 0)
 		return r;
 	(void)sd_event_source_set_description(w->io, "unmerge-worker-pipe");
