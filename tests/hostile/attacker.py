@@ -5,13 +5,12 @@ injections give up after STALL_MS, Sweep on its own connection, a
 registration through the hook socket."""
 import ctypes
 import os
-import socket
 import subprocess
 import time
 
 import pytest
 
-from pmtest import Daemon, build_path
+from pmtest import Daemon, build_path, hook_socket_register
 
 STALL_MS = 5000  # long enough to measure inside on a loaded CI machine
 CONFIG = f"""[Daemon]
@@ -23,7 +22,6 @@ InjectTimeoutSec=20
 """
 MERGE = {"merge.pagemeld.io": "true"}
 GET_BOUND = 0.100
-HOOK_VERSION = b"pagemeld-hook/1"
 PR_SET_MEMORY_MERGE = 67
 
 
@@ -117,19 +115,10 @@ def timed(fn, *a):
 
 
 def hook_register(daemon, cid, pid):
-    parts = [HOOK_VERSION, b"register", cid.encode(), b"merge.pagemeld.io", b"true"]
-    fd = os.pidfd_open(pid)
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as s:
-            s.settimeout(30)
-            s.connect(os.path.join(daemon.state_dir, "hook.sock"))
-            socket.send_fds(s, [b"".join(x + b"\0" for x in parts)], [fd])
-            data = s.recv(1 << 16)
-    finally:
-        os.close(fd)
-    reply = [x.decode() for x in data[:-1].split(b"\0")]
-    assert reply[1] == "ok", reply
-    return reply[2]
+    """Register pid through the hook socket, opted in; its object path."""
+    reply = hook_socket_register(daemon, cid, pid, {"merge.pagemeld.io": "true"}, timeout=30)
+    assert reply[0] == "ok", reply
+    return reply[1]
 
 
 def start_sweep(daemon):

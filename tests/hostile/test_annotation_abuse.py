@@ -14,7 +14,7 @@ import time
 import dbus
 import pytest
 
-from pmtest import build_path, ksm_stat
+from pmtest import build_path, hook_socket_register, ksm_stat
 
 DEAD_BUS = "unix:path=/nonexistent/pagemeld-test-bus"
 ZEROS_200K = "0" * (200 * 1024) + "1Gi"
@@ -84,28 +84,11 @@ def test_identity_value_over_cap_refused(daemon, manager, cgroup):
     assert_nothing_registered(daemon, manager, p, "ns-1")
 
 
-def socket_register(daemon, pid, cid, annotations):
-    import socket
-    parts = [b"pagemeld-hook/1", b"register", cid.encode()]
-    for k, v in annotations.items():
-        parts += [k.encode(), v.encode()]
-    fd = os.pidfd_open(pid)
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as s:
-            s.settimeout(5)
-            s.connect(os.path.join(daemon.state_dir, "hook.sock"))
-            socket.send_fds(s, [b"".join(x + b"\0" for x in parts)], [fd])
-            data = s.recv(1 << 17)
-    finally:
-        os.close(fd)
-    return [x.decode() for x in data[:-1].split(b"\0")][1:]
-
-
 def test_oversized_quantity_refused_on_hook_socket(daemon, manager, cgroup):
     cg = cgroup()
     p = cg.spawn(["sleep", "600"])
-    reply = socket_register(daemon, p.pid, "sock-zeros",
-                            {"merge.pagemeld.io": "true", "swap-budget.pagemeld.io": ZEROS_100})
+    reply = hook_socket_register(daemon, "sock-zeros", p.pid,
+                                 {"merge.pagemeld.io": "true", "swap-budget.pagemeld.io": ZEROS_100})
     assert reply[:2] == ["error", "io.pagemeld1.Error.InvalidAnnotation"], reply
     assert reply[2].startswith("Annotation swap-budget.pagemeld.io: value is longer than 64 bytes")
     assert_nothing_registered(daemon, manager, p, "sock-zeros")

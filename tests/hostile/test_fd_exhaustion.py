@@ -9,9 +9,9 @@ RLIMIT_NOFILE; beyond that the sweep opens and closes. Here pagemeldd's
 limit is lowered to 256 with prlimit and the tenant forks 400 sleepers.
 """
 import os
-import socket
 import subprocess
 
+from attacker import hook_register
 from pmtest import wait_for
 
 MERGE = {"merge.pagemeld.io": "true"}
@@ -21,22 +21,6 @@ SLEEPERS = 400
 
 def open_fds(pid):
     return len(os.listdir(f"/proc/{pid}/fd"))
-
-
-def hook_register(daemon, cid, pid):
-    parts = [b"pagemeld-hook/1", b"register", cid.encode(), b"merge.pagemeld.io", b"true"]
-    fd = os.pidfd_open(pid)
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as s:
-            s.settimeout(30)
-            s.connect(os.path.join(daemon.state_dir, "hook.sock"))
-            socket.send_fds(s, [b"".join(x + b"\0" for x in parts)], [fd])
-            data = s.recv(1 << 16)
-    finally:
-        os.close(fd)
-    reply = [x.decode() for x in data[:-1].split(b"\0")]
-    assert reply[1] == "ok", reply
-    return reply[2]
 
 
 def test_many_sleepers_leave_fds_for_other_tenants(daemon, manager, cgroup):

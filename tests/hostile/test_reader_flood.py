@@ -15,16 +15,14 @@ The deployed policy names group pagemeld, which a test machine may not
 have; the member tests run the same policy file with the group renamed to
 nogroup (nobody's primary group) and ReaderGroup=nogroup."""
 import json
-import os
 import pwd
-import socket
 import statistics
 import subprocess
 import time
 
 import pytest
 from pmtest import (CGROUP_IFACE, DEFAULT_DAEMON_CONFIG, MANAGER_IFACE, MANAGER_PATH, NOBODY, SRC, Daemon,
-                    PrivateBus, busctl, ksm_fast_scan, ksm_stat, wait_for)
+                    PrivateBus, busctl, hook_socket_register, ksm_fast_scan, ksm_stat, wait_for)
 
 
 
@@ -177,21 +175,9 @@ def error_name(d, uid, path, iface, method, sig="", *args):
 
 def register_via_socket(d, cid, pid, annotations):
     """The hook's own request on the daemon's socket; (reply, seconds)."""
-    parts = [b"pagemeld-hook/1", b"register", cid.encode()]
-    for k, v in annotations.items():
-        parts += [k.encode(), v.encode()]
-    fd = os.pidfd_open(pid)
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as s:
-            s.settimeout(10)
-            t0 = time.monotonic()
-            s.connect(os.path.join(d.state_dir, "hook.sock"))
-            socket.send_fds(s, [b"".join(p + b"\0" for p in parts)], [fd])
-            data = s.recv(1 << 16)
-            took = time.monotonic() - t0
-    finally:
-        os.close(fd)
-    return [p.decode() for p in data[:-1].split(b"\0")][1:], took
+    t0 = time.monotonic()
+    reply = hook_socket_register(d, cid, pid, annotations, timeout=10)
+    return reply, time.monotonic() - t0
 
 
 def attacker_sees_totals_only(d, uid, obj, path):

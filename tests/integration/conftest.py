@@ -213,6 +213,43 @@ def capability_mask(names):
     return mask
 
 
+# The hook's own protocol on pagemeldd's socket (lib/hook-wire.h): one
+# request of NUL-terminated strings with the pidfd in SCM_RIGHTS, one reply.
+HOOK_WIRE_VERSION = b"pagemeld-hook/1"
+
+
+def hook_request(cid, annotations=None):
+    parts = [HOOK_WIRE_VERSION, b"register", cid.encode()]
+    for k, v in (annotations or {}).items():
+        parts += [k.encode(), v.encode()]
+    return b"".join(p + b"\0" for p in parts)
+
+
+def hook_exchange(daemon, payload, fds=(), timeout=5):
+    """One request on a new connection: the decoded reply strings after the version."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as s:
+        s.settimeout(timeout)
+        s.connect(os.path.join(daemon.state_dir, "hook.sock"))
+        if fds:
+            socket.send_fds(s, [payload], list(fds))
+        else:
+            s.send(payload)
+        data = s.recv(1 << 17)
+    assert data.endswith(b"\0"), data
+    parts = [p.decode() for p in data[:-1].split(b"\0")]
+    assert parts[0] == HOOK_WIRE_VERSION.decode(), parts
+    return parts[1:]
+
+
+def hook_socket_register(daemon, cid, pid, annotations=None, timeout=5):
+    """Register pid as the hook does: ["ok", object] or ["error", name, message]."""
+    fd = os.pidfd_open(pid)
+    try:
+        return hook_exchange(daemon, hook_request(cid, annotations), [fd], timeout)
+    finally:
+        os.close(fd)
+
+
 class PrivateBus:
     """A dbus-daemon of type system on a socket every uid can reach."""
 

@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from conftest import NOBODY, Daemon, wait_for
+from conftest import NOBODY, Daemon, hook_exchange as exchange, hook_request as request, wait_for
 from oci import Runc, Workspace, hook_path, v2_cgroup_of
 
 VERSION = b"pagemeld-hook/1"
@@ -26,29 +26,6 @@ DEAD_BUS = "unix:path=/nonexistent/pagemeld-test-bus"
 
 def sock_path(daemon):
     return os.path.join(daemon.state_dir, "hook.sock")
-
-
-def request(cid, annotations=None):
-    parts = [VERSION, b"register", cid.encode()]
-    for k, v in (annotations or {}).items():
-        parts += [k.encode(), v.encode()]
-    return b"".join(p + b"\0" for p in parts)
-
-
-def exchange(daemon, payload, fds=(), timeout=5):
-    """One request on a new connection: the decoded reply strings."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as s:
-        s.settimeout(timeout)
-        s.connect(sock_path(daemon))
-        if fds:
-            socket.send_fds(s, [payload], list(fds))
-        else:
-            s.send(payload)
-        data = s.recv(1 << 17)
-    assert data.endswith(b"\0"), data
-    parts = [p.decode() for p in data[:-1].split(b"\0")]
-    assert parts[0] == VERSION.decode(), parts
-    return parts[1:]
 
 
 def spawn_sleeper(cgroup):
