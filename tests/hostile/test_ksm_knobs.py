@@ -23,53 +23,12 @@ import time
 import dbus
 import pytest
 
-from pmtest import (KSM, Daemon, build_path, dbus_error_name, ksm_fast_scan, read_knob, wait_for,
-                    write_knob)
+from pmtest import (DEFAULT_DAEMON_CONFIG, KSM, big_merged_workload, build_path, dbus_error_name, ksm_fast_scan, merged,
+                    read_knob, wait_for, write_knob)
 
-CONFIG = """[Daemon]
-SweepIntervalSec=3600
-LogLevel=debug
-StartKsm=no
-"""
+CONFIG = DEFAULT_DAEMON_CONFIG
 JOURNAL = "ksm-job"
 FORCE = 1
-
-
-@pytest.fixture
-def start_daemon(bus):
-    made = []
-
-    def start(config=CONFIG):
-        d = Daemon(bus, config=config)
-        made.append(d)
-        d.start()
-        return d
-    try:
-        yield start
-    finally:
-        for d in made:
-            d.cleanup()
-
-
-def merged(pid, pages, timeout=300):
-    def ok():
-        for line in open(f"/proc/{pid}/ksm_stat"):
-            k, v = line.split()[:2]
-            if k == "ksm_merging_pages":
-                return int(v) >= pages
-        return False
-    wait_for(ok, timeout, interval=0.1, what=f"{pages} merged pages in {pid}")
-
-
-def big_merged_workload(m, cg, n, cid):
-    """n processes of 512 MiB of identical pages, merged, the first
-    registered: one to two seconds of run=2 here, long enough to kill in."""
-    procs = [cg.spawn_memfill(same=131072, unique=16, merge=True) for _ in range(n)]
-    ksm_fast_scan(pages=50000, sleep_ms=1)
-    for p in procs:
-        merged(p.pid, 130000)
-    m.register(cid, procs[0].pid, {"merge.pagemeld.io": "true"})
-    return procs
 
 
 def children_named(ppid, comm):

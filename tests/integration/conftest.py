@@ -575,6 +575,42 @@ def daemon(bus):
 
 
 @pytest.fixture
+def start_daemon(bus):
+    """start(config) -> a started Daemon on the test's bus; all cleaned up after."""
+    made = []
+
+    def start(config=DEFAULT_DAEMON_CONFIG):
+        if not build_path("daemon", "pagemeldd").exists():
+            pytest.fail(f"{build_path('daemon', 'pagemeldd')} not built")
+        d = Daemon(bus, config=config)
+        made.append(d)
+        d.start()
+        return d
+    try:
+        yield start
+    finally:
+        for d in made:
+            d.cleanup()
+
+
+def merged(pid, pages, timeout=60):
+    """Wait until pid has at least pages merged (ksm_merging_pages)."""
+    wait_for(lambda: ksm_stat(pid).get("ksm_merging_pages", 0) >= pages, timeout, interval=0.1,
+             what=f"{pages} merged pages in {pid}")
+
+
+def big_merged_workload(m, cg, n, container_id):
+    """n processes of 512 MiB of identical pages, merged, the first
+    registered: one to two seconds of run=2 here, long enough to kill in."""
+    procs = [cg.spawn_memfill(same=131072, unique=16, merge=True) for _ in range(n)]
+    ksm_fast_scan(pages=50000, sleep_ms=1)
+    for p in procs:
+        merged(p.pid, 130000, timeout=300)
+    m.register(container_id, procs[0].pid, {"merge.pagemeld.io": "true"})
+    return procs
+
+
+@pytest.fixture
 def manager(daemon):
     c = daemon.client()
     try:

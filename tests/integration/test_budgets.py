@@ -12,61 +12,19 @@ import time
 import dbus
 import pytest
 
-from conftest import (Daemon, KSM, SignalRecorder, build_path, dbus_error_name, ksm_counter, ksm_fast_scan,
-                      read_knob, wait_for, write_knob)
+from conftest import (DEFAULT_DAEMON_CONFIG, KSM, SignalRecorder, big_merged_workload, dbus_error_name, ksm_counter,
+                      ksm_fast_scan, merged, read_knob, wait_for, write_knob)
 
 UNSET = 2**64 - 1
-CONFIG = """[Daemon]
-SweepIntervalSec=3600
-LogLevel=debug
-StartKsm=no
-"""
+CONFIG = DEFAULT_DAEMON_CONFIG
 
 
 def has_memcg(cg):
     return (cg.dir / "memory.current").exists()
 
 
-@pytest.fixture
-def start_daemon(bus):
-    made = []
-
-    def start(config=CONFIG):
-        if not build_path("daemon", "pagemeldd").exists():
-            pytest.fail(f"{build_path('daemon', 'pagemeldd')} not built")
-        d = Daemon(bus, config=config)
-        made.append(d)
-        d.start()
-        return d
-    try:
-        yield start
-    finally:
-        for d in made:
-            d.cleanup()
-
-
 def ksm_stat(pid):
     return dict(line.split()[:2] for line in open(f"/proc/{pid}/ksm_stat"))
-
-
-def merged(pid, pages, timeout=60):
-    def ok():
-        for line in open(f"/proc/{pid}/ksm_stat"):
-            k, v = line.split()[:2]
-            if k == "ksm_merging_pages":
-                return int(v) >= pages
-        return False
-    wait_for(ok, timeout, interval=0.1, what=f"{pages} merged pages in {pid}")
-
-
-def big_merged_workload(m, cg, n, container_id):
-    """n processes of 512 MiB of identical pages, merged, the first registered."""
-    procs = [cg.spawn_memfill(same=131072, unique=16, merge=True) for _ in range(n)]
-    ksm_fast_scan(pages=50000, sleep_ms=1)
-    for p in procs:
-        merged(p.pid, 130000, timeout=300)
-    m.register(container_id, procs[0].pid, {"merge.pagemeld.io": "true"})
-    return procs
 
 
 def test_unsupported_without_memory_controller(ksm, start_daemon, cgroup):
