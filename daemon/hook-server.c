@@ -99,19 +99,19 @@ static int on_call_timeout(sd_event_source *es, uint64_t usec, void *userdata)
 	return 0;
 }
 
-/* Reads and handles the request: -EAGAIN when none is queued yet, else 0,
- * and the call is then answered or handed to the handler (and may be freed). */
-static int call_read(HookCall *c)
+static int on_call_readable(sd_event_source *es, int fd, uint32_t revents, void *userdata)
 {
+	HookCall *c = userdata;
 	HookServer *s = c->server;
 	_cleanup_(hook_request_done) HookRequest req = {};
 	const char *why = NULL;
 	size_t len;
 	int pidfd;
+	(void)es, (void)revents;
 
-	int r = hook_wire_recv(c->fd, s->buf, sizeof(s->buf), &len, &pidfd);
+	int r = hook_wire_recv(fd, s->buf, sizeof(s->buf), &len, &pidfd);
 	if (r == -EAGAIN)
-		return r;
+		return 0;
 	if (r < 0) {
 		hook_call_reply_error(c, PM_ERROR_INVALID_REQUEST,
 				      r == -EBADMSG
@@ -160,13 +160,6 @@ static int call_read(HookCall *c)
 	return 0;
 }
 
-static int on_call_readable(sd_event_source *es, int fd, uint32_t revents, void *userdata)
-{
-	(void)es, (void)fd, (void)revents;
-	(void)call_read(userdata);
-	return 0;
-}
-
 static int accept_one(HookServer *s, int fd)
 {
 	struct ucred cred;
@@ -197,11 +190,6 @@ static int accept_one(HookServer *s, int fd)
 		hook_call_reply_error(call, PM_ERROR_BUSY, "Too many hook connections at once");
 		return 0;
 	}
-	/* The hook sends its request right after connect(), so it is usually
-	 * queued by now: served at once, without an event source, a timer and
-	 * one more loop iteration. */
-	if (call_read(call) != -EAGAIN)
-		return 0;
 	r = sd_event_add_io(s->event, &call->io, fd, EPOLLIN, on_call_readable, call);
 	if (r >= 0)
 		r = sd_event_source_set_priority(call->io, s->priority);
