@@ -45,19 +45,48 @@ def merge_on_then_exec():
     libc.prctl(PR_SET_MEMORY_MERGE, 1, 0, 0, 0)
 
 
-def spawn_attacker(cg, kind="notif", pages=256, preexec=merge_off_then_exec):
+TENANT_UID = 1000
+CLONE_NEWUSER = 0x10000000
+# Who the attacker is: root in the container, an unprivileged uid, or that
+# uid in a user namespace of its own (as rootless and userns pods run).
+IDENTITIES = ["root", "uid", "userns"]
+
+
+def become(identity):
+    """preexec part: drop to TENANT_UID, and for "userns" unshare a user
+    namespace too (its seccomp filter then needs no privilege at all)."""
+    if identity == "root":
+        return
+    os.setgroups([])
+    os.setresgid(TENANT_UID, TENANT_UID, TENANT_UID)
+    os.setresuid(TENANT_UID, TENANT_UID, TENANT_UID)
+    if identity == "userns" and ctypes.CDLL(None, use_errno=True).unshare(CLONE_NEWUSER) != 0:
+        raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWUSER)")
+
+
+def spawn_attacker(cg, kind="notif", pages=256, preexec=merge_off_then_exec, identity="root"):
     path = str(cg.dir / "cgroup.procs")
 
     def enter():
         with open(path, "w") as f:
             f.write("0")
         preexec()
+        become(identity)
     p = subprocess.Popen([remote_target(), "read", "--threads", "4", "--pages", str(pages), "--seccomp", kind],
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, preexec_fn=enter)
     cg.procs.append(p)
     line = p.stdout.readline().decode()
     assert line.startswith("ready "), line
     return p
+
+
+def assert_identity(pid, identity):
+    """The attacker runs as the identity asked for (the test is about it)."""
+    with open(f"/proc/{pid}/status") as f:
+        uid = next(line.split()[1] for line in f if line.startswith("Uid:"))
+    assert int(uid) == (0 if identity == "root" else TENANT_UID), uid
+    ours = os.readlink("/proc/self/ns/user") == os.readlink(f"/proc/{pid}/ns/user")
+    assert ours == (identity != "userns")
 
 
 def thread_status(pid):

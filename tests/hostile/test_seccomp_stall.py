@@ -19,8 +19,8 @@ import time
 
 import pytest
 
-from attacker import (CONFIG, GET_BOUND, MERGE, STALL_MS, end_sweep, finish_attacker, get_latencies, hook_register,
-                      masks, merge_on_then_exec, settled_masks, spawn_attacker, stall_daemon, start_sweep, timed, traced)
+from attacker import (CONFIG, GET_BOUND, IDENTITIES, MERGE, STALL_MS, assert_identity, end_sweep, finish_attacker,
+                      get_latencies, hook_register, masks, merge_on_then_exec, settled_masks, spawn_attacker, stall_daemon, start_sweep, timed, traced)
 from pmtest import Daemon, busctl, ksm_fast_scan, ksm_stat, wait_for
 
 
@@ -45,14 +45,16 @@ def registration_times(daemon, manager, cgroup, tag, n):
     return dbus_t, hook_t
 
 
-def test_unanswered_user_notification_stalls_nobody(daemon, manager, cgroup):
+@pytest.mark.parametrize("identity", IDENTITIES)
+def test_unanswered_user_notification_stalls_nobody(daemon, manager, cgroup, identity):
     base_dbus, base_hook = registration_times(daemon, manager, cgroup, "before", 5)
 
     victim = cgroup()
     init = victim.spawn(["sleep", "600"])
     manager.register("tenant", init.pid, MERGE)
     manager.sweep()  # the registration's own sweep is over before the attacker comes
-    attacker = spawn_attacker(victim)
+    attacker = spawn_attacker(victim, identity=identity)
+    assert_identity(attacker.pid, identity)
     blk = settled_masks(attacker.pid)
 
     sweep = start_sweep(daemon)
