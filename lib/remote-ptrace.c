@@ -138,20 +138,6 @@ static int64_t now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-/* Polling is only for the first stop, which may never come (a thread in
- * an uninterruptible sleep): spin briefly, then sleep with a growing step.
- * Sleeping rather than sched_yield() matters on a loaded machine: a woken
- * sleeper runs soon, a yielder waits for every busy thread's slice. */
-static void backoff(unsigned *iter, int64_t start)
-{
-	unsigned i = (*iter)++;
-	if (now_ns() - start < SPIN_NS)
-		return;
-	long step = i < 64 ? 10 * 1000 : i < 512 ? 100 * 1000 : 1000 * 1000;
-	struct timespec ts = {.tv_nsec = step};
-	nanosleep(&ts, NULL);
-}
-
 static int xptrace(int req, pid_t tid, void *addr, void *data)
 {
 	if (ptrace(req, tid, addr, data) < 0)
@@ -281,8 +267,65 @@ static bool zombie_leader(Tracee *t)
 	return true;
 }
 
-/* Wait for the next report of t->tid, polling: a short spin (on an idle CPU
- * the stop comes within microseconds), then sleeps of a growing step. No
+/* Between two looks at the tracee: sleep until the kernel's SIGCHLD for
+ * its next stop or exit (ptrace_stop() notifies the tracer, whatever the
+ * tracee's real parent) or the step, whichever comes first. Waking on the
+ * event rather than on a short step matters when the tracee shares the
+ * tracer's CPU (a fair-class tracee next to a real-time tracer): every
+ * early wake-up of the tracer preempts it. SIGCHLD is blocked for the
+ * wait (WaitSignals) so it is queued for sigtimedwait() rather than
+ * dropped; the step still bounds every sleep, so a tracer whose SIGCHLD is
+ * ignored or taken by another thread only reacts later. A short spin comes
+ * first where the tracee is real-time: it then runs on another CPU and
+ * stops within microseconds, sooner than a sleeping tracer wakes. */
+typedef struct WaitSignals {
+	bool tried, blocked;
+	bool notified; /* SIGCHLD is neither ignored nor SA_NOCLDSTOP */
+	sigset_t old;
+} WaitSignals;
+
+static void wait_signals_restore(WaitSignals *w)
+{
+	if (w->blocked)
+		(void)sigprocmask(SIG_SETMASK, &w->old, NULL);
+	w->blocked = false;
+}
+
+static void sigchld_set(sigset_t *ret)
+{
+	sigemptyset(ret);
+	sigaddset(ret, SIGCHLD);
+}
+
+/* Returns at once during the spin, and once SIGCHLD is first blocked (a
+ * stop before that had its signal dropped): the caller looks again. */
+static void await_report(const Tracee *t, WaitSignals *w, unsigned *iter, int64_t start)
+{
+	unsigned i = (*iter)++;
+	sigset_t chld;
+	sigchld_set(&chld);
+
+	if (t->boost == BOOST_RT && now_ns() - start < SPIN_NS)
+		return;
+	if (!w->tried) {
+		struct sigaction sa;
+		w->tried = true;
+		w->blocked = sigprocmask(SIG_BLOCK, &chld, &w->old) >= 0;
+		w->notified = w->blocked && sigaction(SIGCHLD, NULL, &sa) >= 0 && sa.sa_handler != SIG_IGN &&
+			      !(sa.sa_flags & SA_NOCLDSTOP);
+		if (w->blocked)
+			return;
+	}
+	long step = w->notified ? 1000 * 1000 : i < 64 ? 10 * 1000 : i < 512 ? 100 * 1000 : 1000 * 1000;
+	struct timespec ts = {.tv_nsec = step};
+	if (w->blocked)
+		(void)sigtimedwait(&chld, NULL, &ts);
+	else
+		nanosleep(&ts, NULL);
+}
+
+/* Wait for the next report of t->tid: looks at it between sleeps that end
+ * at its SIGCHLD (await_report()). No
  * wait is unbounded: -ETIMEDOUT at t->limit_at, or once the thread has run
  * for no CPU time during t->stall_ns (read from schedstat every
  * CPU_CHECK_NS; without schedstat the wait's own length counts). A
@@ -291,7 +334,7 @@ static bool zombie_leader(Tracee *t)
  * only where that is ours to do (we trace it and are not its real parent, so
  * the kernel passes it on to the parent), never reaped from under a parent. */
 #define CPU_CHECK_NS BOOSTED_RUN_NS
-static int wait_stop(Tracee *t, bool first, Stop *ret)
+static int wait_stop_signals(Tracee *t, bool first, WaitSignals *w, Stop *ret)
 {
 	int64_t start = now_ns(), progress_at = start, checked_at = start;
 	uint64_t cpu_start = UINT64_MAX, cpu_seen = UINT64_MAX, cpu;
@@ -331,7 +374,7 @@ static int wait_stop(Tracee *t, bool first, Stop *ret)
 						(void)unboost(t); /* on failure: again next time */
 				}
 			}
-			backoff(&iter, start);
+			await_report(t, w, &iter, start);
 			continue;
 		}
 		if (si.si_code == CLD_EXITED || si.si_code == CLD_KILLED || si.si_code == CLD_DUMPED) {
@@ -361,6 +404,14 @@ static int wait_stop(Tracee *t, bool first, Stop *ret)
 			*ret = (Stop){.kind = STOP_SIGNAL, .sig = sig};
 		return 0;
 	}
+}
+
+static int wait_stop(Tracee *t, bool first, Stop *ret)
+{
+	WaitSignals w = {};
+	int r = wait_stop_signals(t, first, &w, ret);
+	wait_signals_restore(&w);
+	return r;
 }
 
 /* The deadlines of a wait starting now: the stall one, and the limit of the
