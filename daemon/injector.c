@@ -53,7 +53,8 @@ typedef struct Request {
 
 struct Injector {
 	sd_event *event;
-	char name[16]; /* comm: 15 characters and the NUL */
+	char name[16];	    /* comm: 15 characters and the NUL */
+	bool ask_merge_any; /* ENABLE asks the process first (ksm_stat cannot tell) */
 	uint64_t stall_usec, limit_usec;
 	pid_t pid;
 	int fd; /* our end of the socketpair, -EBADF with no child */
@@ -66,25 +67,25 @@ struct Injector {
 
 /* ---- the child: no logging, no sd-event ---- */
 
-static int child_enable(int pidfd)
+/* The parent looked at ksm_stat before sending the request; where that
+ * cannot show merge_any (before 6.14), ask the process, so one that has it
+ * is not stopped for nothing on every sweep. */
+static int child_enable(int pidfd, bool ask)
 {
-	/* ksm_stat is read by the parent first; where it cannot show
-	 * merge_any (before 6.14) ask, so a process that has it is not
-	 * stopped for nothing on every sweep. */
 	bool on = false;
-	if (remote_get_merge_any(pidfd, &on) >= 0 && on)
+	if (ask && remote_get_merge_any(pidfd, &on) >= 0 && on)
 		return 0;
 	int r = remote_set_merge_any(pidfd, true);
 	return r < 0 ? r : 1;
 }
 
-static int child_handle(int op, int pidfd)
+static int child_handle(const Injector *inj, int op, int pidfd)
 {
 	switch (op) {
 	case INJECT_OP_BARRIER:
 		return 0;
 	case INJECT_OP_ENABLE:
-		return pidfd >= 0 ? child_enable(pidfd) : -EBADF;
+		return pidfd >= 0 ? child_enable(pidfd, inj->ask_merge_any) : -EBADF;
 	case INJECT_OP_DISABLE:
 		return pidfd >= 0 ? remote_set_merge_any(pidfd, false) : -EBADF;
 	default:
@@ -147,7 +148,7 @@ static _noreturn_ void child_main(void *userdata, int sock, pid_t parent)
 		if (k > 0)
 			remote_set_timeouts(req.stall_usec, req.limit_usec);
 		WireReply rep = {.id = k > 0 ? req.id : 0,
-				 .result = k > 0 ? child_handle(req.op, fd) : (int)k};
+				 .result = k > 0 ? child_handle(inj, req.op, fd) : (int)k};
 		safe_close(fd);
 		ssize_t w;
 		do
@@ -389,7 +390,7 @@ int injector_submit_lazy(Injector *inj, InjectOp op, injector_open_t open_pidfd,
 	return submit(inj, op, -EBADF, open_pidfd, done, userdata);
 }
 
-int injector_new(sd_event *e, const char *name, Injector **ret)
+int injector_new(sd_event *e, const char *name, bool ask_merge_any, Injector **ret)
 {
 	Injector *inj = calloc(1, sizeof(*inj));
 	if (!inj)
@@ -397,6 +398,7 @@ int injector_new(sd_event *e, const char *name, Injector **ret)
 	inj->event = sd_event_ref(e);
 	inj->fd = -EBADF;
 	snprintf(inj->name, sizeof(inj->name), "%s", name);
+	inj->ask_merge_any = ask_merge_any;
 	int r = sd_event_add_defer(e, &inj->kick, on_kick, inj);
 	if (r < 0) {
 		injector_free(inj);

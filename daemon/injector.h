@@ -33,7 +33,7 @@ typedef struct Injector Injector;
 
 typedef enum InjectOp {
 	INJECT_OP_BARRIER, /* no process: answered once everything before it is */
-	INJECT_OP_ENABLE,  /* merge-any on (asked first where ksm_stat cannot tell) */
+	INJECT_OP_ENABLE,  /* merge-any on (asked first with ask_merge_any) */
 	INJECT_OP_DISABLE, /* merge-any off: unmerges the process */
 	_INJECT_OP_MAX,
 } InjectOp;
@@ -44,8 +44,10 @@ typedef enum InjectOp {
  * injector_submit(). */
 typedef void (*injector_done_t)(int result, void *userdata);
 
-/* name: the child's comm (at most 15 characters). */
-int injector_new(sd_event *e, const char *name, Injector **ret);
+/* name: the child's comm (at most 15 characters). ask_merge_any: ENABLE
+ * asks the process whether it merges already, for kernels whose ksm_stat
+ * cannot say (the caller reads ksm_stat before submitting). */
+int injector_new(sd_event *e, const char *name, bool ask_merge_any, Injector **ret);
 /* Every queued request fails with -ECANCELED; the child is told to go
  * (it drains its parked threads first). */
 Injector *injector_free(Injector *inj);

@@ -1173,9 +1173,10 @@ int manager_startup(Manager *m)
 	(void)budget_ksm_repair(m);
 	manager_apply_scan_config(m);
 
-	r = injector_new(m->event, "pagemeld-injreg", &m->inject_register);
+	bool ask = m->features.state[KERNEL_FEATURE_ksm_stat_merge_any] != FEATURE_PRESENT;
+	r = injector_new(m->event, "pagemeld-injreg", ask, &m->inject_register);
 	if (r >= 0)
-		r = injector_new(m->event, "pagemeld-injswp", &m->inject_sweep);
+		r = injector_new(m->event, "pagemeld-injswp", ask, &m->inject_sweep);
 	if (r < 0)
 		return log_error_errno(r, "Cannot set up the injection helpers: %m");
 	manager_apply_inject_config(m);
