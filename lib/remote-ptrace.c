@@ -281,13 +281,24 @@ static bool zombie_leader(Tracee *t)
 typedef struct WaitSignals {
 	bool tried, blocked;
 	bool notified; /* SIGCHLD is neither ignored nor SA_NOCLDSTOP */
+	bool consumed; /* a SIGCHLD was taken: it may have been a child's */
 	sigset_t old;
 } WaitSignals;
 
+/* The caller's mask back; a SIGCHLD we took is raised again for whoever
+ * watches for it (a handler, or its own wait with SIGCHLD blocked): one
+ * SIGCHLD too many is harmless, one too few could leave a child unreaped. */
 static void wait_signals_restore(WaitSignals *w)
 {
-	if (w->blocked)
-		(void)sigprocmask(SIG_SETMASK, &w->old, NULL);
+	if (!w->blocked)
+		return;
+	struct sigaction sa;
+	bool watched =
+		sigismember(&w->old, SIGCHLD) == 1 ||
+		(sigaction(SIGCHLD, NULL, &sa) >= 0 && sa.sa_handler != SIG_DFL && sa.sa_handler != SIG_IGN);
+	(void)sigprocmask(SIG_SETMASK, &w->old, NULL);
+	if (w->consumed && watched)
+		(void)kill(getpid(), SIGCHLD);
 	w->blocked = false;
 }
 
@@ -318,9 +329,10 @@ static void await_report(const Tracee *t, WaitSignals *w, unsigned *iter, int64_
 	}
 	long step = w->notified ? 1000 * 1000 : i < 64 ? 10 * 1000 : i < 512 ? 100 * 1000 : 1000 * 1000;
 	struct timespec ts = {.tv_nsec = step};
-	if (w->blocked)
-		(void)sigtimedwait(&chld, NULL, &ts);
-	else
+	if (w->blocked) {
+		if (sigtimedwait(&chld, NULL, &ts) == SIGCHLD)
+			w->consumed = true;
+	} else
 		nanosleep(&ts, NULL);
 }
 

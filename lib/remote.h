@@ -22,7 +22,10 @@
  * With CAP_SYS_NICE, the ptrace backend runs the traced thread and the
  * calling thread SCHED_FIFO for the length of one injection (~100 µs) and
  * then restores both exactly; without it, injections into busy processes
- * wait for the scheduler (see lib/remote-ptrace.c, sched_boost()).
+ * wait for the scheduler (see lib/remote-ptrace.c, sched_boost()). While it
+ * waits for the traced thread, the calling thread blocks SIGCHLD and takes
+ * the ones ptrace stops send it; its mask is restored after, and a SIGCHLD
+ * taken is raised again where a handler or a blocked mask watches for it.
  */
 
 #include <stdbool.h>

@@ -1218,6 +1218,66 @@ static void test_seccomp_errno_trap(void **state)
 	}
 }
 
+static volatile sig_atomic_t sigchld_seen;
+
+static void on_sigchld(int sig)
+{
+	(void)sig;
+	sigchld_seen++;
+}
+
+static bool sigchld_in(int how_pending)
+{
+	sigset_t set;
+	if (how_pending)
+		assert_int_equal(sigpending(&set), 0);
+	else
+		assert_int_equal(sigprocmask(SIG_BLOCK, NULL, &set), 0);
+	return sigismember(&set, SIGCHLD) == 1;
+}
+
+/* The tracer's waits end on the SIGCHLD of each ptrace stop, SIGCHLD
+ * blocked meanwhile: the caller's mask is its own again after a call, one
+ * that blocks SIGCHLD itself finds one pending for it (its children's
+ * SIGCHLDs are not lost to our waits), a handler hears of them, and a
+ * caller that ignores SIGCHLD (no signal comes) still gets through. */
+static void test_tracer_sigchld(void **state)
+{
+	const char *args[] = {"read", "--threads", "1", "--pages", "512", NULL};
+	struct sigaction ignore = {.sa_handler = SIG_IGN}, count = {.sa_handler = on_sigchld}, old;
+	sigset_t chld;
+	Target t;
+
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	target_start(&t, args);
+
+	assert_false(sigchld_in(false));
+	cycle(&t, 3, false);
+	assert_false(sigchld_in(false));
+
+	assert_int_equal(sigprocmask(SIG_BLOCK, &chld, NULL), 0);
+	cycle(&t, 1, false);
+	assert_true(sigchld_in(false));
+	assert_true(sigchld_in(true));
+
+	assert_int_equal(sigaction(SIGCHLD, &count, &old), 0);
+	sigchld_seen = 0;
+	assert_int_equal(sigprocmask(SIG_UNBLOCK, &chld, NULL), 0);
+	assert_true(sigchld_seen > 0);
+	sigchld_seen = 0;
+	cycle(&t, 1, false);
+	assert_true(sigchld_seen > 0);
+
+	assert_int_equal(sigaction(SIGCHLD, &ignore, NULL), 0);
+	int64_t t0 = live_now_ms();
+	cycle(&t, 3, false);
+	printf("#   3 rounds with SIGCHLD ignored: %" PRId64 " ms\n", live_now_ms() - t0);
+	/* back before it exits: an ignored SIGCHLD would reap it for us */
+	assert_int_equal(sigaction(SIGCHLD, &old, NULL), 0);
+	assert_int_equal(target_finish(&t, NULL, 0), 0);
+}
+
 /* ptrace refused: an unprivileged caller (uid 65534) against a target of
  * the same uid that made itself non-dumpable. */
 static void test_refused(void **state)
@@ -1314,6 +1374,7 @@ int main(void)
 		cmocka_unit_test(test_injected_errno_and_syscall),
 		cmocka_unit_test(test_already_traced),
 		cmocka_unit_test(test_refused),
+		cmocka_unit_test(test_tracer_sigchld),
 		cmocka_unit_test(test_seccomp_notif_unanswered),
 		cmocka_unit_test(test_seccomp_notif_killable),
 		cmocka_unit_test(test_seccomp_kill),
