@@ -105,6 +105,30 @@ int write_string_file(const char *path, const char *s)
 	return 0;
 }
 
+int write_file_atomic_at(int dfd, const char *name, const char *tmp, const char *text)
+{
+	_cleanup_close_ int fd = -EBADF;
+	int r = 0;
+
+	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return -errno;
+	for (size_t l = strlen(text); l > 0 && r >= 0;) {
+		ssize_t k = write(fd, text, l);
+		if (k < 0 && errno != EINTR)
+			r = -errno;
+		else if (k > 0)
+			text += k, l -= (size_t)k;
+	}
+	if (r >= 0 && fsync(fd) < 0)
+		r = -errno;
+	if (r >= 0 && renameat(dfd, tmp, dfd, name) < 0)
+		r = -errno;
+	if (r < 0)
+		(void)unlinkat(dfd, tmp, 0);
+	return r;
+}
+
 int parse_u64(const char *s, uint64_t *ret)
 {
 	if (!s || !isdigit((unsigned char)s[0]))

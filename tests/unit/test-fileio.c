@@ -2,6 +2,8 @@
 #include "unit-util.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 
 #include "fileio.h"
 #include "macro.h"
@@ -62,12 +64,32 @@ static void test_read_write(void **state)
 	tmpdir_remove(dir);
 }
 
+static void test_write_atomic(void **state)
+{
+	char *dir = tmpdir_new();
+	tree_write(dir, "d/f", "old");
+	_cleanup_free_ char *d = path_join(dir, "d");
+	_cleanup_close_ int dfd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct stat st;
+	assert_true(dfd >= 0);
+	assert_int_equal(write_file_atomic_at(dfd, "f", ".t", "new"), 0);
+	_cleanup_free_ char *back = tree_read(dir, "d/f");
+	assert_string_equal(back, "new");
+	assert_int_equal(fstatat(dfd, ".t", &st, 0), -1); /* renamed away */
+	/* the rename fails (a directory in the way): the temporary goes too */
+	tree_write(dir, "d/sub/x", "");
+	assert_int_equal(write_file_atomic_at(dfd, "sub", ".t", "x"), -EISDIR);
+	assert_int_equal(fstatat(dfd, ".t", &st, 0), -1);
+	tmpdir_remove(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_u64),
 		cmocka_unit_test(test_path_join),
 		cmocka_unit_test(test_read_write),
+		cmocka_unit_test(test_write_atomic),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
