@@ -9,8 +9,9 @@ through the hook socket, as the hook does, with CRI-O's identity keys.
 Prints, per tenth of the run, the median and p90 round trip of one
 registration and the daemon's CPU time per registration (utime + stime of
 pagemeldd around the batch), then the size of the state file: a cost that
-grows with N is the state file being rewritten (it is, once per
-registration). The state directory is a tmpfs of its own, as /run is;
+grows with N is the state file being rewritten for each registration (it
+was; a registration now writes its own marker, and the state file follows
+at most once a second). The state directory is a tmpfs of its own, as /run is;
 --disk leaves it on /tmp's file system (fsync then costs). Runs as root;
 leaves no process or cgroup behind."""
 import argparse

@@ -67,6 +67,10 @@ Manager *manager_free(Manager *m)
 	 * hook calls and bus messages they answer still exist. */
 	m->inject_register = injector_free(m->inject_register);
 	m->inject_sweep = injector_free(m->inject_sweep);
+	/* A clean exit leaves the snapshot up to date. */
+	if (m->snapshot_timer && sd_event_source_get_enabled(m->snapshot_timer, NULL) > 0)
+		(void)manager_persist(m);
+	m->snapshot_timer = sd_event_source_unref(m->snapshot_timer);
 	estimate_bus_free_all(m);
 	while (m->cgroups)
 		cgroup_free(m, m->cgroups);
@@ -260,72 +264,81 @@ int manager_persist(Manager *m)
 	int r = persist_save(m);
 	if (r < 0)
 		return log_error_errno(r, "Cannot save registrations in %s: %m", m->state_dir);
+	if (m->snapshot_timer)
+		(void)sd_event_source_set_enabled(m->snapshot_timer, SD_EVENT_OFF); /* nothing due now */
 	return 0;
+}
+
+static int on_snapshot_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	Manager *m = userdata;
+	if (manager_persist(m) < 0)
+		manager_persist_later(m); /* again, once there is room */
+	return 0;
+}
+
+void manager_persist_later(Manager *m)
+{
+	int r;
+
+	if (m->snapshot_timer && sd_event_source_get_enabled(m->snapshot_timer, NULL) > 0)
+		return; /* one is due already */
+	if (m->snapshot_timer) {
+		r = sd_event_source_set_time_relative(m->snapshot_timer, SNAPSHOT_DELAY_USEC);
+		if (r >= 0)
+			r = sd_event_source_set_enabled(m->snapshot_timer, SD_EVENT_ONESHOT);
+	} else
+		r = m->event ? sd_event_add_time_relative(m->event, &m->snapshot_timer, CLOCK_MONOTONIC,
+							  SNAPSHOT_DELAY_USEC, SNAPSHOT_DELAY_USEC / 10,
+							  on_snapshot_timer, m)
+			     : -ENOTCONN;
+	if (r < 0)
+		(void)manager_persist(m);
 }
 
 /* ---- what the poststop hook reads: one marker per registered container ---- */
 
-/* The marker holds the container's record: what a rebuild reads when the
- * state file cannot be. Without it (ENOSPC), the rebuild finds the cgroup
- * by the container's id. */
-static void marker_create(Manager *m, const Container *c)
-{
-	_cleanup_free_ char *path = registration_marker_path(m->state_dir, c->id), *record = NULL;
-	_cleanup_close_ int fd = -EBADF;
-	int r;
-
-	if (path)
-		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0) {
-		/* The hook then takes it for unregistered; the exit watch unregisters it anyway. */
-		log_warning_errno(path ? -errno : -ENOMEM, "Cannot create the registration marker of %s: %m",
-				  c->id);
-		return;
-	}
-	r = persist_container_format(c, &record);
-	if (r >= 0 && write(fd, record, strlen(record)) != (ssize_t)strlen(record))
-		r = errno > 0 ? -errno : -EIO;
-	if (r < 0) {
-		log_warning_errno(r, "Cannot write the registration marker of %s: %m", c->id);
-		(void)ftruncate(fd, 0); /* empty, not half a record */
-	}
-}
-
 static void marker_remove(Manager *m, const char *id)
 {
-	_cleanup_free_ char *path = registration_marker_path(m->state_dir, id);
-	if (path && unlink(path) < 0 && errno != ENOENT)
-		log_warning_errno(-errno, "Cannot remove %s: %m", path);
+	int r = persist_marker_remove(m->state_dir, id);
+	if (r < 0)
+		log_warning_errno(r, "Cannot remove the registration marker of %s: %m", id);
 }
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(DIR *, closedir);
 
-/* At start: a marker for each restored container, none for anything else. */
+/* At start: a marker for each restored container, none for anything else
+ * (nor a temporary file a crash left). */
 static int markers_sync(Manager *m)
 {
 	_cleanup_free_ char *dir = registration_marker_dir(m->state_dir);
 	_cleanup_(closedirp) DIR *d = NULL;
+	int r;
 
 	if (!dir)
 		return log_oom();
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
 		return log_error_errno(-errno, "Cannot create %s: %m", dir);
 	for (Container *c = m->containers; c; c = c->next)
-		marker_create(m, c);
+		if ((r = persist_marker_save(m->state_dir, c)) < 0)
+			log_warning_errno(r, "Cannot write the registration marker of %s: %m", c->id);
 	d = opendir(dir);
 	if (!d)
 		return log_error_errno(-errno, "Cannot open %s: %m", dir);
 	for (struct dirent *de; (de = readdir(d));) {
 		bool known = false;
-		if (de->d_name[0] == '.') /* ".", "..": a marker's name never starts with a dot */
+		if (streq(de->d_name, ".") || streq(de->d_name, ".."))
 			continue;
-		for (Container *c = m->containers; c && !known; c = c->next) {
+		/* a marker's name never starts with a dot: that is a temporary file */
+		for (Container *c = m->containers; c && !known && de->d_name[0] != '.'; c = c->next) {
 			_cleanup_free_ char *path = registration_marker_path(m->state_dir, c->id);
 			known = path && streq(strrchr(path, '/') + 1, de->d_name);
 		}
 		if (!known && unlinkat(dirfd(d), de->d_name, 0) < 0)
 			log_warning_errno(-errno, "Cannot remove stale marker %s/%s: %m", dir, de->d_name);
 	}
+	if (fsync(dirfd(d)) < 0)
+		log_warning_errno(-errno, "Cannot sync %s: %m", dir);
 	return 0;
 }
 
@@ -521,7 +534,7 @@ int manager_enable_cgroup(Manager *m, CgroupState *cg, sd_bus_error *error)
 	}
 	if (sweep_one(m, cg) == -ENOENT) {
 		manager_drop_cgroup(m, cg, "its cgroup directory is gone");
-		(void)manager_persist(m);
+		manager_persist_later(m);
 		return sd_bus_error_setf(error, PM_ERROR_NO_SUCH_CGROUP, "The cgroup is gone");
 	}
 	cgroup_mark_dirty(cg, CGROUP_DIRTY_FIGURES);
@@ -610,7 +623,7 @@ int manager_sweep_all(Manager *m)
 		budget_scan_policy(m, sweep_managed_pages(m));
 	(void)manager_ksm_refresh(m, true);
 	if (dropped > 0)
-		(void)manager_persist(m);
+		manager_persist_later(m);
 	m->sweeps++;
 	m->last_sweep_cpu_usec = now_usec(CLOCK_PROCESS_CPUTIME_ID) - cpu0;
 	log_debug("Sweep %" PRIu64 ": %u cgroups, %" PRIu64 " us CPU", m->sweeps, m->n_cgroups,
@@ -649,6 +662,19 @@ static int map_remote_error(int r, pid_t pid, sd_bus_error *error)
 	}
 }
 
+/* A registration's budget annotations, as its cgroup takes them: a
+ * tenant's budget, or the default, never above the operator's cap
+ * (SetBudget, root, is not capped). */
+static void registration_budgets(Manager *m, CgroupState *cg, const Annotations *a, bool new_cgroup)
+{
+	if (a->merge_budget_set)
+		cg->merge_budget = MIN(a->merge_budget, m->config.max_merge_budget);
+	else if (new_cgroup)
+		cg->merge_budget = MIN(cg->merge_budget, m->config.max_merge_budget);
+	if (a->swap_budget_set)
+		cg->swap_budget = a->swap_budget;
+}
+
 /* A saved registration whose merging could not be switched on: refused, so
  * not kept (and saved so), with the cgroups it leaves empty. */
 static void registration_undo(Manager *m, Container *c, CgroupState *old_cg, bool new_cgroup)
@@ -663,7 +689,7 @@ static void registration_undo(Manager *m, Container *c, CgroupState *old_cg, boo
 		manager_drop_cgroup(m, cg, "its only container's registration failed");
 	if (old_cg && old_cg != cg && old_cg->n_containers == 0)
 		manager_drop_cgroup(m, old_cg, "its last container moved, then failed to register");
-	(void)manager_persist(m);
+	manager_persist_later(m);
 }
 
 /* A saved registration waiting for the injector to switch merging on in
@@ -819,9 +845,9 @@ int manager_register_container(Manager *m, const char *id, int pidfd, char **kv,
 			return sd_bus_error_set_errno(error, -r);
 	}
 
-	/* Saved first, merging next: a registration that cannot be saved never
-	 * merges (a restart would leave it merging outside any budget), and one
-	 * that is acknowledged has merging on. */
+	/* Saved first (its marker), merging next: a registration that cannot
+	 * be saved never merges (a restart would leave it merging outside any
+	 * budget), and one that is acknowledged has merging on. */
 	CgroupState *old_cg = c ? c->cgroup : NULL;
 	if (c) {
 		r = registry_set_annotations(c, kept, n_kept, a.container_name);
@@ -835,16 +861,12 @@ int manager_register_container(Manager *m, const char *id, int pidfd, char **kv,
 		return sd_bus_error_set_errno(error, -r);
 	}
 	c->init_pid = pid;
-	/* A tenant's budget, or the default, never above the operator's cap;
-	 * SetBudget (root) is not capped. */
-	if (a.merge_budget_set)
-		cg->merge_budget = MIN(a.merge_budget, m->config.max_merge_budget);
-	else if (new_cgroup)
-		cg->merge_budget = MIN(cg->merge_budget, m->config.max_merge_budget);
-	if (a.swap_budget_set)
-		cg->swap_budget = a.swap_budget;
+	c->seq = ++m->seq;
+	if (new_cgroup)
+		cg->seq = c->seq;
+	registration_budgets(m, cg, &a, new_cgroup);
 
-	r = manager_persist(m);
+	r = persist_marker_save(m->state_dir, c);
 	if (r < 0) {
 		/* Not acknowledged, so not kept either. */
 		if (new_cgroup)
@@ -854,6 +876,7 @@ int manager_register_container(Manager *m, const char *id, int pidfd, char **kv,
 		return sd_bus_error_setf(error, SD_BUS_ERROR_FAILED, "Cannot save the registration: %s",
 					 strerror(-r));
 	}
+	manager_persist_later(m);
 	/* The injector switches it on, off the loop; the answer finishes the
 	 * registration. */
 	if (cg->enabled && policy_may_merge(m, cg, &reason) && sweep_enable_needed(m, pid)) {
@@ -879,14 +902,13 @@ static void register_complete(Manager *m, Container *c, CgroupState *old_cg, boo
 	pid_t pid = c->init_pid;
 	int r;
 
-	marker_create(m, c);
 	r = container_watch_exit(m, c, pidfd);
 	if (r < 0)
 		log_warning_errno(
 			r, "Container %s: cannot watch its init for exit (poststop unregisters it): %m", id);
 	if (old_cg && old_cg != cg && old_cg->n_containers == 0) {
 		manager_drop_cgroup(m, old_cg, "its last container moved");
-		(void)manager_persist(m);
+		manager_persist_later(m);
 	}
 
 	/* Acknowledged here, once saved: the figures and signals that follow are
@@ -958,11 +980,11 @@ int manager_unregister_container(Manager *m, const char *id, sd_bus_error *error
 					 id);
 	CgroupState *cg = c->cgroup;
 	log_info("Unregistering container %s", id); /* id may be c->id, freed next */
-	marker_remove(m, id);
+	int r = persist_marker_remove(m->state_dir, id);
 	registry_remove_container(m, c);
 	if (cg && cg->n_containers == 0)
 		manager_drop_cgroup(m, cg, "its last container was unregistered");
-	int r = manager_persist(m);
+	manager_persist_later(m);
 	if (r < 0)
 		return sd_bus_error_setf(error, SD_BUS_ERROR_FAILED, "Cannot save the registry: %s",
 					 strerror(-r));
@@ -973,9 +995,9 @@ int manager_unregister_container(Manager *m, const char *id, sd_bus_error *error
 
 static int manager_restore(Manager *m)
 {
-	_cleanup_(persisted_state_done) PersistedState s = {};
+	_cleanup_(persisted_state_done) PersistedState snapshot = {}, s = {};
 	bool rebuilt = false;
-	int r = persist_load(m->state_dir, &s);
+	int r = persist_load(m->state_dir, &snapshot);
 	if (r < 0) {
 		/* Never start empty: that would forget every registration, and the
 		 * swap limits to put back. The file stays (and a link to what it
@@ -994,13 +1016,16 @@ static int manager_restore(Manager *m)
 					log_warning_errno(-errno, "Cannot link %s: %m", broken);
 			}
 		}
-		r = persist_rebuild(m->state_dir, m->cgroup_mount, m->proc_root, &s);
-		if (r < 0)
-			return log_error_errno(r, "Cannot rebuild the registrations: %m");
-		rebuilt = s.n_containers > 0;
+		rebuilt = true;
 	}
+	/* The markers say who is registered; the snapshot, the cgroups' state. */
+	r = persist_rebuild(m->state_dir, m->cgroup_mount, m->proc_root, rebuilt ? NULL : &snapshot, &s);
+	if (r < 0)
+		return log_error_errno(r, "Cannot rebuild the registrations: %m");
+	rebuilt = rebuilt && s.n_containers > 0;
+	m->seq = s.seq;
 
-	unsigned restored = 0, dropped = 0;
+	unsigned restored = 0, dropped = 0, newer = 0;
 	for (size_t i = 0; i < s.n_containers; i++) {
 		PersistedContainer *pc = &s.containers[i];
 		Annotations a;
@@ -1021,26 +1046,28 @@ static int manager_restore(Manager *m)
 			continue;
 		}
 		cg = registry_find_cgroup(m, pc->cgroup);
-		if (!cg) {
+		bool new_cgroup = !cg;
+		if (new_cgroup) {
 			r = registry_add_cgroup(m, pc->cgroup, PAGEMELD_CGROUP_PREFIX, &cg);
 			if (r < 0) {
 				annotations_done(&a);
 				return log_oom();
 			}
+			cg->seq = pc->cgroup_seq;
 			for (size_t j = 0; j < s.n_cgroups; j++)
 				if (streq(s.cgroups[j].path, pc->cgroup)) {
 					cg->enabled = s.cgroups[j].enabled;
 					cg->status = cg->enabled ? CGROUP_MERGING : CGROUP_DISABLED;
-					if (s.cgroups[j].rebuilt)
+					new_cgroup = s.cgroups[j].rebuilt;
+					if (new_cgroup)
 						break; /* budgets: the defaults and the annotations */
 					cg->merge_budget = s.cgroups[j].merge_budget;
 					cg->swap_budget = s.cgroups[j].swap_budget;
 				}
 		}
-		if (rebuilt && a.merge_budget_set)
-			cg->merge_budget = a.merge_budget;
-		if (rebuilt && a.swap_budget_set)
-			cg->swap_budget = a.swap_budget;
+		/* Registered after the snapshot: its budgets as at its registration. */
+		if (pc->newer)
+			registration_budgets(m, cg, &a, new_cgroup);
 		_cleanup_strv_free_ char **kept = NULL;
 		size_t n_kept = 0;
 		if (registry_find_container(m, pc->id) ||
@@ -1055,7 +1082,9 @@ static int manager_restore(Manager *m)
 		if (r < 0)
 			return log_oom();
 		c->init_pid = pc->pid;
+		c->seq = pc->seq;
 		restored++;
+		newer += pc->newer;
 	}
 	for (CgroupState *cg = m->cgroups; cg; cg = cg->next)
 		cgroup_added(m, cg);
@@ -1077,12 +1106,18 @@ static int manager_restore(Manager *m)
 			log_warning_errno(r, "Container %s: cannot watch its init (pid %d): %m", c->id,
 					  (int)c->init_pid);
 	}
-	log_info("Restored %u containers in %u cgroups (%u dropped)%s", restored, m->n_cgroups, dropped,
-		 rebuilt ? ", rebuilt from the markers and the cgroups" : "");
+	if (rebuilt)
+		log_info("Restored %u containers in %u cgroups (%u dropped), rebuilt from the markers and "
+			 "the cgroups",
+			 restored, m->n_cgroups, dropped);
+	else
+		log_info("Restored %u containers in %u cgroups (%u dropped, %u registered after the "
+			 "snapshot)",
+			 restored, m->n_cgroups, dropped, newer);
 	/* Re-apply merging now (the sweep enables it wherever it is off). */
 	(void)manager_sweep_all(m);
-	if (dropped > 0 || rebuilt)
-		(void)manager_persist(m);
+	/* The snapshot as restored: the markers reconciled into it. */
+	(void)manager_persist(m);
 	if (m->n_cgroups > 0)
 		manager_maybe_start_ksm(m);
 	return 0;

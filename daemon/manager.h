@@ -69,5 +69,10 @@ int manager_ksm_refresh(Manager *m, bool force);
 /* Write a KSM knob with the kernel's errno mapped to a D-Bus error. */
 int manager_ksm_write(Manager *m, KsmField f, uint64_t value, sd_bus_error *error);
 
-/* Persist the registry now (atomic); logs on failure. */
+/* Write the snapshot now (atomic; persist.h): for changes of a cgroup's own
+ * state, which no marker holds. Logs on failure. */
 int manager_persist(Manager *m);
+/* Write it within SNAPSHOT_DELAY_USEC: for changes the markers already
+ * hold (registrations), so a burst of them costs one snapshot. */
+#define SNAPSHOT_DELAY_USEC (1000 * UINT64_C(1000))
+void manager_persist_later(Manager *m);

@@ -19,10 +19,10 @@
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(json_object *, json_object_put)
 
-/* The file is written by hand, not through json-c objects: it is rewritten
- * at every registration, and building, printing and freeing a json-c tree
- * of every container made each registration cost O(N) allocations (4 ms of
- * the event loop per registration at 500 containers). Reading stays json-c. */
+/* The snapshot is written by hand, not through json-c objects: building,
+ * printing and freeing a json-c tree of every container cost O(N)
+ * allocations (4 ms of the event loop at 500 containers). Reading stays
+ * json-c. */
 static void put_string(FILE *f, const char *s)
 {
 	fputc('"', f);
@@ -57,7 +57,8 @@ static void put_container(FILE *f, const Container *c)
 	put_string(f, c->id);
 	fputs(",\"cgroup\":", f);
 	put_string(f, c->cgroup->path);
-	fprintf(f, ",\"pid\":%d,\"annotations\":{", (int)c->init_pid);
+	fprintf(f, ",\"pid\":%d,\"seq\":%" PRIu64 ",\"cgroup_seq\":%" PRIu64 ",\"annotations\":{",
+		(int)c->init_pid, c->seq, c->cgroup->seq);
 	for (size_t i = 0; i < c->n_annotations; i++) {
 		if (i > 0)
 			fputc(',', f);
@@ -101,12 +102,13 @@ int persist_format(Manager *m, char **ret)
 	if (!f)
 		return -ENOMEM;
 	(void)__fsetlocking(f, FSETLOCKING_BYCALLER);
-	fputs("{\"version\":1,\"cgroups\":[", f);
+	fprintf(f, "{\"version\":1,\"seq\":%" PRIu64 ",\"cgroups\":[", m->seq);
 	for (CgroupState *cg = m->cgroups; cg; cg = cg->next) {
 		fputs(first ? "{\"path\":" : ",{\"path\":", f);
 		first = false;
 		put_string(f, cg->path);
-		fprintf(f, ",\"enabled\":%s,\"merge_budget\":", cg->enabled ? "true" : "false");
+		fprintf(f, ",\"seq\":%" PRIu64 ",\"enabled\":%s,\"merge_budget\":", cg->seq,
+			cg->enabled ? "true" : "false");
 		put_budget(f, cg->merge_budget);
 		fputs(",\"swap_budget\":", f);
 		put_budget(f, cg->swap_budget);
@@ -121,58 +123,75 @@ int persist_format(Manager *m, char **ret)
 			first = false;
 			put_container(f, c);
 		}
-	fputs("]}", f);
+	fputs("]}\n", f);
 	return memstream_finish(f, &buf, ret);
-}
-
-static int write_all(int fd, const char *s, size_t l)
-{
-	while (l > 0) {
-		ssize_t n = write(fd, s, l);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		s += n;
-		l -= (size_t)n;
-	}
-	return 0;
 }
 
 int persist_save(Manager *m)
 {
-	_cleanup_free_ char *text = NULL, *tmp = NULL, *final = NULL;
-	_cleanup_close_ int fd = -EBADF, dfd = -EBADF;
+	_cleanup_free_ char *text = NULL;
+	_cleanup_close_ int dfd = -EBADF;
 	int r = persist_format(m, &text);
 	if (r < 0)
 		return r;
-
-	final = path_join(m->state_dir, PERSIST_FILE);
-	tmp = path_join(m->state_dir, "." PERSIST_FILE ".tmp");
-	if (!final || !tmp)
-		return -ENOMEM;
 	dfd = open(m->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return -errno;
-	fd = openat(dfd, "." PERSIST_FILE ".tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
+	r = write_file_atomic_at(dfd, PERSIST_FILE, "." PERSIST_FILE ".tmp", text);
+	if (r < 0)
+		return r;
+	if (fsync(dfd) < 0)
 		return -errno;
-	r = write_all(fd, text, strlen(text));
+	return 0;
+}
+
+/* Not a marker's name (those never start with a dot), and short: the
+ * name of an id's marker may be up to NAME_MAX already. pagemeldd writes
+ * one marker at a time. */
+#define MARKER_TMP ".marker.tmp"
+
+/* The markers directory, opened, and the marker's name in it. */
+static int marker_open_dir(const char *state_dir, const char *id, int *ret_dfd, char **ret_name)
+{
+	_cleanup_free_ char *dir = registration_marker_dir(state_dir),
+			    *path = registration_marker_path(state_dir, id), *name = NULL;
+	if (!dir || !path || !(name = strdup(strrchr(path, '/') + 1)))
+		return -ENOMEM;
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	*ret_dfd = dfd;
+	*ret_name = TAKE_PTR(name);
+	return 0;
+}
+
+int persist_marker_save(const char *state_dir, const Container *c)
+{
+	_cleanup_free_ char *name = NULL, *record = NULL;
+	_cleanup_close_ int dfd = -EBADF;
+	int r = persist_container_format(c, &record);
 	if (r >= 0)
-		r = write_all(fd, "\n", 1);
-	if (r >= 0 && fsync(fd) < 0)
-		r = -errno;
-	if (r < 0) {
-		(void)unlinkat(dfd, "." PERSIST_FILE ".tmp", 0);
+		r = marker_open_dir(state_dir, c->id, &dfd, &name);
+	if (r >= 0)
+		r = write_file_atomic_at(dfd, name, MARKER_TMP, record);
+	if (r < 0)
 		return r;
-	}
-	fd = safe_close(fd);
-	if (renameat(dfd, "." PERSIST_FILE ".tmp", dfd, PERSIST_FILE) < 0) {
-		r = -errno;
-		(void)unlinkat(dfd, "." PERSIST_FILE ".tmp", 0);
+	if (fsync(dfd) < 0)
+		return -errno;
+	return 0;
+}
+
+int persist_marker_remove(const char *state_dir, const char *id)
+{
+	_cleanup_free_ char *name = NULL;
+	_cleanup_close_ int dfd = -EBADF;
+	int r = marker_open_dir(state_dir, id, &dfd, &name);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
 		return r;
-	}
+	if (unlinkat(dfd, name, 0) < 0)
+		return errno == ENOENT ? 0 : -errno;
 	if (fsync(dfd) < 0)
 		return -errno;
 	return 0;
@@ -189,6 +208,15 @@ static int get_u64_or_unset(json_object *o, const char *key, uint64_t *ret)
 		return -EINVAL;
 	*ret = json_object_get_uint64(v);
 	return 0;
+}
+
+/* An absent key (an older pagemeldd's file) reads as 0. */
+static uint64_t get_seq(json_object *o, const char *key)
+{
+	json_object *v;
+	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_int))
+		return 0;
+	return json_object_get_uint64(v);
 }
 
 static const char *get_string(json_object *o, const char *key)
@@ -232,6 +260,8 @@ static int container_parse(json_object *o, PersistedContainer *ret)
 	if (!json_object_object_get_ex(o, "annotations", &an) || !json_object_is_type(an, json_type_object))
 		return -EINVAL;
 	c.pid = json_object_object_get_ex(o, "pid", &v) ? json_object_get_int(v) : 0;
+	c.seq = get_seq(o, "seq");
+	c.cgroup_seq = get_seq(o, "cgroup_seq");
 	size_t n = (size_t)json_object_object_length(an), k = 0;
 	c.kv = calloc(2 * n + 1, sizeof(char *));
 	if (!c.kv || !(c.id = strdup(id)) || !(c.cgroup = strdup(cg)))
@@ -264,6 +294,7 @@ int persist_parse(const char *text, PersistedState *ret)
 	    !json_object_object_get_ex(root, "containers", &cts) ||
 	    !json_object_is_type(cts, json_type_array))
 		return -EINVAL;
+	s.seq = get_seq(root, "seq");
 
 	size_t ncg = json_object_array_length(cgs), nct = json_object_array_length(cts);
 	s.cgroups = calloc(ncg ?: 1, sizeof(PersistedCgroup));
@@ -281,6 +312,7 @@ int persist_parse(const char *text, PersistedState *ret)
 		    get_u64_or_unset(o, "swap_budget", &c->swap_budget) < 0)
 			return -EINVAL;
 		c->enabled = !json_object_object_get_ex(o, "enabled", &v) || json_object_get_boolean(v);
+		c->seq = get_seq(o, "seq");
 		if (!(c->path = strdup(path)))
 			return -ENOMEM;
 		s.n_cgroups++;
@@ -442,8 +474,34 @@ static int marker_record(int dfd, const char *name, const char *id, PersistedCon
 	return 0;
 }
 
+/* The snapshot's record of id, taken out of it; NULL when it has none. */
+static PersistedContainer *snapshot_take(PersistedState *snapshot, const char *id)
+{
+	for (size_t i = 0; snapshot && i < snapshot->n_containers; i++)
+		if (snapshot->containers[i].id && streq(snapshot->containers[i].id, id))
+			return &snapshot->containers[i];
+	return NULL;
+}
+
+/* The snapshot's entry for a cgroup: the same path, created by the same
+ * registration. */
+static PersistedCgroup *snapshot_cgroup(PersistedState *snapshot, const char *path, uint64_t seq)
+{
+	for (size_t i = 0; snapshot && i < snapshot->n_cgroups; i++)
+		if (snapshot->cgroups[i].path && streq(snapshot->cgroups[i].path, path) &&
+		    snapshot->cgroups[i].seq == seq)
+			return &snapshot->cgroups[i];
+	return NULL;
+}
+
+static int container_seq_cmp(const void *a, const void *b)
+{
+	const PersistedContainer *x = a, *y = b;
+	return (x->seq > y->seq) - (x->seq < y->seq);
+}
+
 int persist_rebuild(const char *state_dir, const char *cgroup_mount, const char *proc_root,
-		    PersistedState *ret)
+		    PersistedState *snapshot, PersistedState *ret)
 {
 	_cleanup_(persisted_state_done) PersistedState s = {};
 	_cleanup_free_ char *dir = registration_marker_dir(state_dir);
@@ -457,9 +515,16 @@ int persist_rebuild(const char *state_dir, const char *cgroup_mount, const char 
 	d = opendir(dir);
 	if (!d && errno != ENOENT)
 		return -errno;
+	if (!d && snapshot) {
+		for (size_t i = 0; i < snapshot->n_containers; i++)
+			snapshot->containers[i].newer = false;
+		*ret = *snapshot;
+		*snapshot = (PersistedState){};
+		return 0;
+	}
 	for (struct dirent *de; d && (de = readdir(d));) {
 		_cleanup_free_ char *id = NULL;
-		PersistedContainer c = {};
+		PersistedContainer c = {}, *saved;
 		if (de->d_name[0] == '.')
 			continue;
 		if (registration_marker_id(de->d_name, &id) < 0) {
@@ -469,7 +534,13 @@ int persist_rebuild(const char *state_dir, const char *cgroup_mount, const char 
 		r = marker_record(dirfd(d), de->d_name, id, &c);
 		if (r == -ENOMEM)
 			goto finish;
-		if (r >= 0) {
+		if (r >= 0)
+			c.newer = !snapshot || c.seq > snapshot->seq;
+		else if ((saved = snapshot_take(snapshot, id))) { /* an older pagemeldd's empty marker */
+			c = *saved;
+			*saved = (PersistedContainer){};
+		}
+		if (c.id) {
 			r = add_container(&s, &alloc, &c);
 			if (r < 0) {
 				persisted_container_done(&c);
@@ -500,6 +571,7 @@ int persist_rebuild(const char *state_dir, const char *cgroup_mount, const char 
 		}
 		PersistedContainer c = {.id = TAKE_PTR(lost[i].id),
 					.cgroup = TAKE_PTR(lost[i].found),
+					.newer = true,
 					.kv = calloc(1, sizeof(char *))};
 		r = c.kv ? add_container(&s, &alloc, &c) : -ENOMEM;
 		persisted_container_done(&c);
@@ -507,26 +579,44 @@ int persist_rebuild(const char *state_dir, const char *cgroup_mount, const char 
 			goto finish;
 	}
 
-	/* One entry per cgroup, its state scanned. */
+	/* In the order they registered: where two set their cgroup's budget,
+	 * the later one's stays, as it did. */
+	if (s.n_containers > 1)
+		qsort(s.containers, s.n_containers, sizeof(PersistedContainer), container_seq_cmp);
+
+	/* One entry per cgroup: the snapshot's, else its state scanned (without
+	 * a snapshot) or a new cgroup's (created after the snapshot, which
+	 * would hold it had it been disabled or budgeted since). */
+	s.seq = snapshot ? snapshot->seq : 0;
 	s.cgroups = calloc(s.n_containers ?: 1, sizeof(PersistedCgroup));
 	if (!s.cgroups) {
 		r = -ENOMEM;
 		goto finish;
 	}
 	for (size_t i = 0; i < s.n_containers; i++) {
-		const char *path = s.containers[i].cgroup;
+		const PersistedContainer *c = &s.containers[i];
 		bool known = false;
+		s.seq = MAX(s.seq, MAX(c->seq, c->cgroup_seq));
 		for (size_t j = 0; j < s.n_cgroups && !known; j++)
-			known = streq(s.cgroups[j].path, path);
+			known = streq(s.cgroups[j].path, c->cgroup);
 		if (known)
 			continue;
-		PersistedCgroup *cg = &s.cgroups[s.n_cgroups];
-		*cg = (PersistedCgroup){
-			.rebuilt = true, .merge_budget = UINT64_MAX, .swap_budget = UINT64_MAX};
-		cg->enabled = !cgroup_mount || cgroup_merging(cgroup_mount, proc_root, path);
-		if (!(cg->path = strdup(path))) {
-			r = -ENOMEM;
-			goto finish;
+		PersistedCgroup *cg = &s.cgroups[s.n_cgroups],
+				*saved = snapshot_cgroup(snapshot, c->cgroup, c->cgroup_seq);
+		if (saved) {
+			*cg = *saved;
+			*saved = (PersistedCgroup){};
+		} else {
+			*cg = (PersistedCgroup){.seq = c->cgroup_seq,
+						.rebuilt = true,
+						.merge_budget = UINT64_MAX,
+						.swap_budget = UINT64_MAX};
+			cg->enabled = snapshot || !cgroup_mount ||
+				      cgroup_merging(cgroup_mount, proc_root, c->cgroup);
+			if (!(cg->path = strdup(c->cgroup))) {
+				r = -ENOMEM;
+				goto finish;
+			}
 		}
 		s.n_cgroups++;
 	}

@@ -54,6 +54,7 @@ struct Container {
 	char *trust_domain;		      /* trust-domain.h; NULL when its keys name two
 					       * runtimes: no domain can be trusted */
 	pid_t init_pid;			      /* the pid it was registered with (informational) */
+	uint64_t seq;			      /* its registration's number (persist.h) */
 	sd_event_source *exit_watch;	      /* its init's pidfd: unregistered when it exits */
 	Container *next, *prev;		      /* Manager.containers */
 	Container *cgroup_next, *cgroup_prev; /* CgroupState.containers */
@@ -67,6 +68,7 @@ struct CgroupState {
 	Container *containers;
 	unsigned n_containers;
 	char *trust_domain; /* its oldest container's; NULL when that one has none */
+	uint64_t seq;	    /* the number of the registration that created it (persist.h) */
 
 	bool enabled; /* false after DisableCgroup */
 	CgroupStatus status;
@@ -125,6 +127,8 @@ struct Manager {
 	unsigned n_containers;
 	CgroupState *cgroups;
 	unsigned n_cgroups;
+	uint64_t seq;			 /* the last registration's number (persist.h) */
+	sd_event_source *snapshot_timer; /* on: a snapshot is due (manager_persist_later) */
 
 	char *trust_domain; /* Manager.TrustDomain: the domain merging on this node, "" none */
 	uint64_t sweeps;

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
-/* pagemeldd keeps one empty file per registered container in
- * <state dir>/containers/ (the registry's mirror, not its record: that is
- * the state file; each marker holds the container's record of it, so the
- * registry can be rebuilt from the markers when that file cannot be read).
+/* pagemeldd keeps one file per registered container in
+ * <state dir>/containers/, holding the container's record: written before
+ * merging is switched on, removed at unregistration, it is what says a
+ * container is registered (the state file is a snapshot reconciled with
+ * the markers at start: daemon/persist.h).
  * The poststop hook reads it to tell, without loading
  * libsystemd or calling over D-Bus, that a container is not registered —
  * pagemeldd unregisters a container by itself when its init exits, which

@@ -14,7 +14,7 @@ import time
 import dbus
 import pytest
 
-from pmtest import build_path, hook_socket_register, ksm_stat
+from pmtest import build_path, hook_socket_register, ksm_stat, wait_for
 
 DEAD_BUS = "unix:path=/nonexistent/pagemeld-test-bus"
 ZEROS_200K = "0" * (200 * 1024) + "1Gi"
@@ -129,8 +129,15 @@ def test_state_keeps_parsed_values_only(daemon, manager, cgroup):
     manager.register("kept-1", p.pid, {"merge.pagemeld.io": "true", "merge-budget.pagemeld.io": "0000512Mi",
                                        "swap-budget.pagemeld.io": "1.5Gi", "example.com/blob": "x" * 100 * 1024})
     assert int(manager.get("ManagedCgroups")) == 1
+    kept = {"merge.pagemeld.io": "true", "merge-budget.pagemeld.io": str(512 << 20),
+            "swap-budget.pagemeld.io": str(3 << 29)}
+    # saved at once in its marker; the state file follows within a second
+    marker = os.path.join(daemon.state_dir, "containers", "kept-1")
+    with open(marker) as f:
+        assert json.load(f)["annotations"] == kept
+    assert os.path.getsize(marker) < 4096
+    wait_for(lambda: len(saved_containers(daemon)) == 1, 5, what="the state file to hold kept-1")
     [c] = saved_containers(daemon)
-    assert c["annotations"] == {"merge.pagemeld.io": "true", "merge-budget.pagemeld.io": str(512 << 20),
-                                "swap-budget.pagemeld.io": str(3 << 29)}
+    assert c["annotations"] == kept
     assert os.path.getsize(state_file(daemon)) < 4096
     assert ksm_stat(p.pid)["ksm_merge_any"] is True

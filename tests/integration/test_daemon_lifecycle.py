@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """pagemeldd's life: persistence and crash restore, the sweep, SIGHUP
 reload, configuration errors, seccomp, KSM start and tunables."""
+import json
 import os
 import re
 import subprocess
@@ -132,6 +133,100 @@ def test_sigkill_while_registering_loses_no_acknowledged_registration(daemon, cg
         assert all(v >= 1 << 20 for v in rows.values())
     finally:
         c.close()
+
+
+def snapshot_ids(daemon):
+    """The container ids in the state file (the snapshot), None without one."""
+    try:
+        with open(os.path.join(daemon.state_dir, "registrations.json")) as f:
+            return {c["id"] for c in json.load(f)["containers"]}
+    except FileNotFoundError:
+        return None
+
+
+def registry(c):
+    """{container id: (cgroup path, merge budget, state)} as pagemeldd tells."""
+    rows = {str(r[0]): (str(r[1]), int(r[7]), str(r[8])) for r in c.list_cgroups()}
+    got = {}
+    for obj, row in rows.items():
+        for ctr in c.cgroup_props(obj)["Containers"]:
+            got[str(ctr[0])] = row
+    return got
+
+
+def test_sigkill_before_the_snapshot_keeps_exactly_what_was_acknowledged(daemon, cgroup):
+    """Registrations and unregistrations are saved in their markers; the
+    state file follows later. Killed in between, pagemeldd restores exactly
+    the acknowledged registry: the containers, their cgroups, the budgets
+    and states, the markers reconciled with the older snapshot."""
+    names = ["a", "b", "c", "d", "e"]
+    cgs = {n: cgroup(n) for n in names}
+    procs = {n: cgs[n].spawn(["sleep", "600"]) for n in names}
+    b2 = cgs["b"].spawn(["sleep", "600"])
+    c2 = cgs["c"].spawn(["sleep", "600"])
+    m = daemon.client()
+    try:
+        m.register("a1", procs["a"].pid, {"merge-budget.pagemeld.io": "1Gi"})
+        m.register("b1", procs["b"].pid)
+        m.register("c1", procs["c"].pid)
+        m.register("d1", procs["d"].pid, {"merge-budget.pagemeld.io": "8Mi"})
+        # a cgroup's own state is written at once
+        m.manager.DisableCgroup(cgs["b"].path)
+        m.manager.SetBudget(cgs["c"].path, 64 << 20, (1 << 64) - 1)
+        assert snapshot_ids(daemon) == {"a1", "b1", "c1", "d1"}
+
+        # the burst, well inside the snapshot's delay (one second)
+        m.unregister("a1")                                      # its cgroup goes
+        m.unregister("b1")                                      # the disabled cgroup goes...
+        m.register("b2", b2.pid)                                # ...and comes back, new: merging
+        m.register("c2", c2.pid, {"merge-budget.pagemeld.io": "2Mi"})  # a later budget
+        m.register("d1", procs["d"].pid, {"merge-budget.pagemeld.io": "3Mi"})  # registered again
+        m.register("e1", procs["e"].pid)                        # a new cgroup
+        acked = registry(m)
+        stale = snapshot_ids(daemon)
+    finally:
+        m.close()
+    daemon.kill()
+    # the kill came before the snapshot: only the markers held the burst
+    assert stale == {"a1", "b1", "c1", "d1"}, "the snapshot was written inside its delay"
+    unset = (1 << 64) - 1
+    assert {cid: row[:2] for cid, row in acked.items()} == {
+        "b2": (cgs["b"].path, unset),
+        "c1": (cgs["c"].path, 2 << 20),
+        "c2": (cgs["c"].path, 2 << 20),
+        "d1": (cgs["d"].path, 3 << 20),
+        "e1": (cgs["e"].path, unset),
+    }
+    # "merging", or "unsupported" where the v2 memory controller is absent
+    assert "disabled" not in {row[2] for row in acked.values()}
+
+    daemon.start()
+    m = daemon.client()
+    try:
+        assert registry(m) == acked, daemon.read_log()
+        assert markers(daemon) == set(acked)
+        assert snapshot_ids(daemon) == set(acked)  # whole again
+        m.sweep()
+        for p in (b2, c2, procs["d"], procs["e"]):
+            assert ksm_stat(p.pid)["ksm_merge_any"] is True
+    finally:
+        m.close()
+
+
+def test_snapshot_follows_registrations_and_is_written_at_exit(daemon, cgroup):
+    """The state file catches up within its delay without further calls, and
+    a clean exit writes it at once."""
+    pa, pb = cgroup("x").spawn(["sleep", "600"]), cgroup("y").spawn(["sleep", "600"])
+    m = daemon.client()
+    try:
+        m.register("x1", pa.pid)
+        wait_for(lambda: snapshot_ids(daemon) == {"x1"}, 5, what="the snapshot to hold x1")
+        m.register("y1", pb.pid)
+        m.unregister("x1")
+    finally:
+        m.close()
+    assert daemon.stop() == 0
+    assert snapshot_ids(daemon) == {"y1"}
 
 
 def test_restart_drops_gone_cgroups_and_reapplies_merging(daemon, cgroup):

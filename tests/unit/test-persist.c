@@ -53,6 +53,9 @@ static void test_round_trip(void **state)
 	Container c1, c2;
 	char *dir = tmpdir_new();
 	fill(&m, &cg, &c1, &c2, dir);
+	m.seq = 9;
+	cg.seq = 4;
+	c1.seq = 5;
 
 	assert_int_equal(persist_save(&m), 0);
 	struct stat st;
@@ -80,6 +83,10 @@ static void test_round_trip(void **state)
 	assert_null(s.containers[0].kv[6]);
 	assert_string_equal(s.containers[1].id, "c2");
 	assert_int_equal(s.containers[1].n, 0);
+	assert_int_equal(s.seq, 9);
+	assert_int_equal(s.cgroups[0].seq, 4);
+	assert_int_equal(s.containers[0].seq, 5);
+	assert_int_equal(s.containers[0].cgroup_seq, 4);
 	persisted_state_done(&s);
 
 	/* a second save replaces the file */
@@ -156,7 +163,7 @@ static void test_container_record(void **state)
 	tree_write(dir, "containers/c1", text);
 	free(text);
 	PersistedState s;
-	assert_int_equal(persist_rebuild(dir, NULL, "/nonexistent", &s), 0);
+	assert_int_equal(persist_rebuild(dir, NULL, "/nonexistent", NULL, &s), 0);
 	assert_int_equal(s.n_containers, 1);
 	assert_string_equal(s.containers[0].id, "c1");
 	assert_string_equal(s.containers[0].cgroup, cg.path);
@@ -179,7 +186,7 @@ static void test_rebuild_from_markers_and_cgroups(void **state)
 	static const char id_crio[] = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
 	/* no markers directory: nothing to rebuild, nothing failed */
-	assert_int_equal(persist_rebuild(dir, cgroups, proc, &s), 0);
+	assert_int_equal(persist_rebuild(dir, cgroups, proc, NULL, &s), 0);
 	assert_int_equal(s.n_containers, 0);
 	persisted_state_done(&s);
 
@@ -219,7 +226,7 @@ static void test_rebuild_from_markers_and_cgroups(void **state)
 		   "ksm_rmap_items 0\nksm_zero_pages 0\nksm_merging_pages 0\n"
 		   "ksm_process_profit 0\nksm_merge_any: no\nksm_mergeable: no\n");
 
-	assert_int_equal(persist_rebuild(dir, cgroups, proc, &s), 0);
+	assert_int_equal(persist_rebuild(dir, cgroups, proc, NULL, &s), 0);
 	assert_int_equal(s.n_containers, 4);
 	const PersistedContainer *c = find(&s, "rec");
 	assert_non_null(c);
@@ -257,6 +264,142 @@ static void test_rebuild_from_markers_and_cgroups(void **state)
 	tmpdir_remove(proc);
 }
 
+/* The snapshot reconciled with the markers: the markers say who is
+ * registered, their records win, the snapshot keeps the cgroups' state
+ * when they are the cgroups it knew. */
+static void test_reconcile_snapshot_and_markers(void **state)
+{
+	char *dir = tmpdir_new();
+	PersistedState snap, s;
+	const char *snapshot =
+		"{\"version\":1,\"seq\":10,\"cgroups\":["
+		"{\"path\":\"/a\",\"seq\":3,\"enabled\":false,\"merge_budget\":100,\"swap_budget\":null},"
+		"{\"path\":\"/b\",\"seq\":5,\"enabled\":true,\"merge_budget\":200,\"swap_budget\":null},"
+		"{\"path\":\"/c\",\"seq\":6,\"enabled\":false,\"merge_budget\":300,\"swap_budget\":7}],"
+		"\"containers\":["
+		"{\"id\":\"keep\",\"cgroup\":\"/a\",\"pid\":1,\"seq\":3,\"cgroup_seq\":3,\"annotations\":{}},"
+		"{\"id\":\"changed\",\"cgroup\":\"/"
+		"a\",\"pid\":2,\"seq\":4,\"cgroup_seq\":3,\"annotations\":{}},"
+		"{\"id\":\"legacy\",\"cgroup\":\"/"
+		"a\",\"pid\":3,\"seq\":7,\"cgroup_seq\":3,\"annotations\":{}},"
+		"{\"id\":\"gone\",\"cgroup\":\"/b\",\"pid\":4,\"seq\":5,\"cgroup_seq\":5,\"annotations\":{}},"
+		"{\"id\":\"old\",\"cgroup\":\"/"
+		"c\",\"pid\":5,\"seq\":6,\"cgroup_seq\":6,\"annotations\":{}}]}";
+
+	/* unchanged since the snapshot */
+	tree_write(dir, "containers/keep",
+		   "{\"id\":\"keep\",\"cgroup\":\"/"
+		   "a\",\"pid\":1,\"seq\":3,\"cgroup_seq\":3,\"annotations\":{}}");
+	/* registered again after it, with another pid and a budget */
+	tree_write(dir, "containers/changed",
+		   "{\"id\":\"changed\",\"cgroup\":\"/a\",\"pid\":99,\"seq\":12,\"cgroup_seq\":3,"
+		   "\"annotations\":{\"merge-budget.pagemeld.io\":\"1024\"}}");
+	/* an older pagemeldd's empty marker: the snapshot's record */
+	tree_write(dir, "containers/legacy", "");
+	/* registered after it in a new cgroup */
+	tree_write(dir, "containers/new",
+		   "{\"id\":\"new\",\"cgroup\":\"/"
+		   "n\",\"pid\":6,\"seq\":11,\"cgroup_seq\":11,\"annotations\":{}}");
+	/* /c emptied ("old" unregistered) and created again after it */
+	tree_write(dir, "containers/re",
+		   "{\"id\":\"re\",\"cgroup\":\"/"
+		   "c\",\"pid\":7,\"seq\":13,\"cgroup_seq\":13,\"annotations\":{}}");
+
+	assert_int_equal(persist_parse(snapshot, &snap), 0);
+	assert_int_equal(persist_rebuild(dir, NULL, "/nonexistent", &snap, &s), 0);
+	persisted_state_done(&snap);
+
+	assert_int_equal(s.n_containers, 5);
+	assert_null(find(&s, "gone")); /* no marker: unregistered after the snapshot */
+	assert_null(find(&s, "old"));
+	assert_false(find(&s, "keep")->newer);
+	assert_int_equal(find(&s, "changed")->pid, 99); /* the marker wins */
+	assert_true(find(&s, "changed")->newer);
+	assert_string_equal(find(&s, "changed")->kv[1], "1024");
+	assert_int_equal(find(&s, "legacy")->pid, 3);
+	assert_false(find(&s, "legacy")->newer);
+	assert_true(find(&s, "new")->newer);
+	assert_true(find(&s, "re")->newer);
+	assert_int_equal(s.seq, 13);
+	/* in the order they registered (the last one's budget stays) */
+	static const char *const order[] = {"keep", "legacy", "new", "changed", "re"};
+	for (size_t i = 0; i < 5; i++)
+		assert_string_equal(s.containers[i].id, order[i]);
+
+	assert_int_equal(s.n_cgroups, 3);
+	const PersistedCgroup *cg = find_cgroup(&s, "/a"); /* the snapshot's */
+	assert_false(cg->rebuilt);
+	assert_false(cg->enabled);
+	assert_int_equal(cg->merge_budget, 100);
+	cg = find_cgroup(&s, "/n"); /* new: as a registration creates it */
+	assert_true(cg->rebuilt);
+	assert_true(cg->enabled);
+	assert_int_equal(cg->seq, 11);
+	cg = find_cgroup(&s, "/c"); /* created again: not the snapshot's /c */
+	assert_true(cg->rebuilt);
+	assert_true(cg->enabled);
+	assert_int_equal(cg->merge_budget, UINT64_MAX);
+	assert_int_equal(cg->swap_budget, UINT64_MAX);
+	assert_null(find_cgroup(&s, "/b"));
+	persisted_state_done(&s);
+
+	/* the markers directory lost: the snapshot as it is */
+	tmpdir_remove(dir);
+	dir = tmpdir_new();
+	assert_int_equal(persist_parse(snapshot, &snap), 0);
+	assert_int_equal(persist_rebuild(dir, NULL, "/nonexistent", &snap, &s), 0);
+	persisted_state_done(&snap);
+	assert_int_equal(s.n_containers, 5);
+	assert_non_null(find(&s, "gone"));
+	assert_int_equal(s.n_cgroups, 3);
+	assert_false(find_cgroup(&s, "/c")->enabled);
+	persisted_state_done(&s);
+	tmpdir_remove(dir);
+}
+
+/* A marker is written whole or not at all, and removed once. */
+static void test_marker_save_remove(void **state)
+{
+	Manager m;
+	CgroupState cg;
+	Container c1, c2;
+	char *dir = tmpdir_new();
+	PersistedState s;
+	struct stat st;
+	fill(&m, &cg, &c1, &c2, dir);
+	c1.seq = 8;
+	cg.seq = 2;
+
+	assert_int_equal(persist_marker_save(dir, &c1), -ENOENT); /* no markers directory */
+	tree_write(dir, "containers/.keep", "");
+	assert_int_equal(persist_marker_save(dir, &c1), 0);
+	char *tmp = strdup_printf("%s/containers/.marker.tmp", dir);
+	assert_int_equal(stat(tmp, &st), -1);
+	free(tmp);
+	assert_int_equal(persist_rebuild(dir, NULL, "/nonexistent", NULL, &s), 0);
+	assert_int_equal(s.n_containers, 1);
+	assert_int_equal(s.containers[0].seq, 8);
+	assert_int_equal(s.containers[0].cgroup_seq, 2);
+	assert_int_equal(s.cgroups[0].seq, 2);
+	assert_int_equal(s.seq, 8);
+	persisted_state_done(&s);
+
+	/* an id whose marker name is NAME_MAX long: the temporary fits too */
+	char long_id[256];
+	memset(long_id, 'a', 255);
+	long_id[255] = '\0';
+	c2.id = long_id;
+	assert_int_equal(persist_marker_save(dir, &c2), 0);
+	assert_int_equal(persist_marker_remove(dir, long_id), 0);
+
+	assert_int_equal(persist_marker_remove(dir, "c1"), 0);
+	assert_int_equal(persist_marker_remove(dir, "c1"), 0); /* gone already */
+	assert_int_equal(persist_rebuild(dir, NULL, "/nonexistent", NULL, &s), 0);
+	assert_int_equal(s.n_containers, 0);
+	persisted_state_done(&s);
+	tmpdir_remove(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -265,6 +408,8 @@ int main(void)
 		cmocka_unit_test(test_missing),
 		cmocka_unit_test(test_container_record),
 		cmocka_unit_test(test_rebuild_from_markers_and_cgroups),
+		cmocka_unit_test(test_reconcile_snapshot_and_markers),
+		cmocka_unit_test(test_marker_save_remove),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
