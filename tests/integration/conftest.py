@@ -504,6 +504,9 @@ class ScratchCgroup:
         return [int(x) for x in (self.dir / "cgroup.procs").read_text().split()]
 
     def remove(self):
+        """Ends our processes and removes the cgroup; what could not be
+        reaped (a zombie something else still traces), as complaints."""
+        unreaped = []
         for p in self.procs:
             if p.poll() is None:
                 p.terminate()
@@ -512,7 +515,11 @@ class ScratchCgroup:
                 p.wait(10)
             except subprocess.TimeoutExpired:
                 p.kill()
-                p.wait()
+                try:
+                    p.wait(10)
+                except subprocess.TimeoutExpired:
+                    state = proc_status(p.pid, "State", "TracerPid")
+                    unreaped.append(f"pid {p.pid} not reaped after SIGKILL: {state}")
             if p.stdout:
                 p.stdout.close()
         for pid in self.pids() if self.dir.exists() else []:
@@ -525,6 +532,16 @@ class ScratchCgroup:
                 wait_for(lambda: try_rmdir(child), 10, what=f"rmdir {child}")
         if self.dir.exists():
             wait_for(lambda: try_rmdir(self.dir), 10, what=f"rmdir {self.dir}")
+        return unreaped
+
+
+def proc_status(pid, *keys):
+    """Those lines of /proc/PID/status, "gone" when there is none."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return ", ".join(line.strip() for line in f if line.split(":")[0] in keys)
+    except OSError:
+        return "gone"
 
 
 def try_rmdir(d):
@@ -643,12 +660,15 @@ def cgroup():
         cg = ScratchCgroup(rel)
         made.append(cg)
         return cg
+    unreaped = []
     try:
         yield make
     finally:
         for cg in reversed(made):
-            cg.remove()
+            unreaped += cg.remove()
         try_rmdir(CGROUP_V2 / base.lstrip("/"))
+    # a test process waiting for ever on one is no answer
+    assert not unreaped, unreaped
 
 
 Signal = collections.namedtuple("Signal", "interface member path args time")
