@@ -27,6 +27,9 @@
 #define ORPHAN_DRAIN_MSEC 10000
 /* While threads are parked, look at them this often between requests. */
 #define DRAIN_POLL_MSEC 20
+/* Dead tracees whose exit we pass on as soon as it comes (remote_drain_fds());
+ * beyond this many, the rest are looked at every DRAIN_POLL_MSEC. */
+#define MAX_EXIT_FDS 64
 
 typedef struct WireRequest {
 	uint64_t id;
@@ -134,11 +137,19 @@ static _noreturn_ void child_main(void *userdata, int sock, pid_t parent)
 
 	for (;;) {
 		int parked = remote_drain();
-		struct pollfd p = {.fd = sock, .events = POLLIN};
-		int n = poll(&p, 1, parked > 0 ? DRAIN_POLL_MSEC : -1);
+		/* a dead tracee's parent can reap it only once we have taken
+		 * its exit: wake for that too, however long it takes */
+		int exits[MAX_EXIT_FDS];
+		size_t n_exits = remote_drain_fds(exits, MAX_EXIT_FDS);
+		struct pollfd p[1 + MAX_EXIT_FDS] = {{.fd = sock, .events = POLLIN}};
+		size_t n_p = 1 + MIN(n_exits, (size_t)MAX_EXIT_FDS);
+		for (size_t i = 1; i < n_p; i++)
+			p[i] = (struct pollfd){.fd = exits[i - 1], .events = POLLIN};
+		bool look_often = parked > 0 || n_exits > MAX_EXIT_FDS;
+		int n = poll(p, n_p, look_often ? DRAIN_POLL_MSEC : -1);
 		if (n < 0 && errno != EINTR)
 			break;
-		if (n <= 0)
+		if (n <= 0 || !p[0].revents)
 			continue;
 		WireRequest req;
 		int fd;

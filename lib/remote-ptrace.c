@@ -33,7 +33,10 @@
  * restored and detached once it stops (remote_drain()). A tenant's seccomp
  * filter on our call: ERRNO comes back as the call's errno; TRAP is -EPERM,
  * its SIGSYS taken away before the tenant's handler sees it; KILL_PROCESS is
- * -ESRCH; KILL_THREAD of a thread in a threaded process is -EPERM.
+ * -ESRCH; KILL_THREAD of a thread in a threaded process is -EPERM. A thread
+ * that dies in our hands is not left a zombie of ours: its exit report is
+ * consumed (which hands the exit to its parent) as soon as the kernel gives
+ * it, for a leader only once its whole process is gone (remote_drain()).
  *
  * The tracer is the calling thread:
  * ptrace ties a tracee to one thread of the tracer. Both it and the traced
@@ -100,6 +103,8 @@ typedef struct Tracee {
 	 * caller's waitpid, so an exit seen here is left unreaped. */
 	bool keep_zombie;
 	bool dead;
+	/* dead, and its exit report still ours to consume (see zombies) */
+	bool exit_pending;
 	bool mask_saved;
 	bool regs_dirty;
 	uint64_t saved_mask;
@@ -130,6 +135,20 @@ static _Atomic int64_t call_limit_ns = DEFAULT_LIMIT_NS;
  * detaches them once they stop. Unbounded: every one must get detached. */
 static _Thread_local Tracee **parked;
 static _Thread_local size_t n_parked, n_parked_alloc;
+
+/* Dead leaders we still trace: one that dies while other threads of its
+ * process live on (a KILL_THREAD filter, or the first to go of a killed
+ * process) is reported to its tracer only once they are all gone, and its
+ * parent cannot reap it before the tracer has consumed that report (nor
+ * can a zombie be detached). So each is kept, with a pidfd that polls
+ * readable once the report is there, until remote_drain() consumes it,
+ * which passes the exit on to the parent. */
+typedef struct Zombie {
+	pid_t tid;
+	int pidfd;
+} Zombie;
+static _Thread_local Zombie *zombies;
+static _Thread_local size_t n_zombies, n_zombies_alloc;
 
 static int64_t now_ns(void)
 {
@@ -344,7 +363,8 @@ static void await_report(const Tracee *t, WaitSignals *w, unsigned *iter, int64_
  * SCHED_FIFO tracee is unboosted once it has run BOOSTED_RUN_NS of CPU in
  * the call (not at the first stop: that is user code). An exit is consumed
  * only where that is ours to do (we trace it and are not its real parent, so
- * the kernel passes it on to the parent), never reaped from under a parent. */
+ * the kernel passes it on to the parent), never reaped from under a parent;
+ * a dead leader whose report the kernel holds back is left exit_pending. */
 #define CPU_CHECK_NS BOOSTED_RUN_NS
 static int wait_stop_signals(Tracee *t, bool first, WaitSignals *w, Stop *ret)
 {
@@ -373,6 +393,7 @@ static int wait_stop_signals(Tracee *t, bool first, WaitSignals *w, Stop *ret)
 					progress_at = now;
 				} else if (zombie_leader(t)) {
 					t->dead = true;
+					t->exit_pending = !t->keep_zombie;
 					return -ESRCH;
 				}
 				if (now - progress_at >= t->stall_ns)
@@ -1043,11 +1064,54 @@ static int first_stop(Tracee *t)
 	}
 }
 
+/* Consume the exit report of a dead thread we trace and are not the parent
+ * of: the kernel passes the exit on to the parent then. True once done, or
+ * when there is nothing of ours left to consume. */
+static bool consume_exit(pid_t tid)
+{
+	siginfo_t si = {};
+	int k;
+	while ((k = waitid(P_PID, (id_t)tid, &si, WEXITED | __WALL | WNOHANG)) < 0 && errno == EINTR)
+		;
+	return k < 0 || si.si_pid != 0;
+}
+
+/* A dead leader whose report is held back (see zombies): consumed at once
+ * if it is there, else kept for remote_drain(). Without memory or a pidfd
+ * for that it stays ours until this thread exits, when the kernel passes
+ * it on. */
+static void pass_exit_on(Tracee *t)
+{
+	t->exit_pending = false;
+	if (consume_exit(t->tid))
+		return;
+	if (n_zombies == n_zombies_alloc) {
+		size_t n = MAX(n_zombies_alloc * 2, (size_t)16);
+		Zombie *z = reallocarray(zombies, n, sizeof(*z));
+		if (!z)
+			goto fail;
+		zombies = z;
+		n_zombies_alloc = n;
+	}
+	/* our own pidfd: the caller's is closed once the call returns. The pid
+	 * is not reused while we trace the zombie. */
+	int fd = (int)syscall(SYS_pidfd_open, t->pid, 0);
+	if (fd < 0)
+		goto fail;
+	zombies[n_zombies++] = (Zombie){.tid = t->tid, .pidfd = fd};
+	return;
+fail:
+	log_debug("remote: cannot keep dead %d until its exit is reported; it stays traced", (int)t->tid);
+}
+
+static void park(const Tracee *t);
+
 /* Restore, detach, collect an exit that happened under us, give back the
  * signals we held. Returns the detach result. */
 static int finish(Tracee *t)
 {
 	int k = -ESRCH;
+	bool dying = false;
 	if (!t->dead) {
 		k = restore_and_detach(t);
 		if (k == -ESRCH) {
@@ -1058,15 +1122,30 @@ static int finish(Tracee *t)
 			int w = wait_stop(t, false, &s);
 			if (w >= 0)
 				k = restore_and_detach(t);
+			/* still on its way out (a big address space to tear
+			 * down): its report must be consumed when it comes. Or
+			 * not in a stop after all: one is asked for, to restore
+			 * it at. Parked for either. */
+			dying = w == -ETIMEDOUT;
+			if (dying)
+				(void)xptrace(PTRACE_INTERRUPT, t->tid, NULL, NULL);
 		}
 		if (k < 0 && !t->dead)
 			log_debug("remote: restoring and detaching %d failed: %s", (int)t->tid,
 				  errno_name(k));
 	}
+	if (dying) {
+		/* the copy owns extra (and the deferred signals) from here */
+		park(t);
+		t->extra = NULL;
+		return k;
+	}
 	remote_arch_extra_free(t->extra);
 	t->extra = NULL;
 	if (!t->dead)
 		redeliver_deferred(t);
+	if (t->exit_pending)
+		pass_exit_on(t);
 	return t->dead ? -ESRCH : k;
 }
 
@@ -1181,7 +1260,21 @@ int remote_drain(void)
 		} else
 			i++;
 	}
+	for (size_t i = 0; i < n_zombies;) {
+		if (consume_exit(zombies[i].tid)) {
+			safe_close(zombies[i].pidfd);
+			zombies[i] = zombies[--n_zombies];
+		} else
+			i++;
+	}
 	return (int)MIN(n_parked, (size_t)INT_MAX);
+}
+
+size_t remote_drain_fds(int *fds, size_t max)
+{
+	for (size_t i = 0; i < n_zombies && i < max; i++)
+		fds[i] = zombies[i].pidfd;
+	return n_zombies;
 }
 
 static bool is_parked(pid_t pid)

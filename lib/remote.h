@@ -74,3 +74,10 @@ void remote_set_timeouts(uint64_t stall_usec, uint64_t limit_usec);
  * this one, restores and detaches those that have stopped since. Returns
  * how many are still waiting. Never blocks. */
 int remote_drain(void);
+/* A thread we traced that died before the rest of its process stays a
+ * zombie its parent cannot reap until this thread (its tracer) has taken
+ * the exit report, which the kernel gives only once the whole process is
+ * gone. remote_drain() takes and passes on those that have come; each
+ * pidfd stored in fds (up to max) polls readable when one has. Returns how
+ * many are waiting. */
+size_t remote_drain_fds(int *fds, size_t max);

@@ -15,6 +15,7 @@
 #include <grp.h>
 #include <linux/sched.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -23,6 +24,7 @@
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
@@ -1187,6 +1189,78 @@ static void test_seccomp_kill(void **state)
 	assert_int_equal(remote_drain(), 0);
 }
 
+/* The tracer's side of test_seccomp_kill_thread_other_parent(), in a child
+ * (as pagemeldd's helpers are): exit code 0 when all held, else which
+ * step failed. */
+static _noreturn_ void kill_thread_tracer(int pidfd, int sock)
+{
+	if (remote_set_merge_any(pidfd, true) != -EPERM)
+		_exit(10);
+	/* the dead leader is held back: one exit waits, with its pidfd */
+	int fd;
+	if (remote_drain() != 0 || remote_drain_fds(&fd, 1) != 1)
+		_exit(11);
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	if (poll(&p, 1, 0) != 0)
+		_exit(12);
+	if (send(sock, "k", 1, MSG_NOSIGNAL) != 1) /* now kill the process */
+		_exit(13);
+	if (poll(&p, 1, 10000) != 1)
+		_exit(14);
+	if (remote_drain() != 0 || remote_drain_fds(&fd, 1) != 0)
+		_exit(15);
+	/* alive until the parent has reaped it: our own exit would pass the
+	 * exit on too, and hide the bug */
+	char c;
+	_exit(recv(sock, &c, 1, 0) == 1 ? 0 : 16);
+}
+
+/* KILL_THREAD in a threaded process whose parent is not the tracer (a
+ * container's runtime, pagemeldd's helper): the dead leader's exit reaches
+ * the tracer only once the whole process is gone, and its parent can reap
+ * it only after the tracer has taken it. remote_drain_fds() wakes the
+ * tracer for that, remote_drain() passes the exit on: the parent reaps it
+ * while the tracer lives on. */
+static void test_seccomp_kill_thread_other_parent(void **state)
+{
+	const char *args[] = {"read", "--threads", "4", "--seccomp", "kill-thread", NULL};
+	Target t;
+	target_start(&t, args);
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	pid_t tracer = fork();
+	assert_true(tracer >= 0);
+	if (tracer == 0)
+		kill_thread_tracer(t.pidfd, sv[1]);
+	close(sv[1]);
+	char c = 0;
+	bool injected = recv(sv[0], &c, 1, 0) == 1;
+	assert_int_equal(kill(t.pid, SIGKILL), 0);
+	int status = 0;
+	pid_t got = 0;
+	int64_t t0 = live_now_ms();
+	while ((got = waitpid(t.pid, &status, WNOHANG)) == 0 && live_now_ms() - t0 < 10000)
+		usleep(1000);
+	int64_t ms = live_now_ms() - t0;
+	(void)send(sv[0], "x", 1, MSG_NOSIGNAL);
+	close(sv[0]);
+	int tstatus;
+	assert_int_equal(waitpid(tracer, &tstatus, 0), tracer);
+	if (got == 0) /* the tracer's exit has passed it on by now */
+		got = waitpid(t.pid, &status, 0);
+	fclose(t.out);
+	close(t.in_fd);
+	close(t.pidfd);
+	printf("#   reaped by its parent %" PRId64 " ms after SIGKILL; tracer exit %d\n", ms,
+	       WIFEXITED(tstatus) ? WEXITSTATUS(tstatus) : 128 + WTERMSIG(tstatus));
+	assert_true(injected);
+	assert_true(WIFEXITED(tstatus));
+	assert_int_equal(WEXITSTATUS(tstatus), 0);
+	assert_int_equal(got, t.pid);
+	assert_true(ms < 10000);
+	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+}
+
 /* SECCOMP_RET_ERRNO: the filter's errno comes back as the call's own;
  * SECCOMP_RET_TRAP: refused (-EPERM), and the SIGSYS our call raised is
  * taken away before the tenant's handler could see it (it counts any as a
@@ -1378,6 +1452,7 @@ int main(void)
 		cmocka_unit_test(test_seccomp_notif_unanswered),
 		cmocka_unit_test(test_seccomp_notif_killable),
 		cmocka_unit_test(test_seccomp_kill),
+		cmocka_unit_test(test_seccomp_kill_thread_other_parent),
 		cmocka_unit_test(test_seccomp_errno_trap),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
