@@ -10,11 +10,13 @@ the attack lasts; the stuck call is given up after InjectStallMSec with the
 attacker's registers and signal mask put back; the process is not tried
 again at the next sweep; a restart does not hang on it; an over-budget
 worker stuck on it does not keep KSM busy. A KILL filter kills only the
-tenant's own process.
+tenant's own process (KILL_THREAD only the thread we stopped), and its exit
+reaches its parent however long the rest of the process takes to go.
 """
 import os
 import signal
 import statistics
+import subprocess
 import time
 
 import pytest
@@ -130,12 +132,14 @@ def test_restart_does_not_hang_on_the_attacker(daemon, manager, cgroup):
     finish_attacker(attacker)
 
 
-def test_kill_filter_kills_only_the_tenant(daemon, manager, cgroup):
+@pytest.mark.parametrize("identity", IDENTITIES)
+def test_kill_filter_kills_only_the_tenant(daemon, manager, cgroup, identity):
     victim = cgroup()
     init = victim.spawn(["sleep", "600"])
     manager.register("tenant", init.pid, MERGE)
     manager.sweep()  # the registration's own sweep is over before the attacker comes
-    attacker = spawn_attacker(victim, kind="kill")
+    attacker = spawn_attacker(victim, kind="kill", identity=identity)
+    assert_identity(attacker.pid, identity)
     sweep_s = end_sweep(start_sweep(daemon))
     # Its own filter killed it (SIGSYS), at our prctl: the ptrace path's
     # answer to a KILL filter. Nothing else is hurt, nothing waits.
@@ -147,6 +151,82 @@ def test_kill_filter_kills_only_the_tenant(daemon, manager, cgroup):
     cg = cgroup()
     p = cg.spawn(["sleep", "600"])
     assert manager.register("after", p.pid, MERGE).startswith("/io/pagemeld1/cgroup/")
+    assert daemon.alive()
+
+
+def tracer_of(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return int(next(line.split()[1] for line in f if line.startswith("TracerPid:")))
+    except (FileNotFoundError, ProcessLookupError):
+        return 0
+
+
+def reaped_by_its_parent(p, timeout):
+    """p's exit reaches its parent (us) within timeout: a dead process still
+    traced by an injection helper stays a zombie its parent cannot collect
+    (a container runtime would never see its container exit)."""
+    try:
+        p.wait(timeout)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"pid {p.pid} not reaped by its parent after {timeout} s: "
+                             f"TracerPid {tracer_of(p.pid)}") from None
+
+
+def leader_state(pid):
+    """The state letter of the attacker's leader thread (its /proc/PID/stat)."""
+    with open(f"/proc/{pid}/stat") as f:
+        stat = f.read()
+    return stat[stat.rindex(")") + 2]
+
+
+@pytest.mark.parametrize("identity", IDENTITIES)
+def test_kill_filter_slow_exit_reaches_the_parent(daemon, manager, cgroup, identity):
+    """The KILL filter's process takes a while to go (its last thread
+    unmaps 512 MiB): the thread we stopped, its leader, is dead well before
+    the process is, and the exit is its parent's to collect once the
+    process is gone, with nothing of ours in the way."""
+    victim = cgroup()
+    init = victim.spawn(["sleep", "600"])
+    manager.register("tenant", init.pid, MERGE)
+    manager.sweep()
+    attacker = spawn_attacker(victim, kind="kill", pages=131072, identity=identity)
+    assert_identity(attacker.pid, identity)
+    t0 = time.monotonic()
+    sweep_s = end_sweep(start_sweep(daemon))
+    reaped_by_its_parent(attacker, 10)
+    print(f"\nslow exit: Sweep answered after {sweep_s:.2f} s, the parent reaped the attacker "
+          f"{time.monotonic() - t0:.2f} s after the sweep began")
+    assert attacker.returncode == -signal.SIGSYS, attacker.returncode
+    assert init.poll() is None
+    assert max(get_latencies(manager, 5)) < GET_BOUND
+    assert daemon.alive()
+
+
+@pytest.mark.parametrize("identity", IDENTITIES)
+def test_kill_thread_filter_process_exit_reaches_the_parent(daemon, manager, cgroup, identity):
+    """SECCOMP_RET_KILL_THREAD kills only the thread we stopped (the leader);
+    the process lives on without it, and when it ends, however much later,
+    its parent collects it: the dead leader is not held for the process's
+    lifetime by the helper that traced it."""
+    victim = cgroup()
+    init = victim.spawn(["sleep", "600"])
+    manager.register("tenant", init.pid, MERGE)
+    manager.sweep()
+    attacker = spawn_attacker(victim, kind="kill-thread", identity=identity)
+    assert_identity(attacker.pid, identity)
+    end_sweep(start_sweep(daemon))
+    wait_for(lambda: leader_state(attacker.pid) == "Z", 5, what="the attacker's leader dead")
+    assert attacker.poll() is None  # the process lives on
+    assert f"Cannot enable merging in pid {attacker.pid} of {victim.path}" in daemon.read_log()
+    time.sleep(0.5)  # well after the injection: the helper is idle again
+    attacker.kill()
+    t0 = time.monotonic()
+    reaped_by_its_parent(attacker, 10)
+    print(f"\nkill-thread: the parent reaped the attacker {(time.monotonic() - t0) * 1e3:.0f} ms after its SIGKILL")
+    assert attacker.returncode == -signal.SIGKILL, attacker.returncode
+    assert init.poll() is None
+    assert max(get_latencies(manager, 5)) < GET_BOUND
     assert daemon.alive()
 
 
