@@ -438,6 +438,10 @@ static void on_sweep_enabled(int r, void *userdata)
 static int sweep_enable_open(void *userdata, int *ret_pidfd)
 {
 	SweepEnable *e = userdata;
+	/* dropped meanwhile (a registration undone, the last container gone):
+	 * not ours to merge any more */
+	if (!registry_find_cgroup(e->manager, e->cgroup))
+		return -ENOENT;
 	return pidfd_open_member(e->manager->proc_root, e->pid, e->cgroup, ret_pidfd);
 }
 
@@ -726,6 +730,8 @@ static void on_init_enabled(int result, void *userdata)
 	Container *c = registry_find_container(m, p->id);
 	CgroupState *old_cg = p->old_cgroup ? registry_find_cgroup(m, p->old_cgroup) : NULL;
 
+	if (c && c->init_pid == p->pid)
+		c->enabling = false;
 	if (!c || !streq(c->cgroup->path, p->path) || c->init_pid != p->pid)
 		/* unregistered, or registered again, while we waited */
 		(void)sd_bus_error_setf(&error, SD_BUS_ERROR_FAILED,
@@ -740,6 +746,16 @@ static void on_init_enabled(int result, void *userdata)
 	if (sd_bus_error_is_set(&error) && p->registered)
 		p->registered(p->userdata, NULL, &error);
 	pending_registration_free(p);
+}
+
+static void on_sweep_lane_drained(int result, void *userdata)
+{
+	PendingRegistration *p = userdata;
+	int r = result < 0 ? result
+			   : injector_submit(p->manager->inject_register, INJECT_OP_ENABLE, p->pidfd,
+					     on_init_enabled, p);
+	if (r < 0)
+		on_init_enabled(r, p);
 }
 
 /* Merging on in the init by the injector, off the loop; the registration
@@ -762,11 +778,21 @@ static int register_later(Manager *m, Container *c, CgroupState *old_cg, bool ne
 	int r = p->id && p->path && (!old_cg || p->old_cgroup) ? 0 : -ENOMEM;
 	if (r >= 0 && (p->pidfd = fcntl(pidfd, F_DUPFD_CLOEXEC, 3)) < 0)
 		r = -errno;
-	if (r >= 0)
-		r = injector_submit(m->inject_register, INJECT_OP_ENABLE, p->pidfd, on_init_enabled, p);
-	if (r < 0)
+	if (r >= 0) {
+		/* The sweep's own enable of this process still in flight: after
+		 * it, not beside it (two tracers: one would get EBUSY). */
+		SweepProc *sp = sweep_proc_find(c->cgroup, p->pid);
+		r = sp && sp->inject_pending ? injector_submit(m->inject_sweep, INJECT_OP_BARRIER, -EBADF,
+							       on_sweep_lane_drained, p)
+					     : injector_submit(m->inject_register, INJECT_OP_ENABLE, p->pidfd,
+							       on_init_enabled, p);
+	}
+	if (r < 0) {
 		pending_registration_free(p);
-	return r;
+		return r;
+	}
+	c->enabling = true;
+	return 0;
 }
 
 int manager_register_container(Manager *m, const char *id, int pidfd, char **kv, size_t n,

@@ -55,6 +55,8 @@ struct Container {
 					       * runtimes: no domain can be trusted */
 	pid_t init_pid;			      /* the pid it was registered with (informational) */
 	uint64_t seq;			      /* its registration's number (persist.h) */
+	bool enabling;			      /* its init's enable is with the registration's
+					       * injector: the sweep leaves that process alone */
 	sd_event_source *exit_watch;	      /* its init's pidfd: unregistered when it exits */
 	Container *next, *prev;		      /* Manager.containers */
 	Container *cgroup_next, *cgroup_prev; /* CgroupState.containers */

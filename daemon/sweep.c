@@ -295,6 +295,17 @@ uint64_t sweep_proc_enable_done(Manager *m, SweepProc *p, int r)
 	return wait;
 }
 
+/* A registration's own enable of this process is in flight (the
+ * registration injector): a second one from the sweep would race it, and
+ * the loser's EBUSY would fail the registration. */
+static bool registration_enabling(const CgroupState *cg, pid_t pid)
+{
+	for (const Container *c = cg->containers; c; c = c->cgroup_next)
+		if (c->enabling && c->init_pid == pid)
+			return true;
+	return false;
+}
+
 int sweep_cgroup(Manager *m, CgroupState *cg, bool want_merge)
 {
 	uint64_t merging = 0, rmap = 0, zero = 0;
@@ -330,7 +341,7 @@ int sweep_cgroup(Manager *m, CgroupState *cg, bool want_merge)
 			continue; /* exited meanwhile */
 		if (want && st.merge_any != KSM_TRISTATE_YES &&
 		    !(st.merge_any == KSM_TRISTATE_ABSENT && p->merge_known && p->fd >= 0) &&
-		    !p->inject_pending && now >= p->inject_retry_usec) {
+		    !p->inject_pending && !registration_enabling(cg, p->pid) && now >= p->inject_retry_usec) {
 			p->enable_wanted = true;
 			cg->n_enable_wanted++;
 		}

@@ -17,13 +17,14 @@ import os
 import signal
 import statistics
 import subprocess
+import threading
 import time
 
 import pytest
 
 from attacker import (CONFIG, GET_BOUND, IDENTITIES, MERGE, STALL_MS, assert_identity, end_sweep, finish_attacker,
                       get_latencies, hook_register, masks, merge_on_then_exec, settled_masks, spawn_attacker, stall_daemon, start_sweep, timed, traced)
-from pmtest import Daemon, busctl, ksm_fast_scan, ksm_stat, wait_for
+from pmtest import Daemon, busctl, hook_socket_register, ksm_fast_scan, ksm_stat, wait_for
 
 
 @pytest.fixture
@@ -312,3 +313,58 @@ def test_stuck_helper_is_killed_and_replaced(bus, cgroup):
     finally:
         c.close()
         d.cleanup()
+
+
+def test_sweep_leaves_a_registering_init_to_its_registration(daemon, manager, cgroup):
+    """A sweep that comes while a registration's own enable of its init is in
+    flight (held here by the tenant's filter; in the node VM, a slow enable
+    and a 3 s sweep) leaves that process to the registration: a second
+    tracer from the sweep's lane met the first one's EBUSY, and where the
+    sweep's came first the registration got the EBUSY and was refused."""
+    victim = cgroup()
+    attacker = spawn_attacker(victim)
+    reply = {}
+    t = threading.Thread(target=lambda: reply.update(
+        r=hook_socket_register(daemon, "registering", attacker.pid, MERGE, timeout=30)))
+    t.start()
+    try:
+        wait_for(lambda: traced(attacker.pid), 10, what="the registration's injection")
+        sweep_s = end_sweep(start_sweep(daemon))
+    finally:
+        t.join(40)
+    log = daemon.read_log()
+    assert f"Cannot enable merging in pid {attacker.pid} of" not in log, log[-3000:]
+    print(f"\nSweep answered after {sweep_s:.2f} s; the registration: {reply['r'][:2]}")
+    # the filter held the registration's own enable past InjectStallMSec
+    assert reply["r"][0] != "ok", reply
+    wait_for(lambda: not traced(attacker.pid), 5, what="the attacker detached")
+    assert daemon.alive()
+    finish_attacker(attacker)
+
+
+def test_registration_of_a_process_the_sweep_is_enabling_waits_for_it(daemon, manager, cgroup):
+    """The other way round: the sweep's enable of a process is in flight
+    (held by the tenant's filter) when that process is registered as a
+    container's init. The registration's enable waits for the sweep's
+    rather than meeting it as EBUSY (which refused the registration)."""
+    cg = cgroup()
+    first = cg.spawn(["sleep", "600"])
+    manager.register("first", first.pid, MERGE)
+    manager.sweep()
+    attacker = spawn_attacker(cg)
+    sweep = start_sweep(daemon)
+    try:
+        wait_for(lambda: traced(attacker.pid), 10, what="the sweep's injection")
+        t0 = time.monotonic()
+        reply = hook_socket_register(daemon, "second", attacker.pid, MERGE, timeout=40)
+        took = time.monotonic() - t0
+    finally:
+        end_sweep(sweep)
+    print(f"\nthe registration: {reply} after {took:.2f} s")
+    assert "busy" not in " ".join(reply).lower(), reply
+    # the tenant's filter holds the registration's own enable too: refused
+    # once that is given up, after the sweep's
+    assert reply[0] != "ok" and took > STALL_MS / 1e3 * 0.9, (reply, took)
+    wait_for(lambda: not traced(attacker.pid), 5, what="the attacker detached")
+    assert daemon.alive()
+    finish_attacker(attacker)
