@@ -101,9 +101,11 @@ def build_deb(out):
     return debs[0]
 
 
-def make_image(work, deb, scenario_env, image_tar=None, size="6G"):
+def make_image(work, deb, scenario_env, image_tar=None, size="6G", extra=None):
     """The guest disk: the cached rootfs, the .deb installed, the check
-    units and scripts in place. Returns (image path, vmlinuz, initrd)."""
+    units and scripts in place; extra ({name: host path}, files or
+    directories) lands in /var/lib/pagemeld-node/ too (a benchmark's guest
+    script and what it runs). Returns (image path, vmlinuz, initrd)."""
     base, vmlinuz, initrd = ensure_rootfs()
     root = pathlib.Path(work, "root")
     _run(["cp", "-a", base, root])
@@ -134,6 +136,11 @@ def make_image(work, deb, scenario_env, image_tar=None, size="6G"):
     shutil.copy(SRC / "packaging/kubernetes/example-pod.yaml", node / "example-pod.yaml")
     if image_tar:
         shutil.copy(image_tar, node / "demo-image.tar")
+    for name, path in (extra or {}).items():
+        if pathlib.Path(path).is_dir():
+            _run(["cp", "-a", path, node / name])
+        else:
+            shutil.copy(path, node / name)
     (node / "env").write_text("".join(f"{k}={shlex.quote(v)}\n" for k, v in scenario_env.items()))
     unit = root / "etc/systemd/system/pagemeld-node-checks.service"
     unit.write_text((GUEST / "pagemeld-node-checks.service").read_text())

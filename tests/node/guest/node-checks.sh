@@ -13,10 +13,14 @@ out=$here/results
 # shellcheck disable=SC1091
 [ -f $here/env ] && . $here/env
 # CHECKS: "all", or the sections to run (node unit reload containers
-# budget stop socket patched demo), space-separated
+# budget stop socket patched demo bench), space-separated
 CHECKS=${CHECKS:-all}
 export LC_ALL=C.UTF-8
-want() { [ "$CHECKS" = all ] && [ "$1" != patched ] && [ "$1" != demo ] && return 0; case " $CHECKS " in *" $1 "*) return 0 ;; esac; return 1; }
+want() {
+	[ "$CHECKS" = all ] && [ "$1" != patched ] && [ "$1" != demo ] && [ "$1" != bench ] && return 0
+	case " $CHECKS " in *" $1 "*) return 0 ;; esac
+	return 1
+}
 
 say() { echo "node-checks: $*" >/dev/console; }
 result() {
@@ -314,7 +318,14 @@ sec_demo() {
 	check demo '[ $rc = 0 ] && grep -q "^DEMO-NODE-OK" $here/demo.out' "rc=$rc $(grep '^DEMO-NODE' $here/demo.out | tr '\n' ' ')"
 }
 
-for sec in node unit reload containers budget swap stop socket patched demo; do
+# --- a benchmark's guest script ($BENCH, put here by make_image's extra) ------
+sec_bench() {
+	bash "$here/$BENCH" >$here/bench.out 2>&1
+	local rc=$?
+	check bench '[ $rc = 0 ]' "rc=$rc $(tail -3 $here/bench.out | tr '\n' ' ')"
+}
+
+for sec in node unit reload containers budget swap stop socket patched demo bench; do
 	want $sec && sec_$sec
 done
 
