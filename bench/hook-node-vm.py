@@ -30,11 +30,12 @@ patched kernel and 3.7 to 4.0 s on Debian's: the default 100 rounds run
 about 5 and 8 min from boot to power-off (120 took up to 6 and 9.3).
 Both guests run on one vCPU: the patched tinyconfig kernel (no ACPI) brings
 up only the one its MP table lists, and the Debian kernel gets nr_cpus=1 to
-match. The guests boot with tsc_early_khz (the host's TSC rate: TCG passes
-the host's TSC through) and tsc=reliable: with no reference timer, the
-patched kernel fails to calibrate the TSC when the host is loaded and falls
-back to jiffies (4 ms steps); the clock each guest really had, and the
-smallest step its CLOCK_MONOTONIC readings took, are printed.
+match. The guests boot with tsc_early_khz (the host's TSC rate, from dmesg
+or /proc/cpuinfo: TCG passes the host's TSC through) and tsc=reliable: with
+no reference timer, the patched kernel fails to calibrate the TSC when the
+host is loaded and falls back to jiffies (4 ms steps); the clock each guest
+really had, and the smallest step its CLOCK_MONOTONIC readings took, are
+printed (a coarse one loudly).
 pagemeldd runs with the .deb's configuration (sweeps every 5 s, KSM on).
 """
 import argparse
@@ -91,10 +92,17 @@ def bundles(dest):
 
 
 def host_tsc_khz():
-    """The host's TSC rate from its boot log, else None (the guest calibrates)."""
+    """The host's TSC rate: from its boot log while the ring buffer still
+    holds it, else cpu MHz of a constant_tsc CPU (the kernel reports the TSC
+    rate there when it cannot read the actual frequency), else None (the
+    guest calibrates, or fails to)."""
     r = subprocess.run(["dmesg"], capture_output=True, text=True)
     m = re.search(r"tsc: (?:Refined TSC clocksource calibration: |Detected )([\d.]+) MHz", r.stdout)
-    return int(float(m.group(1)) * 1000) if m else None
+    if m:
+        return int(float(m.group(1)) * 1000)
+    cpuinfo = pathlib.Path("/proc/cpuinfo").read_text()
+    m = re.search(r"^cpu MHz\s*: ([\d.]+)", cpuinfo, re.M)
+    return int(float(m.group(1)) * 1000) if m and " constant_tsc" in cpuinfo else None
 
 
 def median_ci(d):
@@ -121,6 +129,10 @@ def summary(kernel, rounds, out, seconds, load_before):
     print(f"\n== {kernel} kernel {facts.get('kernel')}: {rounds} rounds of runc run of busybox true, "
           f"interleaved; medians of per-round ratios/differences (TCG: compare, do not read as host times)")
     print(f"  guest clock: {facts.get('clocksource')}; CLOCK_MONOTONIC {facts.get('clock')}")
+    step = re.search(r"smallest step (\d+) ns", facts.get("clock", ""))
+    if not step or int(step.group(1)) > 1000:
+        print(f"  COARSE GUEST CLOCK ({step.group(1) if step else '?'} ns steps): every time below is a multiple "
+              "of that step")
     print(f"  pagemeldd backend: {facts.get('backend')}; probe: {facts.get('probe')}")
     print(f"  registrations: hooked {facts.get('registered_hooked')}, hooktimed {facts.get('registered_hooktimed')} "
           f"(each {rounds} rounds + 1 warm-up); hook log lines {facts.get('hook_log_lines')}, "
