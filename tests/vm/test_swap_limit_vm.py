@@ -109,18 +109,7 @@ grep -E "Swap budget|memory.swap.max|Restored|Refusing|Registered|rror|annot" /t
 
 @pytest.fixture(scope="module")
 def vm():
-    if os.geteuid() != 0:
-        pytest.fail("the vm tier runs as root (apt-get download, cache dir)")
-    b = vmlib.BUILD
-    bins = [b / "daemon/pagemeldd", b / "api/pagemeldctl", b / "runtime-hook/pagemeld-oci-hook"]
-    missing = [str(x) for x in bins if not x.exists()]
-    assert not missing, f"not built: {missing}"
-    res = vmlib.boot(SCENARIO, extra_binaries=bins, with_dbus=True,
-                     keep_log=os.environ.get("PAGEMELD_VM_LOG"))
-    print(f"\nVM (swap limits): whole run {res.seconds:.1f} s")
-    for line in res.lines:
-        print("  ", line)
-    return res
+    return vmlib.boot_daemon(SCENARIO, "swap limits")
 
 
 def test_registered_through_the_hook(vm):

@@ -315,3 +315,22 @@ def boot(scenario, memory_mb=1024, swap_mb=256, extra_binaries=(), with_dbus=Fal
                 continue
             raise AssertionError(f"VM scenario did not reach its end (console: {kept}):\n"
                                  f"{_crash_excerpt(log)}")
+
+
+def boot_daemon(scenario, what):
+    """A scenario that runs this tree's pagemeldd, pagemeldctl and hook on a
+    bus in the guest (root only: the vm tier downloads and caches); prints
+    its lines under `what`."""
+    if os.geteuid() != 0:
+        import pytest
+        pytest.fail("the vm tier runs as root (apt-get download, cache dir)")
+    bins = [BUILD / "daemon/pagemeldd", BUILD / "api/pagemeldctl", BUILD / "runtime-hook/pagemeld-oci-hook"]
+    missing = [str(x) for x in bins if not x.exists()]
+    assert not missing, f"not built: {missing}"
+    res = boot(scenario, extra_binaries=bins, with_dbus=True, keep_log=os.environ.get("PAGEMELD_VM_LOG"))
+    boot_s = res.get("boot")
+    print(f"\nVM ({what}): " + (f"boot to /init {boot_s['uptime']} s (guest), " if boot_s else "")
+          + f"whole run {res.seconds:.1f} s")
+    for line in res.lines:
+        print("  ", line)
+    return res
