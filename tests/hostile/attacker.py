@@ -137,6 +137,23 @@ def finish_attacker(p, payload=b"x" * 1000 + bytes(range(256))):
     assert out.split()[:4] == ["result", "read", str(sum(payload)), str(len(payload))], out
 
 
+def children_named(ppid, comm):
+    """The pids of ppid's children whose comm is comm (pagemeldd's helpers)."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                st = f.read()
+        except OSError:
+            continue
+        name = st[st.index("(") + 1:st.rindex(")")]
+        if name == comm and int(st[st.rindex(")") + 2:].split()[1]) == ppid:
+            out.append(int(d))
+    return out
+
+
 def timed(fn, *a):
     t = time.monotonic()
     r = fn(*a)

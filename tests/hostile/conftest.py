@@ -19,9 +19,9 @@ pmtest = importlib.util.module_from_spec(_spec)
 sys.modules["pmtest"] = pmtest
 _spec.loader.exec_module(pmtest)
 
-from pmtest import bus, cgroup, daemon, ksm, manager, permissive_bus, start_daemon, ws  # noqa: E402
+from pmtest import bus, cgroup, daemon, ksm, manager, permissive_bus, sleeper, start_daemon, ws  # noqa: E402
 
-__all__ = ["bus", "cgroup", "daemon", "ksm", "manager", "permissive_bus", "start_daemon", "ws"]
+__all__ = ["bus", "cgroup", "daemon", "ksm", "manager", "permissive_bus", "sleeper", "start_daemon", "ws"]
 
 
 def __getattr__(name):

@@ -55,8 +55,8 @@ def test_merge_budget_annotation_is_capped(bus, cgroup):
 def test_default_above_the_cap_is_refused(bus):
     d = Daemon(bus, config=DEFAULT_DAEMON_CONFIG + "[Budgets]\nDefaultMergeBudget=2Gi\nMaxMergeBudget=1Gi\n")
     try:
-        d.start(wait=False)
-        assert d.proc.wait(30) != 0
-        assert "DefaultMergeBudget is above MaxMergeBudget" in d.read_log()
+        code, log = d.start_expecting_exit()
+        assert code != 0
+        assert "DefaultMergeBudget is above MaxMergeBudget" in log
     finally:
         d.cleanup()

@@ -21,26 +21,12 @@ import time
 
 import pytest
 
-from pmtest import build_path
+from oci import hook_path
 
 EXIT_DONE, EXIT_INTERNAL, EXIT_USAGE, EXIT_BAD_INPUT = 0, 1, 2, 3
 NO_BUS = "unix:path=/nonexistent/pagemeld-test-bus"
 NO_STATE_DIR = "/nonexistent/pagemeld-test-state"
 CONFIG_MAX = 8 * 1024 * 1024
-
-
-def hook_path():
-    return str(build_path("runtime-hook", "pagemeld-oci-hook"))
-
-
-@pytest.fixture
-def sleeper():
-    p = subprocess.Popen(["sleep", "300"])
-    try:
-        yield p.pid
-    finally:
-        p.kill()
-        p.wait()
 
 
 def bundle_state(bundle, pid, cid="failmode-1"):

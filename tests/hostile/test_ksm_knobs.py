@@ -23,28 +23,13 @@ import time
 import dbus
 import pytest
 
+from attacker import children_named
 from pmtest import (DEFAULT_DAEMON_CONFIG, KSM, big_merged_workload, build_path, dbus_error_name, ksm_fast_scan, merged,
                     read_knob, wait_for, write_knob)
 
 CONFIG = DEFAULT_DAEMON_CONFIG
 JOURNAL = "ksm-job"
 FORCE = 1
-
-
-def children_named(ppid, comm):
-    out = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/stat") as f:
-                st = f.read()
-        except OSError:
-            continue
-        name = st[st.index("(") + 1:st.rindex(")")]
-        if name == comm and int(st[st.rindex(")") + 2:].split()[1]) == ppid:
-            out.append(int(d))
-    return out
 
 
 def gone(pid):

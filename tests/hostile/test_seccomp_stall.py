@@ -22,7 +22,7 @@ import time
 
 import pytest
 
-from attacker import (CONFIG, GET_BOUND, IDENTITIES, MERGE, STALL_MS, assert_identity, end_sweep, finish_attacker,
+from attacker import (CONFIG, GET_BOUND, IDENTITIES, MERGE, STALL_MS, assert_identity, children_named, end_sweep, finish_attacker,
                       get_latencies, hook_register, masks, merge_on_then_exec, settled_masks, spawn_attacker, stall_daemon, start_sweep, timed, traced)
 from pmtest import Daemon, busctl, hook_socket_register, ksm_fast_scan, ksm_stat, wait_for
 
@@ -264,19 +264,8 @@ def test_stuck_over_budget_worker_does_not_keep_ksm_busy(daemon, manager, cgroup
 
 
 def helper_pid(daemon, comm):
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/stat") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        name = stat[stat.index("(") + 1:stat.rindex(")")]
-        ppid = int(stat[stat.rindex(")") + 2:].split()[1])
-        if name == comm and ppid == daemon.pid:
-            return int(d)
-    return None
+    pids = children_named(daemon.pid, comm)
+    return pids[0] if pids else None
 
 
 def test_stuck_helper_is_killed_and_replaced(bus, cgroup):

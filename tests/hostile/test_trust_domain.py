@@ -181,9 +181,9 @@ def test_no_namespace_containers_share_the_operators_domain(bus, cgroup):
     # and the operator cannot name a namespace as that domain by mistake
     bad = Daemon(bus, config=DEFAULT_DAEMON_CONFIG + "[TrustDomain]\nNoNamespaceDomain=shop\n")
     try:
-        bad.start(wait=False)
-        assert bad.proc.wait(30) != 0
-        assert "no namespace's name" in bad.read_log()
+        code, log = bad.start_expecting_exit()
+        assert code != 0
+        assert "no namespace's name" in log
     finally:
         bad.cleanup()
 

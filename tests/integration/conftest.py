@@ -353,6 +353,11 @@ class Daemon:
             self.wait_notify("READY=1", 30)
         return self
 
+    def start_expecting_exit(self, timeout=30):
+        """Start it where it is meant to refuse to run: its exit code and log."""
+        self.start(wait=False)
+        return self.proc.wait(timeout), self.read_log()
+
     def poll_notify(self):
         while True:
             try:
@@ -646,6 +651,17 @@ def ws():
         yield w
     finally:
         w.cleanup()
+
+
+@pytest.fixture
+def sleeper():
+    """A live process to name in an OCI state (the hook only opens a pidfd)."""
+    p = subprocess.Popen(["sleep", "300"])
+    try:
+        yield p.pid
+    finally:
+        p.kill()
+        p.wait()
 
 
 @pytest.fixture

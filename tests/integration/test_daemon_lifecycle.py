@@ -459,9 +459,8 @@ def test_sighup_reload_keeps_old_config_when_invalid(daemon, manager):
 def test_invalid_config_at_start_exits_1(bus):
     d = Daemon(bus, config="[Daemon]\nSweepIntervalSec=5\nLogLevel=chatty\n")
     try:
-        d.start(wait=False)
-        assert d.proc.wait(30) == 1
-        log = d.read_log()
+        code, log = d.start_expecting_exit()
+        assert code == 1
         assert "Invalid configuration" in log and "LogLevel" in log
     finally:
         d.cleanup()
@@ -470,9 +469,9 @@ def test_invalid_config_at_start_exits_1(bus):
 def test_second_daemon_cannot_take_the_name(daemon):
     d2 = Daemon(daemon.bus)
     try:
-        d2.start(wait=False)
-        assert d2.proc.wait(30) == 1
-        assert "Cannot own io.pagemeld1" in d2.read_log()
+        code, log = d2.start_expecting_exit()
+        assert code == 1
+        assert "Cannot own io.pagemeld1" in log
     finally:
         d2.cleanup()
     assert daemon.alive()

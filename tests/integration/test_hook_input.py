@@ -43,17 +43,6 @@ def hook(stdin, *args, stage="create", address="unix:path=/nonexistent/pagemeld-
     return p.returncode, p.stderr
 
 
-@pytest.fixture
-def sleeper():
-    """A live process to name in the state (the hook only opens a pidfd)."""
-    p = subprocess.Popen(["sleep", "300"])
-    try:
-        yield p.pid
-    finally:
-        p.kill()
-        p.wait()
-
-
 def dead_pid():
     p = subprocess.Popen(["true"])
     p.wait()
