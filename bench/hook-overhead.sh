@@ -151,16 +151,6 @@ for i in range(1, runs + 1):
         print(one(v, f"{v}-{i}"), file=out[v])
 EOF
 
-# Where the time goes: the hook alone against pagemeldd (socket), and
-# spawning /bin/true (what any hook costs at least).
-ns() { local t0; t0=$(date +%s%N); "$@"; echo $(($(date +%s%N) - t0)); }
-hook_alone() { "$hook" --config /dev/null create <<<"$probe" >/dev/null 2>&1; }
-true_alone() { /bin/true <<<x; }
-: >"$tmp/alone.ns"; : >"$tmp/true.ns"
-for i in $(seq "$runs"); do
-	ns hook_alone >>"$tmp/alone.ns"
-	ns true_alone >>"$tmp/true.ns"
-done
 kill $sleeper; wait $sleeper 2>/dev/null || true
 rmdir /sys/fs/cgroup/unified/pagemeld-hookbench-probe 2>/dev/null || true
 
@@ -207,7 +197,5 @@ print(f"  inside runc (bench/hook-timer): the pagemeld hook's spawn to exit {sta
       f"/bin/true's {statistics.median(timed('truetimed')):.2f} ms: the hook adds {inside[0]:+.2f} ms "
       f"(95% CI {inside[1]:+.2f} to {inside[2]:+.2f})")
 print(f"  ListCgroups after the runs: {left}")
-alone, true1 = load("alone"), load("true")
-print(f"  the hook alone (socket, registers): median {statistics.median(alone):.2f} ms; /bin/true: {statistics.median(true1):.2f} ms")
 print(f"  load average at the end: {os.getloadavg()[0]:.2f} (2 cores; other jobs skew every figure)")
 EOF
