@@ -170,6 +170,22 @@ static int parse_bool(const char *v, bool *ret)
 	return 0;
 }
 
+/* A number in lo..hi; out of it, -ERANGE and *why says so (range_why). */
+static int parse_u64_between(const char *value, uint64_t lo, uint64_t hi, const char *range_why,
+			     const char **why, uint64_t *ret)
+{
+	uint64_t v;
+	int r = parse_u64(value, &v);
+	if (r < 0)
+		return r;
+	if (v < lo || v > hi) {
+		*why = range_why;
+		return -ERANGE;
+	}
+	*ret = v;
+	return 0;
+}
+
 /* "unlimited" / empty -> UINT64_MAX, else a quantity */
 static int parse_budget(const char *v, uint64_t *ret)
 {
@@ -221,9 +237,7 @@ static int handler(void *user, const char *section, const char *name, const char
 	if (streq(section, "Daemon")) {
 		if (streq(name, "SweepIntervalSec")) {
 			uint64_t s;
-			r = parse_u64(value, &s);
-			if (r >= 0 && (s == 0 || s > 86400))
-				r = -ERANGE, why = "must be 1..86400";
+			r = parse_u64_between(value, 1, 86400, "must be 1..86400", &why, &s);
 			if (r >= 0)
 				c->sweep_interval_usec = s * 1000000ULL;
 		} else if (streq(name, "LogLevel")) {
@@ -236,16 +250,12 @@ static int handler(void *user, const char *section, const char *name, const char
 			r = parse_bool(value, &c->start_ksm);
 		} else if (streq(name, "InjectStallMSec")) {
 			uint64_t ms;
-			r = parse_u64(value, &ms);
-			if (r >= 0 && (ms < 10 || ms > 60000))
-				r = -ERANGE, why = "must be 10..60000";
+			r = parse_u64_between(value, 10, 60000, "must be 10..60000", &why, &ms);
 			if (r >= 0)
 				c->inject_stall_usec = ms * 1000ULL;
 		} else if (streq(name, "InjectTimeoutSec")) {
 			uint64_t s;
-			r = parse_u64(value, &s);
-			if (r >= 0 && (s == 0 || s > 3600))
-				r = -ERANGE, why = "must be 1..3600";
+			r = parse_u64_between(value, 1, 3600, "must be 1..3600", &why, &s);
 			if (r >= 0)
 				c->inject_timeout_usec = s * 1000000ULL;
 		} else if (streq(name, "ReaderGroup")) {
@@ -306,23 +316,17 @@ static int handler(void *user, const char *section, const char *name, const char
 				c->scan_policy = p;
 		} else if (streq(name, "TargetScanSec")) {
 			uint64_t v;
-			r = parse_u64(value, &v);
-			if (r >= 0 && (v == 0 || v > 86400))
-				r = -ERANGE, why = "must be 1..86400";
+			r = parse_u64_between(value, 1, 86400, "must be 1..86400", &why, &v);
 			if (r >= 0)
 				c->target_scan_usec = v * 1000000ULL;
 		} else if (streq(name, "KsmdCpuPercent")) {
 			uint64_t v;
-			r = parse_u64(value, &v);
-			if (r >= 0 && (v == 0 || v > 100))
-				r = -ERANGE, why = "must be 1..100";
+			r = parse_u64_between(value, 1, 100, "must be 1..100", &why, &v);
 			if (r >= 0)
 				c->ksmd_cpu_budget = (double)v / 100.0;
 		} else if (streq(name, "KsmdPagesPerCpuMs")) {
 			uint64_t v;
-			r = parse_u64(value, &v);
-			if (r >= 0 && v == 0)
-				r = -ERANGE, why = "must be positive";
+			r = parse_u64_between(value, 1, UINT64_MAX, "must be positive", &why, &v);
 			if (r >= 0)
 				c->ksmd_pages_per_cpu_ms = (double)v;
 		} else
