@@ -300,6 +300,7 @@ static bool zombie_leader(Tracee *t)
 typedef struct WaitSignals {
 	bool tried, blocked;
 	bool notified; /* SIGCHLD is neither ignored nor SA_NOCLDSTOP */
+	bool watched;  /* the caller would see a SIGCHLD: a handler, or blocked */
 	bool consumed; /* a SIGCHLD was taken: it may have been a child's */
 	sigset_t old;
 } WaitSignals;
@@ -311,12 +312,8 @@ static void wait_signals_restore(WaitSignals *w)
 {
 	if (!w->blocked)
 		return;
-	struct sigaction sa;
-	bool watched =
-		sigismember(&w->old, SIGCHLD) == 1 ||
-		(sigaction(SIGCHLD, NULL, &sa) >= 0 && sa.sa_handler != SIG_DFL && sa.sa_handler != SIG_IGN);
 	(void)sigprocmask(SIG_SETMASK, &w->old, NULL);
-	if (w->consumed && watched)
+	if (w->consumed && w->watched)
 		(void)kill(getpid(), SIGCHLD);
 	w->blocked = false;
 }
@@ -341,8 +338,11 @@ static void await_report(const Tracee *t, WaitSignals *w, unsigned *iter, int64_
 		struct sigaction sa;
 		w->tried = true;
 		w->blocked = sigprocmask(SIG_BLOCK, &chld, &w->old) >= 0;
-		w->notified = w->blocked && sigaction(SIGCHLD, NULL, &sa) >= 0 && sa.sa_handler != SIG_IGN &&
-			      !(sa.sa_flags & SA_NOCLDSTOP);
+		if (w->blocked && sigaction(SIGCHLD, NULL, &sa) >= 0) {
+			w->notified = sa.sa_handler != SIG_IGN && !(sa.sa_flags & SA_NOCLDSTOP);
+			w->watched = sigismember(&w->old, SIGCHLD) == 1 ||
+				     (sa.sa_handler != SIG_DFL && sa.sa_handler != SIG_IGN);
+		}
 		if (w->blocked)
 			return;
 	}
@@ -356,8 +356,7 @@ static void await_report(const Tracee *t, WaitSignals *w, unsigned *iter, int64_
 }
 
 /* Wait for the next report of t->tid: looks at it between sleeps that end
- * at its SIGCHLD (await_report()). No
- * wait is unbounded: -ETIMEDOUT at t->limit_at, or once the thread has run
+ * at its SIGCHLD (await_report()). No wait is unbounded: -ETIMEDOUT at t->limit_at, or once the thread has run
  * for no CPU time during t->stall_ns (read from schedstat every
  * CPU_CHECK_NS; without schedstat the wait's own length counts). A
  * SCHED_FIFO tracee is unboosted once it has run BOOSTED_RUN_NS of CPU in
