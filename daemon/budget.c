@@ -66,24 +66,24 @@ int budget_busy_error(Manager *m, sd_bus_error *error)
 
 static int swap_saved_write(Manager *m, BudgetManager *bm)
 {
-	_cleanup_free_ char *path = path_join(m->state_dir, SWAP_SAVED_FILE);
-	_cleanup_free_ char *tmp = path_join(m->state_dir, "." SWAP_SAVED_FILE ".tmp");
-	if (!path || !tmp)
-		return -ENOMEM;
-	_cleanup_fclose_ FILE *f = fopen(tmp, "we");
+	_cleanup_free_ char *text = NULL;
+	_cleanup_close_ int dfd = -EBADF;
+	size_t size;
+	FILE *f = open_memstream(&text, &size);
 	if (!f)
-		return -errno;
+		return -ENOMEM;
 	for (size_t i = 0; i < bm->n_saved; i++) {
 		fprintf(f, "%" PRIu64, bm->saved[i].prev);
 		if (bm->saved[i].by_root != UINT64_MAX)
 			fprintf(f, " root=%" PRIu64, bm->saved[i].by_root);
 		fprintf(f, " %s\n", bm->saved[i].path);
 	}
-	if (fflush(f) != 0 || ferror(f))
-		return -EIO;
-	if (rename(tmp, path) < 0)
+	if (fclose(f) != 0 || !text)
+		return -ENOMEM;
+	dfd = open(m->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
 		return -errno;
-	return 0;
+	return write_file_atomic_at(dfd, SWAP_SAVED_FILE, "." SWAP_SAVED_FILE ".tmp", text);
 }
 
 static void swap_saved_load(Manager *m, BudgetManager *bm)

@@ -16,9 +16,9 @@
 
 int ksm_journal_save(const char *state_dir, const KsmJournal *j)
 {
-	_cleanup_close_ int dfd = -EBADF, fd = -EBADF;
+	_cleanup_close_ int dfd = -EBADF;
 	char text[256];
-	int n, r = 0;
+	int n;
 
 	assert(state_dir);
 	assert(j);
@@ -33,26 +33,8 @@ int ksm_journal_save(const char *state_dir, const KsmJournal *j)
 	dfd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return -errno;
-	fd = openat(dfd, TMP_FILE, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
-		return -errno;
-	ssize_t k = write(fd, text, (size_t)n);
-	if (k < 0)
-		r = -errno;
-	else if (k != n)
-		r = -EIO;
-	if (r >= 0 && fsync(fd) < 0)
-		r = -errno;
-	if (r >= 0 && renameat(dfd, TMP_FILE, dfd, KSM_JOURNAL_FILE) < 0)
-		r = -errno;
-	if (r < 0) {
-		(void)unlinkat(dfd, TMP_FILE, 0);
-		return r;
-	}
-	/* The record must be on disk before the worker writes run=2. */
-	if (fsync(dfd) < 0)
-		return -errno;
-	return 0;
+	/* on disk, rename included, before the worker writes run=2 */
+	return write_file_atomic_at(dfd, KSM_JOURNAL_FILE, TMP_FILE, text);
 }
 
 int ksm_journal_load(const char *state_dir, KsmJournal *ret)

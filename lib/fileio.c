@@ -124,9 +124,11 @@ int write_file_atomic_at(int dfd, const char *name, const char *tmp, const char 
 		r = -errno;
 	if (r >= 0 && renameat(dfd, tmp, dfd, name) < 0)
 		r = -errno;
-	if (r < 0)
+	if (r < 0) {
 		(void)unlinkat(dfd, tmp, 0);
-	return r;
+		return r;
+	}
+	return fsync(dfd) < 0 ? -errno : 0;
 }
 
 int parse_u64(const char *s, uint64_t *ret)

@@ -15,10 +15,10 @@ int read_one_line(const char *path, char **ret);
 /* Write s (plus nothing else) in one write(2), so sysfs/cgroupfs see the
  * whole value and the kernel's errno comes back unchanged. */
 int write_string_file(const char *path, const char *s);
-/* Replace dfd/name with text atomically: written to dfd/tmp, fsync'd,
- * renamed over name (the temporary removed on failure). The caller fsyncs
- * dfd when the rename itself must survive a crash, and names a temporary
- * no other writer uses at the same time. */
+/* Replace dfd/name with text atomically and durably: written to dfd/tmp,
+ * fsync'd, renamed over name (the temporary removed on failure), dfd
+ * fsync'd so the rename survives a crash. The caller names a temporary no
+ * other writer uses at the same time. */
 int write_file_atomic_at(int dfd, const char *name, const char *tmp, const char *text);
 
 /* Strict decimal u64: no sign, no garbage, no overflow (-EINVAL / -ERANGE). */
