@@ -320,20 +320,21 @@ static int markers_sync(Manager *m)
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
 		return log_error_errno(-errno, "Cannot create %s: %m", dir);
 	for (Container *c = m->containers; c; c = c->next)
-		if ((r = persist_marker_save(m->state_dir, c)) < 0)
+		if ((r = persist_marker_refresh(m->state_dir, c)) < 0)
 			log_warning_errno(r, "Cannot write the registration marker of %s: %m", c->id);
 	d = opendir(dir);
 	if (!d)
 		return log_error_errno(-errno, "Cannot open %s: %m", dir);
 	for (struct dirent *de; (de = readdir(d));) {
-		bool known = false;
+		_cleanup_free_ char *id = NULL, *path = NULL;
 		if (streq(de->d_name, ".") || streq(de->d_name, ".."))
 			continue;
-		/* a marker's name never starts with a dot: that is a temporary file */
-		for (Container *c = m->containers; c && !known && de->d_name[0] != '.'; c = c->next) {
-			_cleanup_free_ char *path = registration_marker_path(m->state_dir, c->id);
-			known = path && streq(strrchr(path, '/') + 1, de->d_name);
-		}
+		/* a marker's name never starts with a dot: that is a temporary
+		 * file; a known one is its container's name as escaped */
+		bool known = de->d_name[0] != '.' && registration_marker_id(de->d_name, &id) >= 0 &&
+			     registry_find_container(m, id) &&
+			     (path = registration_marker_path(m->state_dir, id)) &&
+			     streq(strrchr(path, '/') + 1, de->d_name);
 		if (!known && unlinkat(dirfd(d), de->d_name, 0) < 0)
 			log_warning_errno(-errno, "Cannot remove stale marker %s/%s: %m", dir, de->d_name);
 	}

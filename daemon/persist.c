@@ -137,12 +137,7 @@ int persist_save(Manager *m)
 	dfd = open(m->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return -errno;
-	r = write_file_atomic_at(dfd, PERSIST_FILE, "." PERSIST_FILE ".tmp", text);
-	if (r < 0)
-		return r;
-	if (fsync(dfd) < 0)
-		return -errno;
-	return 0;
+	return write_file_atomic_at(dfd, PERSIST_FILE, "." PERSIST_FILE ".tmp", text);
 }
 
 /* Not a marker's name (those never start with a dot), and short: the
@@ -174,11 +169,20 @@ int persist_marker_save(const char *state_dir, const Container *c)
 		r = marker_open_dir(state_dir, c->id, &dfd, &name);
 	if (r >= 0)
 		r = write_file_atomic_at(dfd, name, MARKER_TMP, record);
+	return r;
+}
+
+int persist_marker_refresh(const char *state_dir, const Container *c)
+{
+	_cleanup_free_ char *record = NULL, *text = NULL, *path = registration_marker_path(state_dir, c->id);
+	if (!path)
+		return -ENOMEM;
+	int r = persist_container_format(c, &record);
 	if (r < 0)
 		return r;
-	if (fsync(dfd) < 0)
-		return -errno;
-	return 0;
+	if (read_full_file(path, strlen(record), &text, NULL) >= 0 && streq(text, record))
+		return 0;
+	return persist_marker_save(state_dir, c);
 }
 
 int persist_marker_remove(const char *state_dir, const char *id)

@@ -76,6 +76,9 @@ int persist_save(Manager *m);
 /* Write c's marker (atomically, durably) / remove it (durably; gone
  * already is fine). */
 int persist_marker_save(const char *state_dir, const Container *c);
+/* The same at start, skipped where the marker holds that record already
+ * (an older pagemeldd's empty marker, a rebuilt registration: written). */
+int persist_marker_refresh(const char *state_dir, const Container *c);
 int persist_marker_remove(const char *state_dir, const char *id);
 /* Serialise to a string (for tests and debugging), malloc'd. */
 int persist_format(Manager *m, char **ret);
