@@ -63,9 +63,13 @@ void live_setup(void)
 	}
 	atexit(live_restore);
 	struct sigaction sa = {.sa_handler = on_fatal_signal};
+	/* SIGPIPE, SIGHUP: the output piped into a reader that went away
+	 * (`| head`) killed it before, knobs and run left as it set them */
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGABRT, &sa, NULL);
+	sigaction(SIGPIPE, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
 }
 
 uint64_t live_ksm_read(KsmField f)
